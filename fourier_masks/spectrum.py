@@ -1,0 +1,244 @@
+"""Frequency grids, Fourier masks and band partitions of the 2-D spectrum.
+
+Conventions
+-----------
+* Spectra are in the unshifted ``fft2`` layout: DC at ``[0, 0]``, frequency index ``i``
+  stands for ``fftfreq(H)[i] * H`` cycles per image.
+* Frequencies are in **cycles per image** (cpi); angles are in **radians**, in
+  ``[0, 2 pi)``, measured from the horizontal frequency axis towards the vertical one.
+* A *full* mask has shape ``[..., H, W]``; a *half* mask lives on the ``rfft2``
+  half-spectrum, shape ``[..., H, W // 2 + 1]``.
+* Applying a mask means ``Re(ifft2(M * fft2(x)))`` per channel. Only the symmetrised mask
+  ``(M(k) + M(-k)) / 2`` acts on a real image, so a half mask with ``irfft2`` is the same
+  function with half the parameters (see :func:`half_to_full`).
+
+Example
+-------
+>>> import numpy as np
+>>> mask = lowpass_mask(32, 32, radius=4.0)
+>>> x = np.random.default_rng(0).random((1, 1, 32, 32), dtype=np.float32)
+>>> apply_mask(x, mask).shape
+(1, 1, 32, 32)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = [
+    "frequency_grid",
+    "radius_grid",
+    "angle_grid",
+    "nyquist_radius",
+    "corner_radius",
+    "reflect",
+    "symmetrize",
+    "half_to_full",
+    "full_to_half",
+    "apply_mask",
+    "apply_half_mask",
+    "lowpass_mask",
+    "highpass_mask",
+    "lowpass_mask_of_density",
+    "radial_band_index",
+    "angular_band_index",
+    "band_energies",
+]
+
+
+def frequency_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical and horizontal frequency of every bin, in cycles per image.
+
+    Returns ``(fy, fx)``, each float64 ``[H, W]`` in the unshifted layout.
+    """
+    fy = np.fft.fftfreq(height) * height
+    fx = np.fft.fftfreq(width) * width
+    return np.meshgrid(fy, fx, indexing="ij")
+
+
+def radius_grid(height: int, width: int) -> np.ndarray:
+    """Radial frequency ``sqrt(fy^2 + fx^2)`` of every bin, cycles per image, ``[H, W]``."""
+    fy, fx = frequency_grid(height, width)
+    return np.hypot(fy, fx)
+
+
+def angle_grid(height: int, width: int) -> np.ndarray:
+    """Orientation of every bin's wave vector, radians in ``[0, 2 pi)``, ``[H, W]``.
+
+    DC has angle 0.
+    """
+    fy, fx = frequency_grid(height, width)
+    return np.mod(np.arctan2(fy, fx), 2 * np.pi)
+
+
+def nyquist_radius(height: int, width: int) -> float:
+    """Largest radius inside the spectrum along both axes, ``min(H, W) / 2`` cpi."""
+    return min(height, width) / 2
+
+
+def corner_radius(height: int, width: int) -> float:
+    """Radius of the spectrum's corner, ``hypot(H / 2, W / 2)`` cpi: the outer band edge."""
+    return float(np.hypot(height / 2, width / 2))
+
+
+def reflect(mask):
+    """Return ``M(-k)`` for a full mask ``M(k)`` of shape ``[..., H, W]`` (numpy or torch)."""
+    if isinstance(mask, torch.Tensor):
+        flipped = torch.flip(mask, dims=(-2, -1))
+        return torch.roll(flipped, shifts=(1, 1), dims=(-2, -1))
+    flipped = np.flip(mask, axis=(-2, -1))
+    return np.roll(flipped, shift=(1, 1), axis=(-2, -1))
+
+
+def symmetrize(mask):
+    """The part of a full mask that acts on real images: ``(M(k) + M(-k)) / 2``."""
+    return (mask + reflect(mask)) / 2
+
+
+def half_to_full(half, width: int):
+    """Effective full mask ``[..., H, W]`` of a half mask ``[..., H, W // 2 + 1]``.
+
+    ``irfft2(half * rfft2(x), s=(H, W))`` equals ``Re(ifft2(full * fft2(x)))`` for every
+    real ``x``, and the returned ``full`` is symmetric: ``full(k) == full(-k)``. Columns
+    0 and ``W / 2`` (even ``W``) hold both ``k`` and ``-k`` in the half layout; their
+    effective value is the mean of the two.
+    """
+    is_torch = isinstance(half, torch.Tensor)
+    height = half.shape[-2]
+    cols = width // 2 + 1
+    if half.shape[-1] != cols:
+        raise ValueError(
+            f"a half mask for width {width} needs {cols} columns, got shape {tuple(half.shape)}"
+        )
+    if is_torch:
+        full = half.new_zeros((*half.shape[:-1], width))
+    else:
+        full = np.zeros((*half.shape[:-1], width), dtype=half.dtype)
+    full[..., :cols] = half
+    # Columns beyond W//2 hold M(-k) = half[-i, -j].
+    rows = (-np.arange(height)) % height
+    mirrored_cols = (-np.arange(cols, width)) % width
+    if is_torch:
+        rows_t = torch.as_tensor(rows, device=half.device)
+        full[..., cols:] = half[..., rows_t, :][..., torch.as_tensor(mirrored_cols, device=half.device)]
+    else:
+        full[..., cols:] = half[..., rows, :][..., mirrored_cols]
+    return symmetrize(full)
+
+
+def full_to_half(full):
+    """Half mask ``[..., H, W // 2 + 1]`` acting like the full mask ``[..., H, W]``."""
+    width = full.shape[-1]
+    return symmetrize(full)[..., : width // 2 + 1]
+
+
+def _as_tensor(images):
+    if isinstance(images, torch.Tensor):
+        return images, False
+    return torch.as_tensor(np.asarray(images)), True
+
+
+def apply_mask(images, mask):
+    """Filter images with a full-layout Fourier mask: ``Re(ifft2(mask * fft2(images)))``.
+
+    Parameters
+    ----------
+    images : array or tensor ``[..., C, H, W]``, real.
+    mask : array or tensor broadcastable to ``images``, e.g. ``[H, W]``, ``[1, H, W]``
+        (one mask shared by all channels) or ``[C, H, W]`` (one per channel).
+
+    Returns
+    -------
+    Masked images, same type, shape and (real) dtype as ``images``.
+    """
+    x, to_numpy = _as_tensor(images)
+    m = torch.as_tensor(mask, device=x.device)
+    spectrum = torch.fft.fft2(x.to(torch.promote_types(x.dtype, torch.float32)))
+    out = torch.fft.ifft2(spectrum * m).real.to(x.dtype)
+    return out.numpy() if to_numpy else out
+
+
+def apply_half_mask(images, half_mask):
+    """Filter images with a half-spectrum mask: ``irfft2(half_mask * rfft2(images))``.
+
+    Same function as :func:`apply_mask` with ``half_to_full(half_mask, W)``, at half the
+    FFT work. ``half_mask`` must broadcast to ``[..., C, H, W // 2 + 1]``.
+    """
+    x, to_numpy = _as_tensor(images)
+    size = x.shape[-2:]
+    m = torch.as_tensor(half_mask, device=x.device)
+    out = torch.fft.irfft2(torch.fft.rfft2(x) * m, s=size)
+    return out.numpy() if to_numpy else out
+
+
+def lowpass_mask(height: int, width: int, radius: float) -> np.ndarray:
+    """Binary float32 mask ``[H, W]`` passing bins with radial frequency ``<= radius`` cpi."""
+    return (radius_grid(height, width) <= radius).astype(np.float32)
+
+
+def highpass_mask(height: int, width: int, radius: float) -> np.ndarray:
+    """Binary float32 mask ``[H, W]`` passing bins with radial frequency ``> radius`` cpi."""
+    return 1.0 - lowpass_mask(height, width, radius)
+
+
+def lowpass_mask_of_density(height: int, width: int, density: float) -> np.ndarray:
+    """Radial low-pass mask ``[H, W]`` whose mean is as close as possible to ``density``.
+
+    Bins are passed in order of increasing radius (ties broken by angle, keeping the mask
+    symmetric as far as the count allows), so the result is the disc of that area.
+    """
+    if not 0.0 <= density <= 1.0:
+        raise ValueError(f"density must lie in [0, 1], got {density}")
+    radius = radius_grid(height, width).ravel()
+    order = np.lexsort((angle_grid(height, width).ravel() % np.pi, radius))
+    n_pass = int(round(density * radius.size))
+    mask = np.zeros(radius.size, dtype=np.float32)
+    mask[order[:n_pass]] = 1.0
+    return mask.reshape(height, width)
+
+
+def radial_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Assign every bin to one of ``n_bands`` equal-width annuli from 0 to the corner radius.
+
+    Returns ``(index, edges)``: int64 ``[H, W]`` band of each bin, and float64
+    ``[n_bands + 1]`` band edges in cycles per image. Band ``b`` holds radii in
+    ``[edges[b], edges[b + 1])``; the corner itself falls in the last band.
+    """
+    edges = np.linspace(0.0, corner_radius(height, width), n_bands + 1)
+    index = np.digitize(radius_grid(height, width), edges[1:-1], right=False)
+    return index.astype(np.int64), edges
+
+
+def angular_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """Assign every bin to one of ``n_bands`` equal sectors of ``[0, 2 pi)``.
+
+    Returns ``(index, edges)``: int64 ``[H, W]`` and float64 ``[n_bands + 1]`` edges in
+    radians. DC falls in sector 0.
+    """
+    edges = np.linspace(0.0, 2 * np.pi, n_bands + 1)
+    index = np.digitize(angle_grid(height, width), edges[1:-1], right=False)
+    return index.astype(np.int64), edges
+
+
+def band_energies(mask: np.ndarray, index: np.ndarray, n_bands: int) -> np.ndarray:
+    """L2 norm of the unit-normalised mask inside each band (method.md, analysis 3).
+
+    Parameters
+    ----------
+    mask : ``[..., H, W]`` full-layout mask; leading axes (channels) are pooled.
+    index : int ``[H, W]`` band of each bin, from :func:`radial_band_index` or
+        :func:`angular_band_index`.
+
+    Returns
+    -------
+    float64 ``[n_bands]`` energies ``e_b = ||m_b|| / ||m||``. Their squares sum to 1, so
+    ``e_b ** 2`` is band ``b``'s share of the mask's energy. An all-zero mask gives zeros.
+    """
+    squared = np.asarray(mask, dtype=np.float64) ** 2
+    squared = squared.reshape(-1, *index.shape).sum(axis=0)
+    per_band = np.bincount(index.ravel(), weights=squared.ravel(), minlength=n_bands)
+    total = per_band.sum()
+    if total == 0:
+        return np.zeros(n_bands)
+    return np.sqrt(per_band / total)
