@@ -1,0 +1,199 @@
+"""Property tests of fourier_masks.spectrum on random sizes (8-33, odd and even), masks and images."""
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fourier_masks.spectrum import (
+    angle_grid,
+    angular_band_index,
+    apply_half_mask,
+    apply_mask,
+    band_energies,
+    corner_radius,
+    full_to_half,
+    half_to_full,
+    lowpass_mask,
+    lowpass_mask_of_density,
+    radial_band_index,
+    radius_grid,
+    reflect,
+    symmetrize,
+)
+
+SETTINGS = settings(max_examples=50, deadline=None)
+sizes = st.integers(8, 33)
+seeds = st.integers(0, 2**32 - 1)
+channels = st.integers(1, 3)
+bands = st.integers(1, 64)
+
+
+def random_images(seed, c, h, w, dtype=np.float64):
+    """Images ``[2, C, H, W]`` in ``[0, 1]``."""
+    return np.random.default_rng(seed).random((2, c, h, w)).astype(dtype)
+
+
+def random_mask(seed, *shape):
+    """Mask with values in ``[0, 1]``, not symmetric."""
+    return np.random.default_rng(seed + 1).random(shape)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, c=channels, seed=seeds)
+def test_parseval(h, w, c, seed):
+    x = random_images(seed, c, h, w)
+    spectrum = np.fft.fft2(x)
+    np.testing.assert_allclose((x**2).sum(), (np.abs(spectrum) ** 2).sum() / (h * w), rtol=1e-10)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, c=channels, seed=seeds)
+def test_masked_energy_is_that_of_the_symmetrised_mask_times_the_spectrum(h, w, c, seed):
+    x, mask = random_images(seed, c, h, w), random_mask(seed, h, w)
+    out = apply_mask(x, mask)
+    expected = (np.abs(symmetrize(mask) * np.fft.fft2(x)) ** 2).sum() / (h * w)
+    np.testing.assert_allclose((out**2).sum(), expected, rtol=1e-10)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, seed=seeds)
+def test_symmetrised_mask_is_symmetric_and_keeps_images_real(h, w, seed):
+    x, mask = random_images(seed, 1, h, w), symmetrize(random_mask(seed, h, w))
+    np.testing.assert_array_equal(reflect(mask), mask)
+    filtered = np.fft.ifft2(mask * np.fft.fft2(x))
+    assert np.abs(filtered.imag).max() < 1e-12
+    np.testing.assert_allclose(apply_mask(x, mask), filtered.real, atol=1e-12)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, c=channels, seed=seeds, use_torch=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_apply_mask_returns_real_images_of_the_input_dtype(h, w, c, seed, use_torch, dtype):
+    x = random_images(seed, c, h, w, dtype)
+    mask = random_mask(seed, h, w)
+    if use_torch:
+        x = torch.from_numpy(x)
+        out = apply_mask(x, torch.from_numpy(mask))
+        assert isinstance(out, torch.Tensor) and not out.is_complex()
+    else:
+        out = apply_mask(x, mask)
+        assert isinstance(out, np.ndarray) and not np.iscomplexobj(out)
+    assert out.dtype == x.dtype and out.shape == x.shape
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, seed=seeds)
+def test_only_the_symmetrised_mask_acts(h, w, seed):
+    x, mask = random_images(seed, 2, h, w), random_mask(seed, h, w)
+    np.testing.assert_allclose(apply_mask(x, mask), apply_mask(x, symmetrize(mask)), atol=1e-12)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, c=channels, seed=seeds, per_channel=st.booleans())
+def test_full_mask_equals_the_rfft_path(h, w, c, seed, per_channel):
+    x = random_images(seed, c, h, w)
+    full = random_mask(seed, c if per_channel else 1, h, w)
+    half = full_to_half(full)
+    assert half.shape == (full.shape[0], h, w // 2 + 1)
+    np.testing.assert_allclose(apply_half_mask(x, half), apply_mask(x, full), atol=1e-12)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, seed=seeds)
+def test_half_to_full_inverts_full_to_half_up_to_symmetrisation(h, w, seed):
+    mask = random_mask(seed, h, w)
+    np.testing.assert_allclose(half_to_full(full_to_half(mask), w), symmetrize(mask), atol=1e-15)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, seed=seeds)
+def test_any_half_mask_acts_as_its_symmetric_full_mask(h, w, seed):
+    x, half = random_images(seed, 1, h, w), random_mask(seed, h, w // 2 + 1)
+    full = half_to_full(half, w)
+    np.testing.assert_array_equal(reflect(full), full)
+    np.testing.assert_allclose(apply_half_mask(x, half), apply_mask(x, full), atol=1e-12)
+    np.testing.assert_allclose(full_to_half(full), half_to_full(half, w)[:, : w // 2 + 1])
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, seed=seeds)
+def test_torch_and_numpy_layouts_agree(h, w, seed):
+    half = random_mask(seed, 2, h, w // 2 + 1)
+    full = random_mask(seed, 2, h, w)
+    np.testing.assert_allclose(half_to_full(torch.from_numpy(half), w).numpy(), half_to_full(half, w))
+    np.testing.assert_allclose(full_to_half(torch.from_numpy(full)).numpy(), full_to_half(full))
+    np.testing.assert_array_equal(reflect(torch.from_numpy(full)).numpy(), reflect(full))
+
+
+def _bins_per_band(values, edges, last_closed):
+    """How many of the bands ``[edges[b], edges[b+1])`` hold each bin, int ``[H, W]``."""
+    count = np.zeros(values.shape, dtype=int)
+    for b in range(len(edges) - 1):
+        upper = values <= edges[b + 1] if last_closed and b == len(edges) - 2 else values < edges[b + 1]
+        count += (values >= edges[b]) & upper
+    return count
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, n=bands)
+def test_radial_bands_partition_the_spectrum(h, w, n):
+    index, edges = radial_band_index(h, w, n)
+    assert index.min() >= 0 and index.max() < n
+    assert edges[0] == 0 and edges[-1] == corner_radius(h, w) and len(edges) == n + 1
+    radius = radius_grid(h, w)
+    np.testing.assert_array_equal(_bins_per_band(radius, edges, last_closed=True), 1)
+    inside = (radius >= edges[index]) & ((radius < edges[index + 1]) | (index == n - 1))
+    assert inside.all()
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, n=bands)
+def test_angular_bands_partition_the_spectrum(h, w, n):
+    index, edges = angular_band_index(h, w, n)
+    assert index.min() >= 0 and index.max() < n
+    angle = angle_grid(h, w)
+    np.testing.assert_array_equal(_bins_per_band(angle, edges, last_closed=False), 1)
+    assert ((angle >= edges[index]) & (angle < edges[index + 1])).all()
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, c=channels, seed=seeds, n_radial=bands, n_angular=bands)
+def test_band_energies_square_to_one_and_pool_channels(h, w, c, seed, n_radial, n_angular):
+    mask = random_mask(seed, c, h, w)
+    for index, n in (radial_band_index(h, w, n_radial)[0], n_radial), (angular_band_index(h, w, n_angular)[0], n_angular):
+        energies = band_energies(mask, index, n)
+        assert energies.shape == (n,) and (energies >= 0).all()
+        np.testing.assert_allclose((energies**2).sum(), 1.0, rtol=1e-12)
+        pooled = np.sqrt((mask**2).sum(axis=0))
+        np.testing.assert_allclose(band_energies(pooled, index, n), energies, rtol=1e-12)
+        per_band = np.array([(pooled[index == b] ** 2).sum() for b in range(n)])
+        np.testing.assert_allclose(energies, np.sqrt(per_band / per_band.sum()), rtol=1e-12)
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, density=st.floats(0, 1))
+def test_lowpass_mask_of_density_hits_the_density(h, w, density):
+    mask = lowpass_mask_of_density(h, w, density)
+    assert mask.shape == (h, w) and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    assert abs(mask.mean() - density) <= 1 / (h * w)
+    radius = radius_grid(h, w)
+    if 0 < mask.sum() < mask.size:
+        assert radius[mask == 1].max() <= radius[mask == 0].min()  # a disc: no hole, no island
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, density=st.floats(0, 1))
+def test_lowpass_mask_of_density_is_as_symmetric_as_the_count_allows(h, w, density):
+    # Passing bins pair by pair, at most one pair (k, -k) is split by the count.
+    mask = lowpass_mask_of_density(h, w, density)
+    asymmetric_bins = int((mask != reflect(mask)).sum())
+    assert asymmetric_bins <= 2
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, radius=st.floats(0, 24))
+def test_lowpass_mask_of_density_of_a_disc_is_that_disc(h, w, radius):
+    disc = lowpass_mask(h, w, radius)
+    np.testing.assert_array_equal(lowpass_mask_of_density(h, w, disc.mean()), disc)
