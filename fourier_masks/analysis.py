@@ -1,0 +1,225 @@
+"""Analyses of learned masks: profiles, frequency-bias summaries, controls and transfer.
+
+Masks are full-layout arrays ``[C', H, W]`` (unshifted, values in ``[0, 1]``). A mask's
+*energy* in a set of bins is the sum of its squared values there, pooled over channels.
+
+Frequency-bias metrics (:func:`frequency_bias`)
+-----------------------------------------------
+``density``            mean mask value: 1 is all-pass, 0 passes nothing.
+``low_freq_fraction``  share of the mask's energy at radii ``<= cutoff`` cycles per image,
+                       with ``cutoff = low_freq_cutoff * min(H, W) / 2``.
+``low_freq_enrichment`` ``low_freq_fraction`` over the share of bins inside the cutoff, i.e.
+                       over what an all-pass (or any uniform) mask gives; 1 = no bias.
+``radial_centroid``    energy-weighted mean radius, cycles per image.
+``radial_spread``      energy-weighted standard deviation of the radius, cycles per image.
+``anisotropy``         ``|sum m^2 exp(2 i theta)| / sum m^2`` over bins off DC: 0 when the
+                       energy is spread evenly over orientations, 1 when it lies on one line.
+``dominant_orientation`` ``arg(sum m^2 exp(2 i theta)) / 2`` in ``[0, pi)`` radians: the
+                       wave-vector orientation holding most energy.
+Ratios of an all-zero mask are undefined and reported as NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .masks import masked_accuracy
+from .spectrum import (
+    angle_grid,
+    angular_band_index,
+    band_energies,
+    lowpass_mask_of_density,
+    nyquist_radius,
+    radial_band_index,
+    radius_grid,
+    symmetrize,
+)
+
+__all__ = [
+    "profile",
+    "frequency_bias",
+    "complement_mask",
+    "random_mask_like",
+    "lowpass_mask_like",
+    "control_masks",
+    "check_mask",
+    "evaluate_controls",
+    "evaluate_transfer",
+    "learning_summary",
+]
+
+
+def check_mask(mask, path="mask", shape=None) -> np.ndarray:
+    """Validate a full-layout mask ``[C', H, W]`` with values in ``[0, 1]``; returns float32.
+
+    ``shape``, if given, is the image shape ``(C, H, W)`` the mask must fit (``C' in {1, C}``).
+    Raises :class:`~fourier_masks.errors.InputError` naming ``path`` otherwise.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise InputError(f"mask {path} has shape {mask.shape}; expected [C', H, W].")
+    if shape is not None and (mask.shape[1:] != tuple(shape[1:]) or mask.shape[0] not in (1, shape[0])):
+        raise InputError(
+            f"mask {path} has shape {mask.shape}; images are {tuple(shape)}, so it must be "
+            f"[1 or {shape[0]}, {shape[1]}, {shape[2]}]."
+        )
+    if not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+        raise InputError(f"mask {path} has values outside [0, 1] or NaN/inf; it is not a learned mask.")
+    return mask.astype(np.float32)
+
+
+def profile(mask: np.ndarray, n_bands: int, kind: str = "radial") -> pd.DataFrame:
+    """Radial or angular band energies of one mask ``[C', H, W]`` (method.md, analysis 3).
+
+    Returns a DataFrame with one row per band: ``band``, ``lo``, ``hi`` (cycles per image
+    for ``radial``, radians for ``angular``), ``energy`` (L2 norm of the unit-normalised
+    mask in the band) and ``energy_share`` (``energy ** 2``; the shares sum to 1).
+    """
+    height, width = mask.shape[-2:]
+    band_index = radial_band_index if kind == "radial" else angular_band_index
+    index, edges = band_index(height, width, n_bands)
+    energy = band_energies(mask, index, n_bands)
+    return pd.DataFrame({"band": np.arange(n_bands), "lo": edges[:-1], "hi": edges[1:],
+                         "energy": energy, "energy_share": energy**2})
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator > 0 else float("nan")
+
+
+def frequency_bias(mask: np.ndarray, low_freq_cutoff: float = 0.25) -> dict:
+    """Frequency-bias summaries of one mask ``[C', H, W]``; see the module docstring."""
+    height, width = mask.shape[-2:]
+    energy = (np.asarray(mask, dtype=np.float64) ** 2).reshape(-1, height, width).sum(0)
+    total = energy.sum()
+    radius = radius_grid(height, width)
+    inside = radius <= low_freq_cutoff * nyquist_radius(height, width)
+    low_fraction = _ratio(energy[inside].sum(), total)
+    centroid = _ratio((energy * radius).sum(), total)
+    spread = np.sqrt(_ratio((energy * (radius - centroid) ** 2).sum(), total)) if total > 0 else float("nan")
+    off_dc = radius > 0
+    moment = (energy[off_dc] * np.exp(2j * angle_grid(height, width)[off_dc])).sum()
+    return {
+        "density": float(np.mean(mask)),
+        "low_freq_fraction": low_fraction,
+        "low_freq_enrichment": low_fraction / inside.mean(),
+        "radial_centroid": centroid,
+        "radial_spread": float(spread),
+        "anisotropy": _ratio(abs(moment), energy[off_dc].sum()),
+        "dominant_orientation": float(np.mod(np.angle(moment) / 2, np.pi)),
+    }
+
+
+def complement_mask(mask: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """``1 - binarised mask``: passes exactly the bins where ``mask <= threshold`` (method.md, 4)."""
+    return (np.asarray(mask) <= threshold).astype(np.float32)
+
+
+def random_mask_like(mask: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The mask's values shuffled over bins, then symmetrised: same density, no structure."""
+    rng = np.random.default_rng(seed)
+    flat = np.asarray(mask, dtype=np.float32).ravel()
+    return symmetrize(rng.permutation(flat).reshape(mask.shape)).astype(np.float32)
+
+
+def lowpass_mask_like(mask: np.ndarray) -> np.ndarray:
+    """Binary radial low-pass mask ``[1, H, W]`` of the same density as ``mask``."""
+    height, width = mask.shape[-2:]
+    return lowpass_mask_of_density(height, width, float(np.mean(mask)))[None]
+
+
+def control_masks(mask: np.ndarray, threshold: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """Control masks of one learned mask, broadcast to its shape ``[C', H, W]``.
+
+    Keys: ``complement`` (:func:`complement_mask`), ``random`` (:func:`random_mask_like`)
+    and ``lowpass`` (:func:`lowpass_mask_like`).
+    """
+    return {
+        "complement": complement_mask(mask, threshold),
+        "random": random_mask_like(mask, seed),
+        "lowpass": np.broadcast_to(lowpass_mask_like(mask), mask.shape).astype(np.float32),
+    }
+
+
+def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, batch_size: int = 512) -> pd.DataFrame:
+    """Held-out accuracy of ``model`` with each of its own masks and their controls.
+
+    Parameters
+    ----------
+    masks : ``{seed: mask [C', H, W]}``.
+
+    Returns
+    -------
+    DataFrame, one row per seed: ``seed, masked_acc, complement_acc, random_acc, lowpass_acc``.
+    """
+    rows = []
+    for seed, mask in masks.items():
+        controls = control_masks(mask, threshold, seed)
+        stack = np.stack([mask, controls["complement"], controls["random"], controls["lowpass"]])
+        acc = masked_accuracy(model, images, labels, stack, batch_size)
+        rows.append({"seed": seed, "masked_acc": acc[0], "complement_acc": acc[1],
+                     "random_acc": acc[2], "lowpass_acc": acc[3]})
+    return pd.DataFrame(rows)
+
+
+def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512) -> pd.DataFrame:
+    """Accuracy of one target model with every mask (method.md, analysis 8).
+
+    Parameters
+    ----------
+    masks : ``{(source_model, source_seed): mask [C', H, W]}``; a mask with one channel is
+        shared by all channels, a per-channel mask must match the target's channels.
+
+    Returns
+    -------
+    DataFrame: ``source_model, source_seed, masked_acc`` plus ``clean_acc`` of the target.
+    """
+    keys = list(masks)
+    channels = images.shape[1]
+    stack = np.stack([np.broadcast_to(masks[k], (channels, *masks[k].shape[-2:])) for k in keys])
+    accuracies = masked_accuracy(model, images, labels, stack, batch_size)
+    clean = masked_accuracy(model, images, labels, np.ones((1, 1, *images.shape[-2:]), np.float32), batch_size)[0]
+    return pd.DataFrame({"source_model": [k[0] for k in keys], "source_seed": [k[1] for k in keys],
+                         "clean_acc": clean, "masked_acc": accuracies})
+
+
+def learning_summary(history: pd.DataFrame) -> dict:
+    """Summary of one seed's mask-learning history (see :func:`~fourier_masks.masks.learn_masks`).
+
+    Returns ``epochs`` run, optimiser ``steps``, wall ``seconds`` of the passes it took
+    part in, the epoch of the kept mask (``kept_epoch``, 0 for the initial mask) and the
+    clean and kept-mask accuracy on the fitting images.
+    """
+    kept = history[history["kept"]]
+    return {
+        "epochs": int(history["epoch"].max()),
+        "steps": int(history["steps"].max()),
+        "seconds": float(history["seconds"].sum()),
+        "kept_epoch": int(kept["epoch"].max()) if len(kept) else 0,
+        "fit_clean_acc": float(history["clean_acc"].iloc[0]),
+        "fit_masked_acc": float(kept["fit_acc"].iloc[-1]) if len(kept) else float(history["clean_acc"].iloc[0]),
+    }
+
+
+#: Frequency-bias metrics compared across models (see the module docstring).
+BIAS_METRICS = ("density", "low_freq_fraction", "low_freq_enrichment", "radial_centroid", "radial_spread",
+                "anisotropy")
+
+
+def bias_statistics(bias: pd.DataFrame, reference: str, n_boot: int = 1000, n_perm: int = 10000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Per model and metric: spread over seeds and comparison with the ``reference`` model.
+
+    ``bias`` is the ``frequency_bias`` table (one row per model and seed). Returns one row
+    per model and metric with ``mean, sd, ci_lo, ci_hi, n`` (percentile bootstrap of the
+    mean over seeds) and, against ``reference``, ``difference``, ``cohens_d`` and a
+    two-sided permutation ``p_value``.
+    """
+    from .statistics import compare_to_reference, summarize
+
+    metrics = list(BIAS_METRICS)
+    summary = summarize(bias, by="model", metrics=metrics, n_boot=n_boot, seed=seed)
+    comparison = compare_to_reference(bias, reference, by="model", metrics=metrics, n_perm=n_perm, seed=seed)
+    return summary.merge(comparison, on=["model", "metric"], how="left")

@@ -1,0 +1,75 @@
+# Config validation, model and seed lists, input functions. No rules here.
+import re
+import sys
+
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)
+
+from fourier_masks.config import check_config
+
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+config.update(check_config(config))
+
+MODELS = {model["name"]: model for model in config["models"]}
+TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
+ACQUIRED = [name for name, model in MODELS.items() if model["source"] != "train"]
+SEEDS = config["seeds"]
+DATA = "results/data"
+DATA_FILES = expand(
+    f"{DATA}/{{split}}_{{kind}}.npy", split=["train", "test"], kind=["images", "labels"]
+)
+
+
+def _alternatives(names):
+    """Regex matching exactly one of ``names`` (or nothing when empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    seed=r"\d+",
+
+
+def mask_files(models=MODELS, seeds=SEEDS):
+    """Mask arrays of the given models and seeds."""
+    return expand("results/masks/{model}/seed{seed}.npy", model=models, seed=seeds)
+
+
+def history_files(models=MODELS, seeds=SEEDS):
+    """Mask-learning histories of the given models and seeds."""
+    return expand(
+        "results/masks/{model}/seed{seed}_history.parquet", model=models, seed=seeds
+    )
+
+
+def model_spec(wildcards):
+    """Config entry of the model named by the ``model`` wildcard."""
+    return MODELS[wildcards.model]
+
+
+def mem_mb(base):
+    """Memory request growing with each retry (``attempt`` = 1, 2, ...)."""
+    return lambda wildcards, attempt: base * attempt
+
+
+TABLES = [
+    "models",
+    "masks",
+    "radial_profile",
+    "angular_profile",
+    "frequency_bias",
+    "frequency_bias_stats",
+    "transfer",
+]
+FIGURES = ["mask_grid", "profiles", "frequency_bias", "transfer", "examples"]
+
+
+def final_outputs():
+    """Every table and figure of a full run, and the provenance record."""
+    return (
+        expand("results/tables/{table}.parquet", table=TABLES)
+        + expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"])
+        + ["results/provenance.json"]
+    )

@@ -1,0 +1,60 @@
+# Masks of all seeds of a model are learned in one pass (mask.vectorize_seeds: true), or
+# one job per model and seed. Checkpoints live outside the declared outputs, so a killed
+# job resumes from its last epoch instead of starting over.
+if config["mask"]["vectorize_seeds"]:
+
+    rule learn_masks:
+        input:
+            DATA_FILES,
+            model="results/models/{model}/model.pt",
+        output:
+            masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=SEEDS),
+            histories=expand(
+                "results/masks/{{model}}/seed{seed}_history.parquet", seed=SEEDS
+            ),
+        params:
+            seeds=SEEDS,
+            mask=config["mask"],
+            device=config["device"],
+            data=DATA,
+            checkpoint="results/checkpoints/masks/{model}/all_seeds.pt",
+        log:
+            "logs/learn_masks/{model}.log",
+        benchmark:
+            "results/benchmarks/learn_masks/{model}.tsv"
+        threads: 2
+        conda:
+            "../envs/gpu.yaml"
+        resources:
+            mem_mb=mem_mb(4000),
+            runtime=240,
+        script:
+            "../scripts/learn_masks.py"
+
+else:
+
+    rule learn_masks:
+        input:
+            DATA_FILES,
+            model="results/models/{model}/model.pt",
+        output:
+            masks=["results/masks/{model}/seed{seed}.npy"],
+            histories=["results/masks/{model}/seed{seed}_history.parquet"],
+        params:
+            seeds=lambda wildcards: [int(wildcards.seed)],
+            mask=config["mask"],
+            device=config["device"],
+            data=DATA,
+            checkpoint="results/checkpoints/masks/{model}/seed{seed}.pt",
+        log:
+            "logs/learn_masks/{model}_seed{seed}.log",
+        benchmark:
+            "results/benchmarks/learn_masks/{model}_seed{seed}.tsv"
+        threads: 2
+        conda:
+            "../envs/gpu.yaml"
+        resources:
+            mem_mb=mem_mb(4000),
+            runtime=240,
+        script:
+            "../scripts/learn_masks.py"

@@ -1,0 +1,8 @@
+"""Fetch or convert a published model into the shared model-file format (rule acquire_model)."""
+
+from fourier_masks.io import logged
+from fourier_masks.zoo import acquire
+
+with logged(snakemake.log[0]):
+    acquire(snakemake.params.spec, snakemake.params.resources_dir, snakemake.output.model,
+            offline=snakemake.params.offline)

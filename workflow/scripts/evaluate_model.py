@@ -1,0 +1,31 @@
+"""Clean and PGD-robust test accuracy of one model (rule evaluate_model)."""
+
+import pandas as pd
+
+from fourier_masks.data import load_split
+from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.io import logged, write_table
+from fourier_masks.models import accuracy, load_model
+from fourier_masks.training import robust_accuracy
+
+with logged(snakemake.log[0]) as log:
+    set_threads(snakemake.threads)
+    spec, budget = snakemake.params.spec, snakemake.params.robust_eval
+    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device))
+    images, labels = load_split(snakemake.params.data, "test")
+    n_robust = min(budget["n_images"], len(images))
+    row = {
+        "model": spec["name"],
+        "source": spec["source"],
+        "regime": spec.get("regime", spec["source"]),
+        "arch": spec.get("arch", spec.get("zoo_name", "")),
+        "clean_acc": accuracy(model, images, labels),
+        "robust_acc": robust_accuracy(model, images[:n_robust], labels[:n_robust], norm=budget["norm"],
+                                      eps=budget["eps"], steps=budget["steps"]),
+        "robust_norm": budget["norm"],
+        "robust_eps": budget["eps"],
+        "robust_steps": budget["steps"],
+        "robust_images": n_robust,
+    }
+    log.info("%s", row)
+    write_table(pd.DataFrame([row]), snakemake.output.summary)

@@ -1,0 +1,26 @@
+"""Learn the Fourier masks of one model for its seeds (rule learn_masks)."""
+
+from pathlib import Path
+
+from fourier_masks.data import load_split
+from fourier_masks.device import set_threads
+from fourier_masks.io import logged, save_mask, write_table
+from fourier_masks.masks import PIPELINE_KEYS, learn_masks
+from fourier_masks.models import load_model
+
+with logged(snakemake.log[0]) as log:
+    set_threads(snakemake.threads)
+    settings = snakemake.params.mask
+    images, labels = load_split(snakemake.params.data, settings["fit_split"])
+    if settings["fit_images"]:
+        images, labels = images[: settings["fit_images"]], labels[: settings["fit_images"]]
+    options = {key: value for key, value in settings.items() if key not in PIPELINE_KEYS}
+    checkpoint = Path(snakemake.params.checkpoint)
+    masks, history = learn_masks(load_model(snakemake.input.model), images, labels, snakemake.params.seeds,
+                                 checkpoint=checkpoint, device=snakemake.params.device, **options)
+    log.info("history:\n%s", history.to_string())
+    for seed, mask, mask_path, history_path in zip(snakemake.params.seeds, masks, snakemake.output.masks,
+                                                   snakemake.output.histories):
+        save_mask(mask, mask_path)
+        write_table(history[history.seed == seed], history_path)
+    checkpoint.unlink(missing_ok=True)
