@@ -44,7 +44,7 @@ __all__ = [
     "save_zoo_model",
     "network_kwargs",
     "acquire_checkpoint",
-    "acquire_model",
+    "acquire",
     "missing_files",
     "ZOO_CLASSES",
 ]
@@ -376,32 +376,39 @@ def acquire_checkpoint(path, arch: str, num_classes: int, input_shape, mean=None
     return freeze(Normalized(network, mean, std))
 
 
-def acquire_model(spec: dict, dataset: dict, resources_dir, offline: bool, output,
-                  where: str = "models[?]") -> None:
-    """Acquire the model of config entry ``spec`` (``source`` robustbench or checkpoint) into ``output``.
+def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: dict | None = None,
+            where: str | None = None) -> None:
+    """Write the model of config entry ``spec`` (``source`` robustbench or checkpoint) to ``output``.
 
-    robustbench: ``zoo_name`` and ``threat_model``; the zoo dataset is ``dataset.name``.
+    robustbench: ``zoo_name``, ``threat_model`` and ``dataset`` (``None`` = ``dataset.name``).
     checkpoint: ``path``, ``arch``, optional ``mean``/``std``, and ``num_classes``/
-    ``input_shape`` when the dataset config does not determine them.
+    ``input_shape`` (``None`` = what the ``dataset`` config section gives).
+    ``dataset`` is the config's ``dataset`` section (with defaults filled).
     """
     from .external_data import dataset_shape
 
-    input_shape, num_classes = dataset_shape(dataset)
+    where = where or f"model {spec['name']}"
+    input_shape, num_classes = dataset_shape(dataset) if dataset else (None, None)
     if spec["source"] == "robustbench":
-        name, threat_model = spec["zoo_name"], spec["threat_model"]
+        zoo_dataset = spec.get("dataset") or (dataset or {}).get("name")
+        name, threat_model = spec["zoo_name"], spec.get("threat_model", "Linf")
+        if zoo_dataset is None:
+            raise InputError(f"{where}.dataset is needed to find {name!r} in the zoo (or pass the dataset section).")
+        if input_shape is None or dataset["name"] != zoo_dataset:
+            input_shape = [3, 32, 32] if zoo_dataset.startswith("cifar") else [3, 224, 224]
         if input_shape[0] != 3:
             raise InputError(f"{where}: RobustBench models take RGB images; set dataset.channels to 3.")
-        model = acquire_robustbench(name, dataset["name"], threat_model,
-                                    Path(resources_dir) / "robustbench", offline, where)
-        save_zoo_model(output, model, f"{dataset['name']}/{threat_model}/{name}", input_shape,
-                       ZOO_CLASSES[dataset["name"]])
+        model = acquire_robustbench(name, zoo_dataset, threat_model, Path(resources_dir) / "robustbench",
+                                    offline, where)
+        save_zoo_model(output, model, f"{zoo_dataset}/{threat_model}/{name}", input_shape,
+                       ZOO_CLASSES[zoo_dataset])
         return
     if spec["source"] != "checkpoint":
         raise InputError(f"{where}.source = {spec['source']!r} is not acquired; allowed: robustbench, checkpoint.")
-    input_shape = spec.get("input_shape", input_shape)
-    num_classes = spec.get("num_classes", num_classes)
-    if num_classes is None:
-        raise InputError(f"{where}.num_classes is needed: the {dataset['name']} dataset config does not fix it.")
+    input_shape = spec.get("input_shape") or input_shape
+    num_classes = spec.get("num_classes") or num_classes
+    if num_classes is None or input_shape is None:
+        raise InputError(f"{where}: set num_classes and input_shape; the dataset config does not fix them.")
     model = acquire_checkpoint(spec["path"], spec["arch"], num_classes, input_shape,
                                spec.get("mean"), spec.get("std"), where)
     save_model(output, model, arch=spec["arch"], input_shape=input_shape, num_classes=num_classes,
@@ -418,9 +425,10 @@ def missing_files(config: dict, resources_dir) -> list[tuple[str, Path]]:
     for i, spec in enumerate(config["models"]):
         where = f"models[{i}] ({spec['name']})"
         if spec["source"] == "robustbench":
-            dataset = config["dataset"]["name"]
-            check_zoo_name(spec["zoo_name"], dataset, spec["threat_model"], where)
-            paths = zoo_files(resources_dir, dataset, spec["threat_model"], spec["zoo_name"])
+            dataset = spec.get("dataset") or config["dataset"]["name"]
+            threat_model = spec.get("threat_model", "Linf")
+            check_zoo_name(spec["zoo_name"], dataset, threat_model, where)
+            paths = zoo_files(resources_dir, dataset, threat_model, spec["zoo_name"])
         elif spec["source"] == "checkpoint":
             paths = [Path(spec["path"])]
         else:

@@ -77,13 +77,13 @@ def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
     assert len(history) == 1
 
 
-def test_acquire_model_and_missing_files(staged, tmp_path):
+def test_acquire_and_missing_files(staged, tmp_path):
     resources, network = staged
     spec = {"name": "wong", "source": "robustbench", "zoo_name": NAME, "threat_model": THREAT}
     config = {"dataset": {"name": DATASET}, "models": [spec]}
     assert zoo.missing_files(config, resources) == []
     assert zoo.missing_files(config, tmp_path) == [("wong", zoo.cache_path(tmp_path, DATASET, THREAT, NAME))]
-    zoo.acquire_model(spec, config["dataset"], resources, True, tmp_path / "wong.pt")
+    zoo.acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"])
     images = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(models.load_model(tmp_path / "wong.pt")(images), network(images))
@@ -146,7 +146,7 @@ def test_checkpoint_round_trip(tmp_path):
             "mean": mean, "std": std}
     dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 5}
     assert zoo.missing_files({"dataset": dataset, "models": [spec]}, tmp_path) == []
-    zoo.acquire_model(spec, dataset, tmp_path, True, tmp_path / "model.pt")
+    zoo.acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     with torch.no_grad():
         torch.testing.assert_close(models.load_model(tmp_path / "model.pt")(images), model(images))
 
