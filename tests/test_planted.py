@@ -1,0 +1,123 @@
+"""Planted data: class information only in the region, 1/f background, and masks that find it."""
+
+import numpy as np
+import pytest
+import torch
+
+from fourier_masks.data import to_float
+from fourier_masks.errors import InputError
+from fourier_masks.masks import learn_masks
+from fourier_masks.models import accuracy, make_model
+from fourier_masks.planted import class_slices, planted, region_mask
+from fourier_masks.spectrum import radius_grid, reflect
+from fourier_masks.training import train_model
+
+
+def _power(images: np.ndarray) -> np.ndarray:
+    """Power spectra ``[N, H, W]`` of the first channel, mean removed."""
+    x = images[:, 0].astype(np.float64) / 255.0
+    return np.abs(np.fft.fft2(x - x.mean(axis=(1, 2), keepdims=True))) ** 2
+
+
+def test_region_mask_orientation_convention_and_reflection():
+    mask = region_mask(16, (3, 3), (0, 10))
+    assert mask[0, 3] == 1 and mask[0, -3] == 1  # horizontal wave vector and its reflection
+    assert mask[3, 0] == 0 and mask.sum() == 2
+    for radius, orientation in [((2, 6), (0, 45)), ((5, 8), (60, 120)), ((1, 4), (0, 360))]:
+        mask = region_mask(16, radius, orientation)
+        np.testing.assert_array_equal(mask, reflect(mask))
+        assert mask[0, 0] == 0
+
+
+def test_class_slices_partition_region_and_are_flip_invariant():
+    slices = class_slices(32, (5, 9), (0, 45), 4)
+    region = region_mask(32, (5, 9), (0, 45)).astype(bool)
+    np.testing.assert_array_equal(slices >= 0, region)
+    assert sorted(np.unique(slices[region])) == [0, 1, 2, 3]
+    full = class_slices(32, (2, 6), (0, 180), 4)
+    flipped = np.roll(np.flip(full, axis=1), 1, axis=1)  # fx -> -fx, what a horizontal flip does
+    np.testing.assert_array_equal(flipped, full)
+
+
+def test_planted_is_deterministic_uint8_and_balanced():
+    a = planted(16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
+    b = planted(16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
+    np.testing.assert_array_equal(a.train_images, b.train_images)
+    assert a.train_images.dtype == np.uint8 and a.train_images.shape == (30, 3, 16, 16)
+    np.testing.assert_array_equal(a.train_images[:, 0], a.train_images[:, 2])
+    assert np.bincount(a.test_labels).tolist() == [3, 3, 3]
+    assert not np.array_equal(a.train_images, planted(16, n_classes=3, n_train=30, n_test=9,
+                                                      radius=(2, 5), seed=4).train_images)
+
+
+def test_class_differences_live_in_the_region():
+    radius, orientation = (5, 9), (0, 45)
+    data = planted(32, n_train=2000, n_test=4, radius=radius, orientation=orientation, seed=1)
+    power = _power(data.train_images)
+    class_means = np.stack([power[data.train_labels == k].mean(0) for k in range(4)])
+    relative = class_means / class_means.mean(0)
+    spread = ((relative - 1) ** 2).sum(0)
+    region = region_mask(32, radius, orientation).astype(bool)
+    inside = spread[region].sum() / spread.sum()
+    assert inside > 0.9, f"only {inside:.3f} of the between-class power spread lies in the region"
+    outside = np.abs(relative[:, ~region & (radius_grid(32, 32) > 0)]).mean(-1)
+    assert np.all(np.abs(outside - 1) < 0.05), f"class power outside the region differs: {outside}"
+
+
+def test_background_is_pink():
+    data = planted(32, n_train=400, n_test=4, radius=(14, 16), orientation=(80, 100), seed=2)
+    power = _power(data.train_images).mean(0)
+    r = radius_grid(32, 32)
+    keep = (r >= 1) & (r <= 12) & (region_mask(32, (14, 16), (80, 100)) == 0)
+    slope = np.polyfit(np.log(r[keep]), np.log(power[keep]), 1)[0]
+    assert -2.3 < slope < -1.7, f"radial power slope {slope:.2f}, expected about -2"
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        (dict(radius=(6, 2)), "dataset.radius"),
+        (dict(radius=(2, 30)), "dataset.radius"),
+        (dict(orientation=(90, 45)), "dataset.orientation"),
+        (dict(orientation=(0, 400)), "dataset.orientation"),
+        (dict(radius=(0.2, 0.6)), "selects no frequency bin"),
+        (dict(radius=(3, 3), orientation=(0, 1)), "dataset.n_classes"),
+        (dict(channels=2), "dataset.channels"),
+        (dict(n_train=2), "dataset.n_train"),
+        (dict(snr=0), "dataset.snr"),
+    ],
+)
+def test_planted_rejects_bad_arguments(kwargs, key):
+    with pytest.raises(InputError, match=key):
+        planted(**{"image_size": 16, "n_train": 8, "n_test": 4, "radius": (2, 5), **kwargs})
+
+
+REGIONS = [
+    # image size, radius (cycles per image), orientation (degrees)
+    (16, (1, 3), (0, 180)),  # low radius, all orientations
+    (32, (5, 9), (0, 45)),  # mid radius, one oblique sector
+    (32, (10, 15), (60, 120)),  # high radius around vertical wave vectors
+]
+
+
+@pytest.mark.parametrize("size, radius, orientation", REGIONS)
+def test_learned_mask_finds_the_planted_region(size, radius, orientation):
+    torch.set_num_threads(1)
+    data = planted(size, n_train=1000, n_test=200, radius=radius, orientation=orientation, seed=0)
+    train_x, train_y = to_float(data.train_images), torch.from_numpy(data.train_labels)
+    test_x, test_y = to_float(data.test_images), torch.from_numpy(data.test_labels)
+    torch.manual_seed(0)
+    model = make_model("small_cnn", 1, 4, [0.5], [0.12])
+    train_model(model, train_x, train_y, "standard", epochs=5, batch_size=64, lr=3e-3, seed=0)
+    test_acc = accuracy(model, test_x, test_y)
+    assert test_acc >= 0.9, f"small_cnn reaches only {test_acc:.3f} test accuracy (need >= 0.9)"
+
+    masks, _ = learn_masks(model, test_x, test_y, seeds=[1], lr=0.1, epochs=12, batch_size=20, device="cpu")
+    energy = masks[0, 0].astype(np.float64) ** 2
+    region = region_mask(size, radius, orientation)
+    share, area = float((energy * region).sum() / energy.sum()), float(region.mean())
+    assert share >= 3 * area, (
+        f"mask energy share in the region {share:.3f} is not >= 3 x the uniform-mask share {area:.3f}"
+    )
+    print(f"region r={radius} o={orientation} @ {size}px: acc {test_acc:.3f}, "
+          f"mask energy share {share:.3f} vs uniform {area:.3f}")
