@@ -1,0 +1,292 @@
+"""Checking the pipeline config: unknown keys, the JSON schema, and rules a schema cannot state.
+
+:func:`check_config` returns the config with every default filled in, or raises
+:class:`~fourier_masks.errors.InputError` with one paragraph that starts with
+``Invalid config:`` and names the offending key by its dotted path (``mask.lambda``,
+``models[2].regime``). The schema, ``workflow/schemas/config.schema.yaml``, is the one list
+of allowed keys, values and defaults; this module imports nothing else of the package.
+
+Example
+-------
+>>> config = check_config({"seeds": [7]})
+>>> config["mask"]["lambda"], config["reference_model"]
+(0.2, 'standard')
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
+
+from .errors import InputError
+
+__all__ = ["SCHEMA_PATH", "check_config", "load_config", "load_schema", "config_hash"]
+
+#: The config schema shipped with the workflow.
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+#: Most schema problems listed in one message.
+MAX_REPORTED = 5
+
+
+def _strict_integer(checker, instance) -> bool:
+    """JSON integers without floats like ``2.0`` and without booleans."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _fill_defaults(validator, properties, instance, schema):
+    """The ``properties`` keyword that first sets each absent key's (copied) default."""
+    if isinstance(instance, dict):
+        for key, subschema in properties.items():
+            if "default" in subschema and key not in instance:
+                instance[key] = copy.deepcopy(subschema["default"])
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+_DefaultingValidator = validators.extend(
+    Draft202012Validator,
+    validators={"properties": _fill_defaults},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+def _fail(message: str):
+    raise InputError(f"Invalid config: {message}")
+
+
+def _suggestion(word, choices) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _either(words: list[str]) -> str:
+    """``a, b or c``."""
+    return " or ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
+
+
+def _dotted(path) -> str:
+    """``('models', 2, 'regime')`` -> ``models[2].regime``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the config"
+
+
+def load_schema(path=None) -> dict:
+    """The config schema as a dict (from ``path``, default :data:`SCHEMA_PATH`)."""
+    path = Path(path or SCHEMA_PATH)
+    if not path.is_file():
+        raise InputError(f"config schema {path} does not exist; pass schema_path to check_config.")
+    return yaml.safe_load(path.read_text())
+
+
+def _allowed_keys(schema: dict, instance: dict) -> tuple[list[str], str]:
+    """Keys ``schema`` allows in ``instance``, narrowed by the ``if/then`` branch that applies.
+
+    Also returns the condition of that branch (``"name = 'photos'"``), or ``""``.
+    """
+    allowed, condition = list(schema.get("properties", {})), ""
+    for branch in schema.get("allOf", []):
+        names = branch.get("then", {}).get("propertyNames", {}).get("enum")
+        if names and "if" in branch and Draft202012Validator(branch["if"]).is_valid(instance):
+            allowed = [key for key in allowed if key in names]
+            condition = " and ".join(f"{key} = {instance[key]!r}" for key in branch["if"].get("required", []))
+    return allowed, condition
+
+
+def _check_unknown_keys(instance, schema: dict, path: tuple = ()) -> None:
+    """Raise for the first key that ``schema`` does not allow, suggesting the closest allowed one."""
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(instance):
+            _check_unknown_keys(item, schema["items"], (*path, i))
+    if not isinstance(instance, dict) or "properties" not in schema:
+        return
+    allowed, condition = _allowed_keys(schema, instance)
+    for key, value in instance.items():
+        if key in allowed:
+            _check_unknown_keys(value, schema["properties"][key], (*path, key))
+            continue
+        where = _dotted(path) if path else "the top level"
+        if key in schema["properties"]:
+            problem = f"not used when {_dotted((*path, condition))}" if condition else "not allowed here"
+        else:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            problem = "unknown key" + (f"; did you mean {_dotted((*path, close[0]))}?" if close else "")
+        stop = " " if problem.endswith("?") else ". "
+        _fail(f"{_dotted((*path, key))}: {problem}{stop}Allowed keys at {where}: {', '.join(allowed)}.")
+
+
+def _allowed_values(schema: dict) -> list:
+    """Enum values and patterns allowed by ``schema`` or any of its ``anyOf``/``oneOf`` parts."""
+    parts = [schema] + schema.get("anyOf", []) + schema.get("oneOf", [])
+    values = [v for part in parts for v in part.get("enum", [])]
+    return values + [part["const"] for part in parts if "const" in part]
+
+
+def _describe(error: ValidationError) -> str:
+    """One sentence naming the key of ``error``, its value and what is allowed."""
+    key, value, rule = _dotted(error.absolute_path), error.instance, error.validator_value
+    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    kind = error.validator
+    if kind == "required":
+        missing = [name for name in rule if name not in value][0]
+        about = error.schema.get("properties", {}).get(missing, {}).get("description", "")
+        return f"{_dotted((*error.absolute_path, missing))} is missing; it is required here. {about}".rstrip()
+    if kind in ("enum", "const", "anyOf", "oneOf", "pattern"):
+        choices = _allowed_values(error.schema)
+        patterns = [part["pattern"] for part in [error.schema, *error.schema.get("anyOf", [])] if "pattern" in part]
+        listed = [c if isinstance(c, str) else json.dumps(c) for c in choices]
+        listed += [f"a string matching {pattern}" for pattern in patterns]
+        words = [c for c in choices if isinstance(c, str)]
+        return f"{key} = {shown} is not allowed; use {_either(listed)}.{_suggestion(value, words)}"
+    if kind == "type":
+        types = " or ".join([rule] if isinstance(rule, str) else rule)
+        return f"{key} = {shown} has the wrong type; it must be {types}."
+    limits = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+    if kind in limits:
+        return f"{key} = {shown} is out of range; it must be {limits[kind]} {rule}."
+    if kind == "minItems":
+        return f"{key} = {shown} has too few items; it needs at least {rule}."
+    if kind == "maxItems":
+        return f"{key} = {shown} has too many items; it allows at most {rule}."
+    if kind == "uniqueItems":
+        repeated = [v for v, n in Counter(json.dumps(v) for v in value).items() if n > 1]
+        return f"{key} = {shown} repeats {', '.join(repeated)}; its items must be unique."
+    if kind == "minLength":
+        return f"{key} = {shown} is empty; it needs a non-empty string."
+    return f"{key}: {error.message}."
+
+
+def _schema_problems(config: dict, schema: dict) -> list[str]:
+    """Fill defaults into ``config`` in place and describe each schema violation."""
+    errors = sorted(_DefaultingValidator(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    sentences = []
+    for error in errors:
+        sentence = _describe(error)
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        if description and error.validator != "required":
+            sentence += f" ({description})"
+        if sentence not in sentences:
+            sentences.append(sentence)
+    return sentences
+
+
+def _check_models(config: dict) -> None:
+    """Unique model names, reference_model among them, and model entries that fit the dataset."""
+    names = [model["name"] for model in config["models"]]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            _fail(f"models[{i}].name = {name!r} repeats models[{names.index(name)}].name; "
+                  "model names must be unique, as they name the result folders.")
+    if config["reference_model"] not in names:
+        _fail(f"reference_model = {config['reference_model']!r} is not the name of a model in models; "
+              f"use one of {', '.join(names)}.{_suggestion(config['reference_model'], names)}")
+    dataset = config["dataset"]
+    for i, model in enumerate(config["models"]):
+        if model["source"] == "robustbench":
+            _check_robustbench(model, dataset["name"], f"models[{i}]")
+        elif model["source"] == "checkpoint":
+            _check_checkpoint(model, dataset, f"models[{i}]")
+
+
+def _check_robustbench(model: dict, dataset: str, where: str) -> None:
+    """A RobustBench model needs dataset.name to be its zoo dataset."""
+    zoo = ("cifar10", "cifar100", "imagenet")
+    if dataset not in zoo:
+        _fail(f"{where}.source = 'robustbench' needs dataset.name to be cifar10, cifar100 or imagenet "
+              f"(the zoo's datasets), but dataset.name = {dataset!r}.")
+    if model["dataset"] not in (None, dataset):
+        _fail(f"{where}.dataset = {model['dataset']!r} differs from dataset.name = {dataset!r}; "
+              "a RobustBench model is evaluated on dataset.name, so set both alike (or omit the former).")
+
+
+def _check_checkpoint(model: dict, dataset: dict, where: str) -> None:
+    """mean and std with one value per input channel; num_classes where the dataset does not fix it."""
+    channels = model["input_shape"][0] if model["input_shape"] else dataset.get("channels", 3)
+    for key in ("mean", "std"):
+        if model[key] is not None and len(model[key]) != channels:
+            _fail(f"{where}.{key} = {json.dumps(model[key])} needs one value per input channel "
+                  f"({channels}, from input_shape or dataset.channels).")
+    if (model["mean"] is None) != (model["std"] is None):
+        _fail(f"{where} sets only one of mean and std; give both or neither.")
+    if dataset["name"] == "folder" and model["num_classes"] is None:
+        _fail(f"{where}.num_classes is needed: the folder dataset does not fix the number of classes.")
+
+
+def _check_range(config: dict, section: str, key: str, strict: bool, unit: str) -> None:
+    """A ``[lo, hi]`` pair ``config[section][key]`` with ``lo < hi`` (strict) or ``lo <= hi``."""
+    if key not in config[section]:
+        return
+    lo, hi = config[section][key]
+    if lo > hi or (strict and lo == hi):
+        need = "lo < hi" if strict else "lo <= hi"
+        _fail(f"{section}.{key} = [{lo:g}, {hi:g}] is {'backwards' if lo > hi else 'empty'}; "
+              f"it needs {need} ({unit}).")
+
+
+def _check_ranges(config: dict) -> None:
+    """Ranges ordered lo <= hi, and the planted radius inside the spectrum."""
+    _check_range(config, "dataset", "radius", True, "cycles per image")
+    _check_range(config, "dataset", "orientation", True, "degrees")
+    _check_range(config, "training", "scale", False, "zoom factors")
+    dataset = config["dataset"]
+    if "radius" in dataset:
+        corner = math.hypot(dataset["image_size"] / 2, dataset["image_size"] / 2)
+        if dataset["radius"][1] > corner:
+            _fail(f"dataset.radius = {json.dumps(dataset['radius'])} reaches beyond the spectrum: at "
+                  f"dataset.image_size = {dataset['image_size']} the corner radius is {corner:.2f} cycles per image.")
+
+
+def check_config(config: dict, schema_path=None) -> dict:
+    """Validate ``config`` and return a copy with all defaults filled (``config`` is not changed).
+
+    Order: unknown keys (with the closest allowed key), then the schema (types, choices,
+    limits), then cross-key rules: unique model names, ``reference_model`` among the models
+    (``null`` = the first model), ranges ``[lo, hi]`` ordered, model sources that fit the
+    dataset. Raises :class:`InputError` starting ``Invalid config:``.
+    """
+    if not isinstance(config, dict):
+        _fail(f"the config must be a mapping of keys to values, got {type(config).__name__}.")
+    schema = load_schema(schema_path)
+    filled = copy.deepcopy(config)
+    problems = _schema_problems(filled, schema)
+    _check_unknown_keys(filled, schema)
+    if problems:
+        more = f" ({len(problems) - MAX_REPORTED} more not shown.)" if len(problems) > MAX_REPORTED else ""
+        _fail(" ".join(problems[:MAX_REPORTED]) + more)
+    if filled["reference_model"] is None:
+        filled["reference_model"] = filled["models"][0]["name"]
+    _check_models(filled)
+    _check_ranges(filled)
+    return filled
+
+
+def load_config(path, schema_path=None) -> dict:
+    """Read the YAML config file ``path`` and return :func:`check_config` of it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Invalid config: config file {path} does not exist.")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise InputError(f"Invalid config: {path} is not valid YAML{where}: {problem}.") from None
+    return check_config({} if config is None else config, schema_path)
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,358 @@
+"""Config validation: the schema, fourier_masks.config.check_config and the workflow's parse-time check."""
+
+import copy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from fourier_masks.config import SCHEMA_PATH, check_config, config_hash, load_config, load_schema
+from fourier_masks.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "config" / "config.yaml"
+CONFIG_FILES = sorted((ROOT / "config").glob("*.yaml")) + sorted((ROOT / "tests" / "configs").glob("*.yaml"))
+
+
+@pytest.fixture
+def default():
+    return yaml.safe_load(DEFAULT.read_text())
+
+
+# --- good configs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_shipped_configs_pass(path):
+    config = load_config(path)
+    assert config["reference_model"] in [model["name"] for model in config["models"]]
+
+
+def test_empty_config_is_the_embedded_default():
+    assert check_config({}) == load_config(DEFAULT)
+
+
+def test_defaults_are_filled_without_changing_the_input(default):
+    del default["mask"]["lambda"], default["analysis"]["robust_eval"], default["reference_model"]
+    before = copy.deepcopy(default)
+    config = check_config(default)
+    assert default == before
+    assert config["mask"]["lambda"] == 0.2
+    assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 500}
+    assert config["analysis"]["controls"] is True
+    assert config["reference_model"] == "standard"  # null means the first model
+
+
+def test_reference_model_defaults_to_the_first_model():
+    config = check_config({"models": [{"name": "b"}, {"name": "a"}]})
+    assert config["reference_model"] == "b"
+    assert config["models"][0] == {"name": "b", "source": "train", "regime": "standard", "arch": "small_cnn"}
+
+
+DATASET_KEYS = {
+    "photos": {"name", "image_size", "channels", "n_classes", "n_train", "n_test", "seed"},
+    "planted": {"name", "image_size", "channels", "n_classes", "n_train", "n_test", "radius", "orientation",
+                "seed", "snr"},
+    "cifar10": {"name", "root", "n_train", "n_test", "download", "seed"},
+    "cifar100": {"name", "root", "n_train", "n_test", "download", "seed"},
+    "imagenet": {"name", "root", "n_test", "n_train", "robustbench_subset", "image_size", "seed"},
+    "imagenette": {"name", "root", "classes", "channels", "image_size", "n_train", "n_test", "seed"},
+    "folder": {"name", "root", "image_size", "channels", "n_train", "n_test", "seed"},
+}
+
+
+@pytest.mark.parametrize("name", DATASET_KEYS)
+def test_each_dataset_gets_all_its_keys_from_defaults(name):
+    dataset = {"name": name, "root": "data/x"} if name == "folder" else {"name": name}
+    assert set(check_config({"dataset": dataset})["dataset"]) == DATASET_KEYS[name]
+
+
+@pytest.mark.parametrize(
+    "model, keys",
+    [
+        ({"name": "m", "source": "train"}, {"name", "source", "regime", "arch"}),
+        ({"name": "m", "source": "robustbench", "zoo_name": "Standard"},
+         {"name", "source", "zoo_name", "dataset", "threat_model"}),
+        ({"name": "m", "source": "checkpoint", "path": "m.pt", "arch": "timm:resnet18"},
+         {"name", "source", "path", "arch", "num_classes", "input_shape", "mean", "std"}),
+    ],
+)
+def test_each_model_source_gets_all_its_keys_from_defaults(model, keys):
+    config = check_config({"dataset": {"name": "cifar10"}, "models": [model]})
+    assert set(config["models"][0]) == keys
+
+
+def test_snakemake_validate_accepts_and_fills_like_check_config(default):
+    from snakemake.utils import validate
+
+    del default["training"], default["mask"]["lambda"]
+    expected = check_config(default)
+    validate(default, str(SCHEMA_PATH))
+    default["reference_model"] = default["reference_model"] or default["models"][0]["name"]
+    assert default == expected
+
+
+# --- the schema and the package agree --------------------------------------------------
+
+
+def _property_schemas(schema, path=""):
+    """(dotted path, schema) of every key declared in a ``properties`` map, at any depth."""
+    for key, sub in schema.get("properties", {}).items():
+        yield f"{path}{key}", sub
+        yield from _property_schemas(sub, f"{path}{key}.")
+        if isinstance(sub.get("items"), dict):
+            yield from _property_schemas(sub["items"], f"{path}{key}[].")
+
+
+def test_schema_is_valid_and_every_key_has_type_and_description():
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    keys = list(_property_schemas(schema))
+    assert len(keys) > 80
+    for path, sub in keys:
+        assert sub.get("description"), f"{path} has no description"
+        assert "type" in sub or "enum" in sub, f"{path} has no type"
+
+
+def test_schema_choices_match_the_package():
+    from fourier_masks.data import PHOTOGRAPHS
+    from fourier_masks.datasets import DATASETS
+    from fourier_masks.external_data import IMAGENETTE_PAPER_CLASSES
+    from fourier_masks.masks import _CHOICES, MASK_DEFAULTS, PIPELINE_KEYS
+    from fourier_masks.models import ARCHITECTURES
+    from fourier_masks.training import DEFAULTS, REGIMES
+    from fourier_masks.zoo import ZOO_CLASSES
+
+    props = load_schema()["properties"]
+    dataset, model = props["dataset"], props["models"]["items"]["properties"]
+    assert set(dataset["properties"]["name"]["enum"]) == set(DATASETS)
+    photos = dataset["allOf"][0]["then"]["properties"]["n_classes"]
+    assert photos["maximum"] == len(PHOTOGRAPHS)
+    assert tuple(dataset["allOf"][4]["then"]["properties"]["classes"]["default"]) == IMAGENETTE_PAPER_CLASSES
+    assert tuple(model["regime"]["enum"]) == REGIMES
+    assert model["arch"]["anyOf"][0]["enum"] == list(ARCHITECTURES)
+    assert set(model["dataset"]["enum"]) - {None} == set(ZOO_CLASSES)
+    assert set(DEFAULTS) <= set(props["training"]["properties"])
+    mask = props["mask"]["properties"]
+    assert set(mask) == set(MASK_DEFAULTS) - {"device"} | set(PIPELINE_KEYS)
+    for key, value in MASK_DEFAULTS.items():
+        if key != "device":
+            assert mask[key]["default"] == value, key
+    for key, allowed in _CHOICES.items():
+        assert tuple(mask[key]["enum"]) == allowed
+
+
+# --- bad configs ---------------------------------------------------------------------------
+
+
+def _parent(config, path):
+    """The container holding the last part of the dotted ``path`` (``models.1.regime``), and that part."""
+    *parents, last = path.split(".")
+    for part in parents:
+        config = config[int(part)] if isinstance(config, list) else config.setdefault(part, {})
+    return config, int(last) if isinstance(config, list) else last
+
+
+def _set(path, value):
+    """Mutation setting the dotted ``path`` of the config to ``value``."""
+    def mutate(config):
+        parent, key = _parent(config, path)
+        parent[key] = value
+    return mutate
+
+
+def _drop(path):
+    """Mutation deleting the dotted ``path`` of the config."""
+    def mutate(config):
+        parent, key = _parent(config, path)
+        del parent[key]
+    return mutate
+
+
+def _models(*models, dataset=None, reference=None):
+    """Mutation replacing the model list (and the dataset, reference model)."""
+    def mutate(config):
+        config["models"] = list(models)
+        config["reference_model"] = reference or models[0]["name"]
+        if dataset:
+            config["dataset"] = dataset
+    return mutate
+
+
+CIFAR = {"name": "cifar10"}
+RB = {"name": "rb", "source": "robustbench", "zoo_name": "Standard"}
+CK = {"name": "ck", "source": "checkpoint", "path": "m.pt", "arch": "resnet8"}
+PLANTED = {"name": "planted", "image_size": 16}
+
+BAD = [
+    # unknown keys, at several levels, with the suggestion
+    ("typo-top", _set("devise", "cpu"), ["devise: unknown key; did you mean device?"]),
+    ("typo-mask", _set("mask.lamda", 0.1), ["mask.lamda: unknown key; did you mean mask.lambda?"]),
+    ("typo-nested", _set("training.pgd_linf.epss", 0.1),
+     ["training.pgd_linf.epss: unknown key; did you mean training.pgd_linf.eps?"]),
+    ("typo-deep", _set("analysis.robust_eval.n_image", 9),
+     ["analysis.robust_eval.n_image: unknown key; did you mean analysis.robust_eval.n_images?"]),
+    ("typo-model", _set("models.2.regim", "noise"), ["models[2].regim: unknown key; did you mean models[2].regime?"]),
+    ("typo-dataset", _set("dataset.n_clases", 3), ["dataset.n_clases: unknown key; did you mean dataset.n_classes?"]),
+    ("typo-stats", _set("analysis.statistics.bootstraps", 9), ["did you mean analysis.statistics.bootstrap?"]),
+    ("typo-case", _set("Mask", {}), ["Mask: unknown key; did you mean mask?"]),
+    ("key-of-other-dataset", _set("dataset.root", "x"), ["dataset.root: not used when dataset.name = 'photos'"]),
+    ("key-of-other-source", _models({**RB, "regime": "standard"}, dataset=CIFAR),
+     ["models[0].regime: not used when models[0].source = 'robustbench'"]),
+    ("mask-device", _set("mask.device", "cpu"), ["mask.device: unknown key"]),
+    # wrong types
+    ("section-not-mapping", _set("mask", 5), ["mask = 5 has the wrong type; it must be object"]),
+    ("string-int", _set("training.epochs", "ten"), ["training.epochs = 'ten' has the wrong type"]),
+    ("float-int", _set("mask.epochs", 2.5), ["mask.epochs = 2.5 has the wrong type"]),
+    ("string-bool", _set("offline", "no"), ["offline = 'no' has the wrong type; it must be boolean"]),
+    ("string-bool-nested", _set("analysis.single_image.enabled", "yes"), ["analysis.single_image.enabled = 'yes'"]),
+    ("model-not-mapping", _set("models.0", "standard"), ["models[0] = 'standard' has the wrong type"]),
+    # models
+    ("empty-models", _set("models", []), ["models = [] has too few items"]),
+    ("duplicate-names", lambda c: c["models"].append(dict(c["models"][0])),
+     ["models[7].name = 'standard' repeats models[0].name"]),
+    ("missing-name", _drop("models.1.name"), ["models[1].name is missing"]),
+    ("name-space", _set("models.1.name", "adv linf"), ["models[1].name = 'adv linf' is not allowed"]),
+    ("name-slash", _set("models.1.name", "adv/linf"), ["models[1].name = 'adv/linf'"]),
+    ("reference-not-model", _set("reference_model", "standrd"),
+     ["reference_model = 'standrd' is not the name of a model", "Did you mean 'standard'?"]),
+    ("unknown-source", _set("models.1.source", "zoo"), ["models[1].source = 'zoo' is not allowed"]),
+    ("unknown-regime", _set("models.1.regime", "adv_lnf"), ["models[1].regime = 'adv_lnf'", "Did you mean 'adv_linf'?"]),
+    ("unknown-arch", _set("models.0.arch", "smallcnn"), ["models[0].arch = 'smallcnn'", "Did you mean 'small_cnn'?"]),
+    ("arch-empty-family-name", _set("models.0.arch", "torchvision:"), ["models[0].arch = 'torchvision:'"]),
+    ("robustbench-on-photos", _models(RB), ["models[0].source = 'robustbench' needs dataset.name"]),
+    ("robustbench-no-zoo-name", _models({"name": "rb", "source": "robustbench"}, dataset=CIFAR),
+     ["models[0].zoo_name is missing"]),
+    ("robustbench-other-dataset", _models({**RB, "dataset": "cifar100"}, dataset=CIFAR),
+     ["models[0].dataset = 'cifar100' differs from dataset.name = 'cifar10'"]),
+    ("robustbench-threat", _models({**RB, "threat_model": "linf"}, dataset=CIFAR),
+     ["models[0].threat_model = 'linf'", "Did you mean 'Linf'?"]),
+    ("checkpoint-no-path", _models({k: v for k, v in CK.items() if k != "path"}), ["models[0].path is missing"]),
+    ("checkpoint-mean-length", _models({**CK, "mean": [0.5], "std": [0.2]}), ["models[0].mean = [0.5] needs one value per input channel (3"]),
+    ("checkpoint-folder-classes", _models(CK, dataset={"name": "folder", "root": "x"}),
+     ["models[0].num_classes is needed"]),
+    # seeds
+    ("seeds-empty", _set("seeds", []), ["seeds = [] has too few items"]),
+    ("seed-float", _set("seeds", [1, 2.0]), ["seeds[1] = 2.0 has the wrong type; it must be integer"]),
+    ("seed-fraction", _set("seeds", [1, 2.5]), ["seeds[1] = 2.5 has the wrong type"]),
+    ("seed-bool", _set("seeds", [True, 2]), ["seeds[0] = true has the wrong type"]),
+    ("seed-duplicate", _set("seeds", [1, 2, 1]), ["seeds = [1, 2, 1] repeats 1"]),
+    ("seed-negative", _set("seeds", [-1]), ["seeds[0] = -1 is out of range; it must be >= 0"]),
+    ("seeds-string", _set("seeds", "1,2"), ["seeds = '1,2' has the wrong type; it must be array"]),
+    # numbers and choices
+    ("negative-lambda", _set("mask.lambda", -0.1), ["mask.lambda = -0.1 is out of range; it must be >= 0"]),
+    ("negative-epochs", _set("training.epochs", -1), ["training.epochs = -1 is out of range; it must be >= 1"]),
+    ("negative-fit-images", _set("mask.fit_images", -1), ["mask.fit_images = -1 is out of range"]),
+    ("keep-threshold", _set("mask.keep_threshold", 1.5), ["mask.keep_threshold = 1.5 is out of range; it must be <= 1"]),
+    ("bad-loss", _set("mask.loss", "papr"), ["mask.loss = 'papr' is not allowed", "Did you mean 'paper'?"]),
+    ("bad-fit-split", _set("mask.fit_split", "val"), ["mask.fit_split = 'val' is not allowed"]),
+    ("bad-amp", _set("mask.amp", "yes"), ["mask.amp = 'yes' is not allowed"]),
+    ("bad-norm", _set("analysis.robust_eval.norm", "L2"), ["analysis.robust_eval.norm = 'L2'"]),
+    ("bad-device", _set("device", "gpu"), ["device = 'gpu' is not allowed"]),
+    ("bad-device-index", _set("device", "cuda:x"), ["device = 'cuda:x'"]),
+    ("translate-too-big", _set("training.translate", 2), ["training.translate = 2 is out of range"]),
+    # dataset
+    ("unknown-dataset", _set("dataset", {"name": "cifar"}), ["dataset.name = 'cifar'", "Did you mean 'cifar10'?"]),
+    ("too-many-classes", _set("dataset.n_classes", 18), ["dataset.n_classes = 18 is out of range; it must be <= 17"]),
+    ("too-few-classes", _set("dataset.n_classes", 1), ["dataset.n_classes = 1 is out of range; it must be >= 2"]),
+    ("bad-channels", _set("dataset.channels", 2), ["dataset.channels = 2 is not allowed; use 1 or 3."]),
+    ("folder-no-root", _set("dataset", {"name": "folder"}), ["dataset.root is missing"]),
+    ("radius-backwards", _set("dataset", {**PLANTED, "radius": [8, 4]}),
+     ["dataset.radius = [8, 4] is backwards; it needs lo < hi"]),
+    ("radius-empty", _set("dataset", {**PLANTED, "radius": [4, 4]}), ["dataset.radius = [4, 4] is empty"]),
+    ("radius-outside", _set("dataset", {**PLANTED, "radius": [4, 12]}), ["dataset.radius = [4, 12] reaches beyond"]),
+    ("radius-one-value", _set("dataset", {**PLANTED, "radius": [4]}), ["dataset.radius = [4] has too few items"]),
+    ("orientation-backwards", _set("dataset", {**PLANTED, "orientation": [90, 10]}),
+     ["dataset.orientation = [90, 10] is backwards"]),
+    ("orientation-range", _set("dataset", {**PLANTED, "orientation": [0, 400]}),
+     ["dataset.orientation[1] = 400 is out of range; it must be <= 360"]),
+    ("scale-backwards", _set("training.scale", [1.5, 0.5]), ["training.scale = [1.5, 0.5] is backwards"]),
+]
+
+
+def test_bad_table_is_large_and_unique():
+    ids = [case[0] for case in BAD]
+    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("mutate, expected", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_config_names_the_key(default, mutate, expected):
+    mutate(default)
+    with pytest.raises(InputError) as caught:
+        check_config(default)
+    message = str(caught.value)
+    assert message.startswith("Invalid config: ")
+    assert "\n" not in message
+    for part in expected:
+        assert part in message
+
+
+def test_config_must_be_a_mapping():
+    with pytest.raises(InputError, match="Invalid config: the config must be a mapping"):
+        check_config([1, 2])
+
+
+# --- files and hashes ----------------------------------------------------------------------
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("seeds: [1, 2\nmask:\n  lambda: 0.2\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith("Invalid config: ") and str(path) in message and "line " in message
+
+
+def test_missing_file_and_empty_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+    (tmp_path / "empty.yaml").write_text("# nothing\n")
+    assert load_config(tmp_path / "empty.yaml") == check_config({})
+
+
+def test_config_hash_is_canonical(default):
+    digest = config_hash(default)
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert config_hash(dict(reversed(list(default.items())))) == digest
+    default["mask"]["lambda"] = 0.21
+    assert config_hash(default) != digest
+
+
+# --- the workflow stops at parse time --------------------------------------------------------
+
+
+def _dry_run(tmp_path, text):
+    """``snakemake -n`` of the real Snakefile with the extra config ``text``; (returncode, output)."""
+    snakemake = shutil.which("snakemake", path=str(Path(sys.executable).parent))
+    (tmp_path / "bad.yaml").write_text(text)
+    result = subprocess.run(
+        [snakemake, "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", "bad.yaml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+needs_snakefile = pytest.mark.skipif(not (ROOT / "Snakefile").exists(), reason="no Snakefile yet")
+
+
+@needs_snakefile
+@pytest.mark.slow
+def test_dry_run_stops_before_any_job_on_a_cross_key_error(tmp_path):
+    code, output = _dry_run(tmp_path, "reference_model: standrd\n")
+    assert code != 0
+    assert "Invalid config: reference_model = 'standrd' is not the name of a model" in output
+    assert "Job stats" not in output and not (tmp_path / "results").exists()
+
+
+@needs_snakefile
+@pytest.mark.slow
+def test_dry_run_reports_a_typo_with_its_suggestion(tmp_path):
+    code, output = _dry_run(tmp_path, "mask:\n  lamda: 0.1\n")
+    assert code != 0
+    assert "Invalid config: mask.lamda: unknown key; did you mean mask.lambda?" in output
+    assert "Job stats" not in output
