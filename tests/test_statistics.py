@@ -1,0 +1,82 @@
+"""Seed summaries and reference comparisons against hand-computed values."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fourier_masks.errors import InputError
+from fourier_masks.statistics import cohens_d, compare_to_reference, permutation_p, summarize
+
+
+def _table():
+    return pd.DataFrame({
+        "model": ["standard"] * 3 + ["robust"] * 3 + ["same"] * 3,
+        "seed": [1, 2, 3] * 3,
+        "acc": [1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 1.0, 2.0, 3.0],
+        "density": [0.5] * 9,
+    })
+
+
+def test_summarize_mean_sd_and_bootstrap_interval():
+    out = summarize(_table(), "model", ["acc", "density"], n_boot=2000, seed=1)
+    row = out[(out.model == "robust") & (out.metric == "acc")].iloc[0]
+    assert row["mean"] == 12.0 and row["sd"] == 1.0 and row["n"] == 3
+    # The bootstrap mean of {11, 12, 13} ranges over [11, 13]; the 95% interval is inside it.
+    assert 11.0 <= row["ci_lo"] < 12.0 < row["ci_hi"] <= 13.0
+    constant = out[(out.model == "robust") & (out.metric == "density")].iloc[0]
+    assert constant["ci_lo"] == constant["ci_hi"] == 0.5 and constant["sd"] == 0.0
+
+
+def test_summarize_single_row_and_group_lists():
+    df = pd.DataFrame({"model": ["a", "a", "b"], "split": ["x", "y", "x"], "acc": [0.2, 0.4, 0.9]})
+    out = summarize(df, ["model", "split"], ["acc"])
+    assert len(out) == 3 and set(out.columns) >= {"model", "split", "metric"}
+    single = out[(out.model == "b")].iloc[0]
+    assert math.isnan(single["sd"]) and single["ci_lo"] == single["ci_hi"] == 0.9 and single["n"] == 1
+
+
+def test_separated_groups_of_three_give_exact_p_of_two_in_twenty():
+    p, method = permutation_p(np.array([11.0, 12, 13]), np.array([1.0, 2, 3]))
+    assert method == "exact" and p == pytest.approx(2 / 20)
+
+
+def test_identical_groups_give_p_one_and_d_zero():
+    out = compare_to_reference(_table(), "standard", metrics=["acc", "density"])
+    same = out[(out.model == "same") & (out.metric == "acc")].iloc[0]
+    assert same["p_value"] == 1.0 and same["difference"] == 0.0 and same["cohens_d"] == 0.0
+    constant = out[(out.model == "robust") & (out.metric == "density")].iloc[0]
+    assert constant["cohens_d"] == 0.0 and constant["p_value"] == 1.0 and constant["note"] == ""
+
+
+def test_compare_to_reference_difference_and_cohens_d():
+    out = compare_to_reference(_table(), "standard", metrics=["acc"])
+    assert "standard" not in set(out.model)
+    robust = out[out.model == "robust"].iloc[0]
+    # Both sds are 1, so the pooled sd is 1 and d equals the difference of means.
+    assert robust["difference"] == 10.0 and robust["cohens_d"] == pytest.approx(10.0)
+    assert robust["p_value"] == pytest.approx(0.1) and robust["p_method"] == "exact"
+
+
+def test_cohens_d_of_different_constant_groups_is_nan_with_a_note():
+    d, note = cohens_d(np.array([2.0, 2.0]), np.array([1.0, 1.0]))
+    assert math.isnan(d) and "zero variance" in note
+
+
+def test_monte_carlo_p_uses_the_plus_one_correction():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(5, 1, 20), rng.normal(0, 1, 20)  # C(40, 20) splits: too many to enumerate
+    p, method = permutation_p(a, b, n_perm=999)
+    assert method == "monte_carlo" and p == pytest.approx(1 / 1000)
+    p_null, _ = permutation_p(rng.normal(0, 1, 20), rng.normal(0, 1, 20), n_perm=999)
+    assert p_null > 0.01
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(InputError, match="reference 'nope'"):
+        compare_to_reference(_table(), "nope", metrics=["acc"])
+    with pytest.raises(InputError, match="missing"):
+        summarize(_table(), "model", ["missing"])
+    with pytest.raises(InputError, match="ci = 1.5"):
+        summarize(_table(), "model", ["acc"], ci=1.5)
