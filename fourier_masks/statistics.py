@@ -133,9 +133,10 @@ def compare_to_reference(df: pd.DataFrame, reference: str, by: str = "model", me
     Returns
     -------
     DataFrame, one row per non-reference group and metric: ``by``, ``metric``,
-    ``reference``, ``n``, ``n_reference``, ``mean``, ``mean_reference``, ``difference``
-    (group minus reference), ``cohens_d``, ``p_value`` (two-sided permutation),
-    ``p_method`` (``exact`` or ``monte_carlo``) and ``note``. Missing values are dropped.
+    ``reference``, ``n_reference``, ``mean_reference``, ``difference`` (group minus
+    reference), ``cohens_d``, ``p_value`` (two-sided permutation), ``p_method`` (``exact``
+    or ``monte_carlo``) and ``note``. Missing values are dropped. The group's own ``mean``
+    and ``n`` come from :func:`summarize`, so the two tables merge on ``[by, 'metric']``.
     """
     metrics = list(metrics)
     if not metrics:
@@ -156,9 +157,9 @@ def compare_to_reference(df: pd.DataFrame, reference: str, by: str = "model", me
                 continue
             d, note = cohens_d(a, b)
             p, method = permutation_p(a, b, n_perm, seed)
-            rows.append({by: name, "metric": metric, "reference": reference, "n": len(a),
-                         "n_reference": len(b), "mean": a.mean(), "mean_reference": b.mean(),
+            rows.append({by: name, "metric": metric, "reference": reference,
+                         "n_reference": len(b), "mean_reference": b.mean(),
                          "difference": a.mean() - b.mean(), "cohens_d": d, "p_value": p,
                          "p_method": method, "note": note})
-    return pd.DataFrame(rows, columns=[by, "metric", "reference", "n", "n_reference", "mean", "mean_reference",
-                                       "difference", "cohens_d", "p_value", "p_method", "note"])
+    return pd.DataFrame(rows, columns=[by, "metric", "reference", "n_reference", "mean_reference", "difference",
+                                       "cohens_d", "p_value", "p_method", "note"])

@@ -80,3 +80,12 @@ def test_bad_arguments_name_the_problem():
         summarize(_table(), "model", ["missing"])
     with pytest.raises(InputError, match="ci = 1.5"):
         summarize(_table(), "model", ["acc"], ci=1.5)
+
+
+def test_summary_and_comparison_merge_without_clashing_columns():
+    table = _table()
+    merged = summarize(table, "model", ["acc"]).merge(
+        compare_to_reference(table, "standard", metrics=["acc"]), on=["model", "metric"], how="left")
+    assert {"mean", "n", "difference", "p_value"} <= set(merged.columns)
+    robust = merged[merged.model == "robust"].iloc[0]
+    assert robust["mean"] - robust["mean_reference"] == robust["difference"] == 10.0
