@@ -1,0 +1,195 @@
+"""Dataset loaders on tiny staged copies of the real on-disk formats (no downloads)."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torchvision
+from PIL import Image
+
+from fourier_masks import external_data as ed
+from fourier_masks.data import check_images
+from fourier_masks.errors import InputError
+
+
+@pytest.fixture
+def no_md5(monkeypatch):
+    """The staged archives are not the real ones, so torchvision's md5 check is skipped (tests only)."""
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+
+
+def _pickle(path, record):
+    with open(path, "wb") as file:
+        pickle.dump(record, file)
+
+
+def _cifar10(root, per_batch=4, n_test=6):
+    """CIFAR-10 python batches (torchvision reads the real py2 pickles with str keys); {file: (data, labels)}."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    written = {}
+    for name, n in [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", n_test)]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).tolist()
+        _pickle(folder / name, {"data": data, "labels": labels})
+        written[name] = (data, labels)
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    _pickle(folder / "batches.meta", {"label_names": names})
+    return written
+
+
+def _cifar100(root, n_train=7, n_test=5):
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    written = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 100, n).tolist()
+        _pickle(folder / name, {"data": data, "fine_labels": labels, "coarse_labels": [0] * n})
+        written[name] = (data, labels)
+    _pickle(folder / "meta", {"fine_label_names": [f"class{i}" for i in range(100)]})
+    return written
+
+
+def _images(data):
+    return data.reshape(-1, 3, 32, 32)
+
+
+def test_cifar10_round_trip(tmp_path, no_md5):
+    written = _cifar10(tmp_path)
+    dataset = ed.cifar("cifar10", tmp_path, download=False)
+    train = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
+    train_labels = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
+    order = np.argsort(np.random.default_rng(0).permutation(len(train)))  # undo the seeded shuffle
+    np.testing.assert_array_equal(dataset.train_images[order], _images(train))
+    np.testing.assert_array_equal(dataset.train_labels[order], train_labels)
+    assert dataset.train_images.dtype == np.uint8 and dataset.train_labels.dtype == np.int64
+    test_pixels = {row.tobytes(): label for row, label in zip(_images(written["test_batch"][0]), written["test_batch"][1])}
+    assert len(dataset.test_images) == 6
+    for image, label in zip(dataset.test_images, dataset.test_labels):
+        assert test_pixels[image.tobytes()] == label
+    assert dataset.class_names[:2] == ("airplane", "automobile")
+    check_images(dataset.train_images)
+
+
+def test_cifar_subsets_are_seeded(tmp_path, no_md5):
+    _cifar10(tmp_path)
+    a = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
+    b = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
+    c = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=5)
+    assert a.train_images.shape == (5, 3, 32, 32) and a.test_images.shape == (3, 3, 32, 32)
+    np.testing.assert_array_equal(a.train_images, b.train_images)
+    assert not np.array_equal(a.train_images, c.train_images)
+    with pytest.raises(InputError, match="asked for 50 images but only 20"):
+        ed.cifar("cifar10", tmp_path, n_train=50, download=False)
+
+
+def test_cifar100_round_trip(tmp_path, no_md5):
+    written = _cifar100(tmp_path)
+    dataset = ed.LOADERS["cifar100"]({"name": "cifar100", "root": str(tmp_path), "download": False}, "unused")
+    for split in ("train", "test"):
+        images, labels = dataset.split(split)
+        pixels = {row.tobytes(): label for row, label in zip(_images(written[split][0]), written[split][1])}
+        assert sorted(pixels.values()) == sorted(labels.tolist())
+        assert all(pixels[image.tobytes()] == label for image, label in zip(images, labels))
+    assert len(dataset.class_names) == 100
+
+
+def test_cifar_missing_names_the_folder(tmp_path):
+    with pytest.raises(InputError, match=r"cifar-10-batches-py.*dataset.download: true"):
+        ed.cifar("cifar10", tmp_path / "absent", download=False)
+    assert ed.missing_files({"name": "cifar10", "root": str(tmp_path)})[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
+
+
+def test_cifar_md5_is_checked(tmp_path):
+    """Without the test-only patch, files that are not the published archive are refused."""
+    _cifar10(tmp_path)
+    assert ed.missing_files({"name": "cifar10", "root": str(tmp_path)}) == []
+    with pytest.raises(InputError, match="not found or corrupted"):
+        ed.cifar("cifar10", tmp_path, download=False)
+
+
+def _png(path, color, size=(40, 30), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+
+
+def _tree(root, splits, classes, per_class=2):
+    """Class-per-folder PNGs; class k has the uniform colour (20k, 100, 200 - 20k)."""
+    for split in splits:
+        for k, name in enumerate(classes):
+            for j in range(per_class):
+                _png(root / split / name / f"img{j}.png", (20 * k, 100, 200 - 20 * k))
+
+
+def test_folder_loads_resized_labelled_images(tmp_path):
+    _tree(tmp_path, ["train", "val"], ["cat", "dog", "emu"])
+    dataset = ed.folder(tmp_path, image_size=16, channels=3)
+    assert dataset.class_names == ("cat", "dog", "emu")
+    assert dataset.train_images.shape == (6, 3, 16, 16) and dataset.test_images.shape == (6, 3, 16, 16)
+    for image, label in zip(dataset.train_images, dataset.train_labels):
+        np.testing.assert_array_equal(image[:, 8, 8], [20 * label, 100, 200 - 20 * label])
+    gray = ed.folder(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
+    assert gray.train_images.shape == (4, 1, 8, 8) and gray.test_images.shape == (2, 1, 8, 8)
+
+
+def test_imagenette_paper_classes_grayscale(tmp_path):
+    wnids = list(ed.IMAGENETTE_PAPER_CLASSES) + ["n01440764"]  # tench, not one of the paper's five
+    _tree(tmp_path, ["train", "val"], wnids)
+    dataset = ed.LOADERS["imagenette"]({"name": "imagenette", "root": str(tmp_path), "image_size": 12}, "unused")
+    assert dataset.class_names == ed.IMAGENETTE_PAPER_CLASSES
+    assert dataset.train_images.shape == (10, 1, 12, 12) and dataset.test_images.shape == (10, 1, 12, 12)
+    k = wnids.index("n03028079")
+    luma = round((299 * 20 * k + 587 * 100 + 114 * (200 - 20 * k)) / 1000)  # PIL's ITU-R 601-2 luma
+    church = dataset.test_images[dataset.test_labels == 2]
+    assert np.abs(church.astype(int) - luma).max() <= 1
+
+
+def test_imagenet_labels_follow_the_1000_class_order(tmp_path):
+    ids = ed._robustbench_file("imagenet_test_image_ids.txt").read_text().split()[:3]
+    for line in ids:
+        _png(tmp_path / "val" / line, (10, 20, 30), size=(300, 260))
+    dataset = ed.imagenet(tmp_path, n_test=2, n_train=1, image_size=32, robustbench_subset=True)
+    index = {name: i for i, name in enumerate(dataset.class_names)}
+    assert len(dataset.class_names) == 1000 and dataset.class_names[0] == "n01440764"
+    assert dataset.test_labels.tolist() == [index[line.split("/")[0]] for line in ids[:2]]
+    assert dataset.train_labels.tolist() == [index[ids[2].split("/")[0]]]
+    assert dataset.test_images.shape == (2, 3, 32, 32)
+    shuffled = ed.imagenet(tmp_path, n_test=3, image_size=32)
+    assert sorted(shuffled.test_labels.tolist()) == sorted(index[line.split("/")[0]] for line in ids)
+    with pytest.raises(InputError, match="missing from .*val"):
+        ed.imagenet(tmp_path, n_test=4, image_size=32, robustbench_subset=True)
+
+
+def test_dataset_shape():
+    assert ed.dataset_shape({"name": "cifar100"}) == ([3, 32, 32], 100)
+    assert ed.dataset_shape({"name": "imagenet", "image_size": 224}) == ([3, 224, 224], 1000)
+    assert ed.dataset_shape({"name": "imagenette"}) == ([1, 128, 128], 5)
+    assert ed.dataset_shape({"name": "folder", "image_size": 64, "channels": 3}) == ([3, 64, 64], None)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        ed.folder(tmp_path / "absent")
+    _tree(tmp_path / "a", ["train"], ["cat"])
+    with pytest.raises(InputError, match="no test/ or val/ folder"):
+        ed.folder(tmp_path / "a")
+    _tree(tmp_path / "b", ["train"], ["cat", "dog"])
+    _tree(tmp_path / "b", ["test"], ["cat", "owl"])
+    with pytest.raises(InputError, match=r"only in train \['dog'\], only in test \['owl'\]"):
+        ed.folder(tmp_path / "b")
+    (tmp_path / "c" / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "c" / "train" / "cat" / "notes.txt").write_text("no images")
+    (tmp_path / "c" / "test").mkdir()
+    with pytest.raises(InputError, match=r"no images in \['cat'\]"):
+        ed.folder(tmp_path / "c")
+    _tree(tmp_path / "d", ["train", "val"], ["n02102040"])
+    with pytest.raises(InputError, match="lacks the class folders"):
+        ed.imagenette(tmp_path / "d")
+    _tree(tmp_path / "e", ["train", "test"], ["cat"])
+    (tmp_path / "e" / "test" / "cat" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="broken.png cannot be read"):
+        ed.folder(tmp_path / "e")
