@@ -1,0 +1,132 @@
+"""Anchor analyses of frozen classifiers from the literature the masks are compared with.
+
+* :func:`fourier_heatmap` (Yin et al. 2019): test error when a single Fourier basis image
+  (a real plane wave) of fixed L2 norm is added to every image, one map entry per frequency.
+* :func:`cutoff_curves` (Wang et al. 2020): accuracy on low-pass and high-pass filtered
+  images as a function of the radial cut-off.
+
+Maps use the unshifted ``fft2`` layout of :mod:`fourier_masks.spectrum` (DC at ``[0, 0]``),
+like the masks; radii are in cycles per image and pixels in ``[0, 1]``.
+
+Example
+-------
+>>> import torch
+>>> from fourier_masks.models import make_model
+>>> model = make_model("small_cnn", 1, 3).eval()
+>>> images, labels = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
+>>> fourier_heatmap(model, images, labels, norm=1.0).shape
+(8, 8)
+>>> list(cutoff_curves(model, images, labels, [1.0, 6.0]).columns)
+['radius', 'lowpass_acc', 'highpass_acc']
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import InputError
+from .models import accuracy
+from .spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
+
+__all__ = ["plane_waves", "fourier_heatmap", "cutoff_curves"]
+
+
+def plane_waves(height: int, width: int, row: int, col: int, phases: torch.Tensor) -> torch.Tensor:
+    """Unit-L2-norm real plane waves of frequency bin ``(row, col)``, one per phase.
+
+    ``cos(2 pi (fy y / H + fx x / W) + phase)`` with ``(fy, fx)`` the bin's frequency in
+    cycles per image; its spectrum lies on the bin and its reflection only. ``phases`` is a
+    float tensor of any shape ``S``; returns float32 ``[*S, H, W]``. Bins equal to their own
+    reflection (DC, Nyquist) only admit phases 0 and pi (other phases shrink the wave).
+    """
+    fy, fx = (float(grid[row, col]) for grid in frequency_grid(height, width))
+    y = torch.arange(height, dtype=torch.float64).view(-1, 1)
+    x = torch.arange(width, dtype=torch.float64).view(1, -1)
+    argument = 2 * math.pi * (fy * y / height + fx * x / width)
+    waves = torch.cos(argument + phases.double()[..., None, None])
+    return (waves / waves.flatten(-2).norm(dim=-1)[..., None, None]).float()
+
+
+def _bins(height: int, width: int, stride: int, max_radius: float | None) -> list[tuple[int, int]]:
+    """Half-plane bins ``(row, col)``, ``col <= W // 2``, on the stride grid and within the radius."""
+    radius = radius_grid(height, width)
+    limit = math.inf if max_radius is None else max_radius
+    return [(i, j) for i in range(0, height, stride) for j in range(0, width // 2 + 1, stride)
+            if radius[i, j] <= limit]
+
+
+def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, *,
+                    stride: int = 1, max_radius: float | None = None, batch_size: int = 512,
+                    seed: int = 0) -> np.ndarray:
+    """Error rate per frequency when a plane wave of L2 norm ``norm`` is added to the images.
+
+    For each frequency bin ``k`` every image channel gets ``norm * u_k`` added, with ``u_k``
+    a unit-norm real plane wave at ``k`` (and its reflection) with a random phase per image
+    and channel, and the result is clipped to ``[0, 1]``. Yin et al. (2019) draw a random
+    sign, i.e. phases 0 and pi; a uniform phase also probes sine-like features.
+
+    Parameters
+    ----------
+    model : frozen classifier taking ``[N, C, H, W]`` in ``[0, 1]``.
+    images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
+    norm : L2 norm of the perturbation of each channel, pixel units (``[0, 1]`` scale).
+        Yin et al. use 4 for CIFAR-10 (32 x 32), where it is a per-pixel RMS of 0.125.
+    stride : evaluate every ``stride``-th frequency index along each axis (speed).
+    max_radius : evaluate only bins up to this radius, cycles per image (speed).
+    seed : seeds the phases.
+
+    Returns
+    -------
+    float64 ``[H, W]`` error rates in the unshifted layout (``np.fft.fftshift`` to plot);
+    each half-plane bin is evaluated and copied to its reflection; skipped bins are NaN.
+    """
+    if not norm > 0:
+        raise InputError(f"norm = {norm!r} must be a positive L2 norm in pixel units ([0, 1] scale).")
+    if int(stride) != stride or stride < 1:
+        raise InputError(f"stride = {stride!r} must be a positive integer.")
+    n, channels, height, width = images.shape
+    generator = torch.Generator().manual_seed(seed)
+    heat = np.full((height, width), np.nan)
+    for row, col in _bins(height, width, stride, max_radius):
+        self_conjugate = (2 * row) % height == 0 and (2 * col) % width == 0
+        if self_conjugate:
+            phases = math.pi * torch.randint(0, 2, (n, channels), generator=generator).double()
+        else:
+            phases = 2 * math.pi * torch.rand(n, channels, generator=generator, dtype=torch.float64)
+        perturbed = (images + norm * plane_waves(height, width, row, col, phases)).clamp(0.0, 1.0)
+        error = 1.0 - accuracy(model, perturbed, labels, batch_size)
+        heat[row, col] = heat[(-row) % height, (-col) % width] = error
+    return heat
+
+
+def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batch_size: int = 512) -> pd.DataFrame:
+    """Accuracy on radially low-pass and high-pass filtered images (Wang et al. 2020).
+
+    Low-pass keeps bins with radius ``<= r``, high-pass the rest (DC included in low-pass),
+    using :func:`fourier_masks.spectrum.lowpass_mask` and ``highpass_mask``; filtered images
+    are not clipped. At ``r >=`` the corner radius the low-pass images are the originals and
+    the high-pass images are all zero.
+
+    Parameters
+    ----------
+    radii : cut-off radii in cycles per image, each ``>= 0``.
+
+    Returns
+    -------
+    DataFrame with columns ``radius``, ``lowpass_acc``, ``highpass_acc``, one row per radius.
+    """
+    radii = [float(r) for r in radii]
+    if not radii or min(radii) < 0:
+        raise InputError(f"radii = {radii} must be a non-empty list of radii >= 0 (cycles per image).")
+    height, width = images.shape[-2:]
+    rows = []
+    for r in radii:
+        low = apply_mask(images, lowpass_mask(height, width, r))
+        high = apply_mask(images, highpass_mask(height, width, r))
+        rows.append({"radius": r, "lowpass_acc": accuracy(model, low, labels, batch_size),
+                     "highpass_acc": accuracy(model, high, labels, batch_size)})
+    return pd.DataFrame(rows, columns=["radius", "lowpass_acc", "highpass_acc"])

@@ -1,0 +1,87 @@
+"""Fourier heat maps and cut-off curves on a classifier whose sensitivity is known exactly."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fourier_masks.anchors import cutoff_curves, fourier_heatmap, plane_waves
+from fourier_masks.errors import InputError
+from fourier_masks.models import predict
+from fourier_masks.spectrum import corner_radius, radius_grid
+
+SIZE, K0 = 16, (2, 3)  # the linear model reads the plane wave at bin (row 2, col 3)
+
+
+class PlaneWaveClassifier(nn.Module):
+    """Two classes from the sign of ``s = <w, x>``, ``w`` the unit cosine wave at ``K0``.
+
+    A small bias decides ties, so images without the ``K0`` component are all class 0.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("w", plane_waves(SIZE, SIZE, *K0, torch.zeros(())))
+
+    def forward(self, x):
+        s = (x[:, 0] * self.w).sum((-2, -1))
+        return torch.stack([s + 1e-3, -s], dim=1)
+
+
+def _data(n=64, seed=0):
+    """Grey images carrying ``a * w`` (|a| in [0.3, 1]) plus weak noise; labels = the model's output."""
+    g = torch.Generator().manual_seed(seed)
+    model = PlaneWaveClassifier().eval()
+    a = (0.3 + 0.7 * torch.rand(n, generator=g)) * torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    images = 0.5 + a.view(-1, 1, 1, 1) * model.w + 0.02 * torch.randn(n, 1, SIZE, SIZE, generator=g)
+    return model, images, predict(model, images)
+
+
+def test_plane_waves_are_unit_norm_and_live_on_one_bin_pair():
+    waves = plane_waves(SIZE, SIZE, *K0, torch.tensor([0.0, 1.0, 2.5]))
+    assert torch.allclose(waves.flatten(1).norm(dim=1), torch.ones(3))
+    power = np.abs(np.fft.fft2(waves.numpy())) ** 2
+    support = power.sum(0) > 1e-6
+    assert support[K0] and support[-K0[0], -K0[1]] and support.sum() == 2
+
+
+def test_heatmap_peaks_at_the_models_frequency():
+    model, images, labels = _data()
+    heat = fourier_heatmap(model, images, labels, norm=2.0, seed=1)
+    assert heat.shape == (SIZE, SIZE) and not np.isnan(heat).any()
+    peak = heat[K0]
+    assert peak == heat[-K0[0], -K0[1]] and peak > 0.2, f"error at the model's frequency is only {peak}"
+    others = np.delete(heat.ravel(), [np.ravel_multi_index(K0, heat.shape),
+                                      np.ravel_multi_index((-K0[0] % SIZE, -K0[1] % SIZE), heat.shape)])
+    assert others.max() < 0.05, f"error elsewhere reaches {others.max()}"
+
+
+def test_heatmap_subset_leaves_skipped_bins_nan():
+    model, images, labels = _data(n=8)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, stride=2, max_radius=4.0)
+    computed = ~np.isnan(heat)
+    assert computed.any() and (radius_grid(SIZE, SIZE)[computed] <= 4.0).all()
+    np.testing.assert_array_equal(computed, np.roll(np.flip(computed), 1, axis=(0, 1)))  # mirrored
+    with pytest.raises(InputError, match="stride"):
+        fourier_heatmap(model, images, labels, stride=0)
+
+
+def test_cutoff_curves_step_at_the_models_radius():
+    model, images, labels = _data()
+    r0 = math.hypot(*K0)
+    corner = corner_radius(SIZE, SIZE)
+    radii = [0.0, 1.0, 2.0, 3.5, r0, 5.0, 8.0, corner, corner + 1]
+    curves = cutoff_curves(model, images, labels, radii)
+    clean = float((predict(model, images) == labels).float().mean())
+    blank = float((predict(model, torch.zeros_like(images)) == labels).float().mean())
+    assert clean == 1.0 and 0.2 < blank < 0.8
+    below = curves.radius < r0
+    np.testing.assert_allclose(curves.lowpass_acc[below], blank)
+    np.testing.assert_allclose(curves.lowpass_acc[~below], clean)
+    np.testing.assert_allclose(curves.highpass_acc[below], clean)
+    np.testing.assert_allclose(curves.highpass_acc[~below], blank)
+    assert curves.lowpass_acc.is_monotonic_increasing and curves.highpass_acc.is_monotonic_decreasing
+    with pytest.raises(InputError, match="radii"):
+        cutoff_curves(model, images, labels, [-1.0])
