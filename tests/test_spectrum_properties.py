@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fourier_masks.spectrum import (
@@ -185,11 +185,23 @@ def test_lowpass_mask_of_density_hits_the_density(h, w, density):
 
 @SETTINGS
 @given(h=sizes, w=sizes, density=st.floats(0, 1))
+@example(h=8, w=8, density=49 / 64)
 def test_lowpass_mask_of_density_is_as_symmetric_as_the_count_allows(h, w, density):
     # Passing bins pair by pair, at most one pair (k, -k) is split by the count.
     mask = lowpass_mask_of_density(h, w, density)
     asymmetric_bins = int((mask != reflect(mask)).sum())
     assert asymmetric_bins <= 2
+
+
+@SETTINGS
+@given(h=sizes, w=sizes, radius=st.integers(0, 23))
+@example(h=10, w=10, radius=3)
+def test_lowpass_mask_matches_integer_arithmetic(h, w, radius):
+    # Bins are whole cycles per image, so the disc of an integer radius is exact.
+    fy = np.fft.ifftshift(np.arange(-(h // 2), (h + 1) // 2))
+    fx = np.fft.ifftshift(np.arange(-(w // 2), (w + 1) // 2))
+    inside = fy[:, None] ** 2 + fx[None, :] ** 2 <= radius**2
+    np.testing.assert_array_equal(lowpass_mask(h, w, radius), inside.astype(np.float32))
 
 
 @SETTINGS
