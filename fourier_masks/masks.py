@@ -276,7 +276,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
         "steps": [0] * len(seeds),
         "active": [True] * len(seeds),
         "calm": [0] * len(seeds),
-        "last_density": [float("nan")] * len(seeds),
+        "last_density": density(_to_full(params, width, opts["parametrization"])).tolist(),
         "kept": params.detach().cpu().clone(),
         "history": [],
     }

@@ -1,0 +1,27 @@
+"""Shared fixtures: a tiny trained model on tiny photo patches, computed once per session."""
+
+import pytest
+import torch
+
+from fourier_masks.data import photo_patches, to_float
+from fourier_masks.models import make_model
+from fourier_masks.training import train_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """Photo patches, 16 px grayscale, 3 classes: (train_x, train_y, test_x, test_y)."""
+    data = photo_patches(n_classes=3, n_train=240, n_test=60, image_size=16, channels=1, seed=0)
+    return (to_float(data.train_images), torch.from_numpy(data.train_labels),
+            to_float(data.test_images), torch.from_numpy(data.test_labels))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_data):
+    """A small CNN trained for a few epochs on ``tiny_data``; frozen, eval mode."""
+    train_x, train_y, _, _ = tiny_data
+    model = make_model("small_cnn", 1, 3, [0.5], [0.25])
+    train_model(model, train_x, train_y, "standard", epochs=4, batch_size=32, lr=5e-3, seed=0)
+    return model.eval()
