@@ -126,29 +126,25 @@ def _check_unknown_keys(instance, schema: dict, path: tuple = ()) -> None:
         _fail(f"{_dotted((*path, key))}: {problem}{stop}Allowed keys at {where}: {', '.join(allowed)}.")
 
 
-def _allowed_values(schema: dict) -> list:
-    """Enum values and patterns allowed by ``schema`` or any of its ``anyOf``/``oneOf`` parts."""
-    parts = [schema] + schema.get("anyOf", []) + schema.get("oneOf", [])
-    values = [v for part in parts for v in part.get("enum", [])]
-    return values + [part["const"] for part in parts if "const" in part]
+def _allowed_values(schema: dict) -> list[str]:
+    """What ``schema`` or any of its ``anyOf`` parts allows: enum values, then patterns."""
+    parts = [schema, *schema.get("anyOf", [])]
+    values = [v if isinstance(v, str) else json.dumps(v) for part in parts for v in part.get("enum", [])]
+    return values + [f"a string matching {part['pattern']}" for part in parts if "pattern" in part]
 
 
 def _describe(error: ValidationError) -> str:
     """One sentence naming the key of ``error``, its value and what is allowed."""
     key, value, rule = _dotted(error.absolute_path), error.instance, error.validator_value
-    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     kind = error.validator
     if kind == "required":
         missing = [name for name in rule if name not in value][0]
         about = error.schema.get("properties", {}).get(missing, {}).get("description", "")
         return f"{_dotted((*error.absolute_path, missing))} is missing; it is required here. {about}".rstrip()
-    if kind in ("enum", "const", "anyOf", "oneOf", "pattern"):
-        choices = _allowed_values(error.schema)
-        patterns = [part["pattern"] for part in [error.schema, *error.schema.get("anyOf", [])] if "pattern" in part]
-        listed = [c if isinstance(c, str) else json.dumps(c) for c in choices]
-        listed += [f"a string matching {pattern}" for pattern in patterns]
-        words = [c for c in choices if isinstance(c, str)]
-        return f"{key} = {shown} is not allowed; use {_either(listed)}.{_suggestion(value, words)}"
+    if kind in ("enum", "anyOf", "pattern"):
+        allowed = _allowed_values(error.schema)
+        return f"{key} = {shown} is not allowed; use {_either(allowed)}.{_suggestion(value, allowed)}"
     if kind == "type":
         types = " or ".join([rule] if isinstance(rule, str) else rule)
         return f"{key} = {shown} has the wrong type; it must be {types}."
@@ -160,7 +156,7 @@ def _describe(error: ValidationError) -> str:
     if kind == "maxItems":
         return f"{key} = {shown} has too many items; it allows at most {rule}."
     if kind == "uniqueItems":
-        repeated = [v for v, n in Counter(json.dumps(v) for v in value).items() if n > 1]
+        repeated = [v for v, n in Counter(json.dumps(v, default=str) for v in value).items() if n > 1]
         return f"{key} = {shown} repeats {', '.join(repeated)}; its items must be unique."
     if kind == "minLength":
         return f"{key} = {shown} is empty; it needs a non-empty string."
@@ -283,7 +279,10 @@ def load_config(path, schema_path=None) -> dict:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise InputError(f"Invalid config: {path} is not valid YAML{where}: {problem}.") from None
-    return check_config({} if config is None else config, schema_path)
+    if not isinstance(config, (dict, type(None))):
+        raise InputError(f"Invalid config: {path} must hold a mapping of keys to values, not a "
+                         f"{type(config).__name__}.")
+    return check_config(config or {}, schema_path)
 
 
 def config_hash(config: dict) -> str:

@@ -231,7 +231,8 @@ BAD = [
      ["models[0].dataset = 'cifar100' differs from dataset.name = 'cifar10'"]),
     ("robustbench-threat", _models({**RB, "threat_model": "linf"}, dataset=CIFAR),
      ["models[0].threat_model = 'linf'", "Did you mean 'Linf'?"]),
-    ("checkpoint-no-path", _models({k: v for k, v in CK.items() if k != "path"}), ["models[0].path is missing"]),
+    ("checkpoint-no-path", _models({k: v for k, v in CK.items() if k != "path"}),
+     ["models[0].path is missing"]),
     ("checkpoint-mean-length", _models({**CK, "mean": [0.5], "std": [0.2]}), ["models[0].mean = [0.5] needs one value per input channel (3"]),
     ("checkpoint-folder-classes", _models(CK, dataset={"name": "folder", "root": "x"}),
      ["models[0].num_classes is needed"]),
@@ -308,9 +309,12 @@ def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
     assert message.startswith("Invalid config: ") and str(path) in message and "line " in message
 
 
-def test_missing_file_and_empty_file(tmp_path):
+def test_missing_file_empty_file_and_list_file(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_config(tmp_path / "absent.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="list.yaml must hold a mapping"):
+        load_config(tmp_path / "list.yaml")
     (tmp_path / "empty.yaml").write_text("# nothing\n")
     assert load_config(tmp_path / "empty.yaml") == check_config({})
 

@@ -161,7 +161,9 @@ def test_angular_bands_partition_the_spectrum(h, w, n):
 @given(h=sizes, w=sizes, c=channels, seed=seeds, n_radial=bands, n_angular=bands)
 def test_band_energies_square_to_one_and_pool_channels(h, w, c, seed, n_radial, n_angular):
     mask = random_mask(seed, c, h, w)
-    for index, n in (radial_band_index(h, w, n_radial)[0], n_radial), (angular_band_index(h, w, n_angular)[0], n_angular):
+    partitions = [(radial_band_index(h, w, n_radial)[0], n_radial),
+                  (angular_band_index(h, w, n_angular)[0], n_angular)]
+    for index, n in partitions:
         energies = band_energies(mask, index, n)
         assert energies.shape == (n,) and (energies >= 0).all()
         np.testing.assert_allclose((energies**2).sum(), 1.0, rtol=1e-12)
