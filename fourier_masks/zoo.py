@@ -131,7 +131,8 @@ def check_zoo_name(name: str, dataset: str, threat_model: str, where: str = "mod
 def _split_spec(spec: str) -> tuple[str, str, str]:
     parts = spec.split("/", 2)
     if len(parts) != 3:
-        raise InputError(f"robustbench architecture {spec!r} must read DATASET/THREAT_MODEL/NAME, e.g. cifar10/Linf/Standard.")
+        raise InputError(f"robustbench architecture {spec!r} must read DATASET/THREAT_MODEL/NAME, "
+                         "e.g. cifar10/Linf/Standard.")
     return parts[0], parts[1], parts[2]
 
 
@@ -184,6 +185,12 @@ def _source_hint(name: str, dataset: str, threat_model: str) -> str:
     return ", ".join(f"https://drive.google.com/uc?id={i}" for i in ids)
 
 
+def _brief(error: Exception, limit: int = 400) -> str:
+    """``error``'s message cut to ``limit`` characters (state-dict errors list every key)."""
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
 def _is_web_page(path: Path) -> bool:
     """Whether ``path`` holds HTML (what gdown saves when Google Drive refuses a download)."""
     with path.open("rb") as file:
@@ -228,8 +235,8 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
     check_zoo_name(name, dataset, threat_model, where)
     robustbench = import_robustbench()
     model_dir = Path(model_dir)
-    resources_dir = model_dir.parent
-    missing = [p for p in zoo_files(resources_dir, dataset, threat_model, name) if not p.is_file()]
+    paths = zoo_files(model_dir.parent, dataset, threat_model, name)
+    missing = [p for p in paths if not p.is_file()]
     if offline and missing:
         raise InputError(
             f"{where}: offline is true but RobustBench model {dataset}/{threat_model}/{name} is "
@@ -237,9 +244,7 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
             f"{_source_hint(name, dataset, threat_model)} on a machine with internet and put it "
             "there under exactly that name, or set offline: false."
         )
-
-    pages = [p for p in zoo_files(resources_dir, dataset, threat_model, name)
-             if p.is_file() and _is_web_page(p)]
+    pages = [p for p in paths if p.is_file() and _is_web_page(p)]
     if pages:
         raise InputError(
             f"{where}: {', '.join(map(str, pages))} is a web page (Google Drive's download warning "
@@ -253,7 +258,7 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
             return robustbench.utils.load_model(model_name=name, model_dir=str(model_dir),
                                                 dataset=dataset, threat_model=threat_model)
 
-    files = ", ".join(str(p) for p in zoo_files(resources_dir, dataset, threat_model, name))
+    files = ", ".join(map(str, paths))
     try:
         try:
             model = load()
@@ -268,7 +273,7 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
     except Exception as error:  # robustbench, gdown, torch and timm raise many unrelated types
         raise InputError(
             f"{where}: RobustBench model {dataset}/{threat_model}/{name} could not be loaded from "
-            f"{files} ({type(error).__name__}: {error}). If a file is truncated or corrupt, delete "
+            f"{files} ({type(error).__name__}: {_brief(error)}). If a file is truncated or corrupt, delete "
             f"it and download it again from {_source_hint(name, dataset, threat_model)}."
         ) from error
     return freeze(model)
@@ -291,8 +296,7 @@ def build_architecture(spec: str) -> nn.Module:
         import torchvision
 
         zoo = import_robustbench().model_zoo.imagenet
-        normalize = zoo.normalize_model
-        return normalize(torchvision.models.resnet50(weights=None), zoo.mu, zoo.sigma)
+        return zoo.normalize_model(torchvision.models.resnet50(weights=None), zoo.mu, zoo.sigma)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         return _zoo()[dataset][threat_model][name]["model"]()
@@ -356,7 +360,7 @@ def acquire_checkpoint(path, arch: str, num_classes: int, input_shape, mean=None
     except Exception as error:  # torch raises several unrelated types for bad files
         raise InputError(
             f"{where}.path: checkpoint {path} cannot be read as weights ({type(error).__name__}: "
-            f"{error}). Expected a torch.save of a state dict (tensors only)."
+            f"{_brief(error)}). Expected a torch.save of a state dict (tensors only)."
         ) from error
     state = _state_dict(record, path)
     network = build_network(arch, **network_kwargs(arch, int(input_shape[0]), int(num_classes)))
@@ -387,7 +391,7 @@ def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: d
     """
     from .external_data import dataset_shape
 
-    where = where or f"model {spec['name']}"
+    where = where or f"models[{spec['name']}]"
     input_shape, num_classes = dataset_shape(dataset) if dataset else (None, None)
     if spec["source"] == "robustbench":
         zoo_dataset = spec.get("dataset") or (dataset or {}).get("name")

@@ -67,7 +67,8 @@ def test_cifar10_round_trip(tmp_path, no_md5):
     np.testing.assert_array_equal(dataset.train_images[order], _images(train))
     np.testing.assert_array_equal(dataset.train_labels[order], train_labels)
     assert dataset.train_images.dtype == np.uint8 and dataset.train_labels.dtype == np.int64
-    test_pixels = {row.tobytes(): label for row, label in zip(_images(written["test_batch"][0]), written["test_batch"][1])}
+    test_data, test_labels = written["test_batch"]
+    test_pixels = {row.tobytes(): label for row, label in zip(_images(test_data), test_labels)}
     assert len(dataset.test_images) == 6
     for image, label in zip(dataset.test_images, dataset.test_labels):
         assert test_pixels[image.tobytes()] == label
@@ -139,7 +140,8 @@ def test_folder_loads_resized_labelled_images(tmp_path):
 def test_imagenette_paper_classes_grayscale(tmp_path):
     wnids = list(ed.IMAGENETTE_PAPER_CLASSES) + ["n01440764"]  # tench, not one of the paper's five
     _tree(tmp_path, ["train", "val"], wnids)
-    dataset = ed.LOADERS["imagenette"]({"name": "imagenette", "root": str(tmp_path), "image_size": 12}, "unused")
+    config = {"name": "imagenette", "root": str(tmp_path), "image_size": 12}
+    dataset = ed.LOADERS["imagenette"](config, "unused")
     assert dataset.class_names == ed.IMAGENETTE_PAPER_CLASSES
     assert dataset.train_images.shape == (10, 1, 12, 12) and dataset.test_images.shape == (10, 1, 12, 12)
     k = wnids.index("n03028079")
