@@ -328,18 +328,19 @@ def network_kwargs(arch: str, in_channels: int, num_classes: int) -> dict:
 
 def _state_dict(record, path: Path) -> dict:
     """The weights inside a loaded checkpoint: nested under a common key, ``module.`` stripped."""
-    while isinstance(record, dict) and not any(isinstance(v, torch.Tensor) for v in record.values()):
-        key = next((k for k in CHECKPOINT_KEYS if k in record), None)
+    while isinstance(record, dict):
+        key = next((k for k in CHECKPOINT_KEYS if isinstance(record.get(k), (dict, nn.Module))), None)
         if key is None:
-            raise InputError(
-                f"checkpoint {path} holds no tensors at its top level and none of the keys "
-                f"{', '.join(CHECKPOINT_KEYS)} (it has: {', '.join(map(str, list(record)[:8]))})."
-            )
+            break
         record = record[key]
     if isinstance(record, nn.Module):
         record = record.state_dict()
-    if not isinstance(record, dict):
-        raise InputError(f"checkpoint {path} holds a {type(record).__name__}; expected a state dict.")
+    if not isinstance(record, dict) or not any(isinstance(v, torch.Tensor) for v in record.values()):
+        keys = ", ".join(map(str, list(record)[:8])) if isinstance(record, dict) else type(record).__name__
+        raise InputError(
+            f"checkpoint {path} holds no state dict at its top level nor under any of the keys "
+            f"{', '.join(CHECKPOINT_KEYS)} (it has: {keys})."
+        )
     return OrderedDict((k.removeprefix("module."), v) for k, v in record.items())
 
 
@@ -360,7 +361,9 @@ def acquire_checkpoint(path, arch: str, num_classes: int, input_shape, mean=None
     except Exception as error:  # torch raises several unrelated types for bad files
         raise InputError(
             f"{where}.path: checkpoint {path} cannot be read as weights ({type(error).__name__}: "
-            f"{_brief(error)}). Expected a torch.save of a state dict (tensors only)."
+            f"{_brief(error)}). Expected a torch.save of a state dict (tensors only); if you trust "
+            "the file, re-save its weights alone: torch.save(torch.load(f, weights_only=False)"
+            "['state_dict'], 'weights.pt')."
         ) from error
     state = _state_dict(record, path)
     network = build_network(arch, **network_kwargs(arch, int(input_shape[0]), int(num_classes)))

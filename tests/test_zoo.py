@@ -136,7 +136,8 @@ def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     network = models.SmallCNN(1, 5)
     path = tmp_path / "ckpt.pth"
-    torch.save({"epoch": 3, "model": {f"module.{k}": v for k, v in network.state_dict().items()}}, path)
+    weights = {f"module.{k}": v for k, v in network.state_dict().items()}
+    torch.save({"epoch": torch.tensor(3), "model": weights}, path)
     mean, std = [0.449], [0.226]
     model = zoo.acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
     images = torch.rand(3, 1, 16, 16)
@@ -175,7 +176,7 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(InputError, match=r"missing keys \['stem.0.weight'.*unexpected keys \['features"):
         zoo.acquire_checkpoint(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
     torch.save({"optimizer": {"lr": torch.tensor(0.1)}, "epoch": 1}, tmp_path / "opt.pt")
-    with pytest.raises(InputError, match="none of the keys state_dict, model, net"):
+    with pytest.raises(InputError, match="nor under any of the keys state_dict, model, net"):
         zoo.acquire_checkpoint(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
     with pytest.raises(InputError, match="3 input channels"):
         zoo.network_kwargs("torchvision:resnet18", 1, 5)
