@@ -1,0 +1,105 @@
+"""Analyses on hand-built masks: profiles, bias metrics, controls, transfer, files."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from fourier_masks.analysis import (
+    complement_mask,
+    control_masks,
+    evaluate_transfer,
+    frequency_bias,
+    learning_summary,
+    profile,
+)
+from fourier_masks.errors import InputError
+from fourier_masks.io import load_mask, save_mask
+from fourier_masks.spectrum import lowpass_mask, radius_grid
+
+
+def test_profiles_partition_the_energy_and_carry_band_edges():
+    mask = np.random.default_rng(0).random((1, 16, 16))
+    radial, angular = profile(mask, 8, "radial"), profile(mask, 12, "angular")
+    assert radial["energy_share"].sum() == pytest.approx(1.0)
+    assert angular["energy_share"].sum() == pytest.approx(1.0)
+    assert radial["hi"].iloc[-1] == pytest.approx(np.hypot(8, 8))
+    assert angular["hi"].iloc[-1] == pytest.approx(2 * np.pi)
+
+
+def test_lowpass_mask_has_all_its_energy_at_low_frequencies():
+    cutoff = 0.25 * 16  # low_freq_cutoff x Nyquist radius of a 32 px image
+    bias = frequency_bias(lowpass_mask(32, 32, cutoff)[None], low_freq_cutoff=0.25)
+    inside = (radius_grid(32, 32) <= cutoff).mean()
+    assert bias["low_freq_fraction"] == pytest.approx(1.0)
+    assert bias["low_freq_enrichment"] == pytest.approx(1 / inside)
+    assert bias["density"] == pytest.approx(inside)
+    assert bias["radial_centroid"] < cutoff
+
+
+def test_all_pass_mask_is_unbiased_and_isotropic():
+    bias = frequency_bias(np.ones((1, 32, 32)))
+    assert bias["low_freq_enrichment"] == pytest.approx(1.0)
+    assert bias["anisotropy"] < 0.05
+
+
+def test_a_mask_on_one_orientation_is_fully_anisotropic():
+    mask = np.zeros((1, 16, 16))
+    mask[0, 0, 1:] = 1.0  # horizontal wave vectors only (fy = 0)
+    bias = frequency_bias(mask)
+    assert bias["anisotropy"] == pytest.approx(1.0)
+    orientation = bias["dominant_orientation"]  # in [0, pi): 0 and pi are the same orientation
+    assert min(orientation, np.pi - orientation) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_empty_mask_gives_nan_ratios_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bias = frequency_bias(np.zeros((1, 8, 8)))
+        radial = profile(np.zeros((1, 8, 8)), 4)
+    assert bias["density"] == 0 and np.isnan(bias["low_freq_fraction"]) and np.isnan(bias["anisotropy"])
+    assert (radial["energy"] == 0).all()
+
+
+def test_controls_match_the_density_and_complement_passes_the_zeros():
+    mask = np.zeros((1, 16, 16), np.float32)
+    mask[0, :4, :4] = 0.7
+    controls = control_masks(mask, seed=0)
+    assert controls["random"].mean() == pytest.approx(mask.mean(), rel=1e-6)
+    assert abs(controls["lowpass"].mean() - mask.mean()) <= 1 / 256
+    np.testing.assert_array_equal(complement_mask(mask), (mask == 0).astype(np.float32))
+
+
+def test_transfer_evaluates_every_mask_on_the_target(tiny_model, tiny_data):
+    _, _, x, y = tiny_data
+    masks = {("a", 1): np.ones((1, 16, 16), np.float32), ("b", 1): np.zeros((1, 16, 16), np.float32)}
+    table = evaluate_transfer(tiny_model, x, y, masks)
+    assert table["masked_acc"].iloc[0] == pytest.approx(table["clean_acc"].iloc[0])
+    labels_of_blank = tiny_model(torch.zeros(1, 1, 16, 16)).argmax(1)
+    assert table["masked_acc"].iloc[1] == pytest.approx(float((y == labels_of_blank).float().mean()))
+
+
+def test_learning_summary_reports_the_kept_epoch():
+    import pandas as pd
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "steps": [4, 8, 12], "seconds": [1.0, 1.0, 1.0],
+                            "kept": [True, True, False], "fit_acc": [0.9, 0.8, 0.5], "clean_acc": [0.9] * 3})
+    summary = learning_summary(history)
+    assert summary == {"epochs": 3, "steps": 12, "seconds": 3.0, "kept_epoch": 2, "fit_clean_acc": 0.9,
+                       "fit_masked_acc": 0.8}
+
+
+def test_mask_files_round_trip_and_bad_files_are_named(tmp_path):
+    mask = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
+    save_mask(mask, tmp_path / "m.npy")
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.npy", (3, 8, 8)), mask)
+    with pytest.raises(InputError, match="m.npy"):
+        load_mask(tmp_path / "m.npy", (3, 16, 16))
+    truncated = tmp_path / "t.npy"
+    truncated.write_bytes((tmp_path / "m.npy").read_bytes()[:90])
+    with pytest.raises(InputError, match="t.npy"):
+        load_mask(truncated)
+    np.save(tmp_path / "bad.npy", mask * 3)
+    with pytest.raises(InputError, match="outside"):
+        load_mask(tmp_path / "bad.npy")

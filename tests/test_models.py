@@ -1,0 +1,52 @@
+"""Model files: round trip, normalisation inside, clear errors for bad files."""
+
+import pytest
+import torch
+
+from fourier_masks.errors import InputError
+from fourier_masks.models import ARCHITECTURES, load_model, make_model, save_model
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "resnet8"])
+def test_saved_model_loads_frozen_with_the_same_outputs(tmp_path, arch):
+    torch.manual_seed(0)
+    model = make_model(arch, 3, 5, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]).eval()
+    save_model(tmp_path / "m.pt", model, arch=arch, input_shape=(3, 32, 32), num_classes=5, source="train")
+    loaded = load_model(tmp_path / "m.pt")
+    x = torch.rand(4, 3, 32, 32)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+    assert loaded.input_shape == (3, 32, 32)
+
+
+def test_normalisation_lives_inside_the_model():
+    model = make_model("small_cnn", 1, 2, [0.5], [0.25]).eval()
+    x = torch.rand(2, 1, 16, 16)
+    torch.testing.assert_close(model(x), model.network((x - 0.5) / 0.25))
+
+
+def test_paper_architectures_take_grayscale_inputs():
+    for arch in ("vgg11_bn", "resnet18"):
+        network = ARCHITECTURES[arch](in_channels=1, num_classes=5).eval()
+        assert network(torch.rand(1, 1, 64, 64)).shape == (1, 5)
+
+
+def test_missing_and_corrupt_model_files_are_named(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_model(tmp_path / "absent.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="corrupt.pt"):
+        load_model(corrupt)
+
+
+def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
+    model = make_model("small_cnn", 3, 5)
+    save_model(tmp_path / "m.pt", model, arch="resnet8", input_shape=(3, 32, 32), num_classes=5, source="train")
+    with pytest.raises(InputError, match="do not fit architecture 'resnet8'"):
+        load_model(tmp_path / "m.pt")
+
+
+def test_unknown_architecture_lists_the_allowed_ones():
+    with pytest.raises(InputError, match="small_cnn"):
+        make_model("alexnet2", 3, 10)

@@ -1,0 +1,51 @@
+"""Training regimes and PGD on real tensors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fourier_masks.attacks import pgd
+from fourier_masks.training import REGIMES, augment, train_model, DEFAULTS
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_augmentations_keep_shape_and_range_and_change_images(regime):
+    images = torch.rand(8, 3, 16, 16)
+    out = augment(images, regime, torch.Generator().manual_seed(0), DEFAULTS)
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
+    assert not torch.equal(out, images)
+
+
+def test_rotation_by_180_degrees_turns_the_image():
+    image = torch.zeros(1, 1, 16, 16)
+    image[..., :4, :] = 1.0  # bright band at the top
+    settings = {**DEFAULTS, "rotate": 180.0}
+    rotated = [augment(image, "rotate", torch.Generator().manual_seed(s), settings) for s in range(20)]
+    assert any(r[..., -4:, :].mean() > r[..., :4, :].mean() for r in rotated)
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 4 / 255), ("l2", 0.5)])
+def test_pgd_stays_in_budget_and_raises_the_loss(tiny_model, tiny_data, norm, eps):
+    x, y = tiny_data[2][:32], tiny_data[3][:32]
+    adversarial = pgd(tiny_model, x, y, norm=norm, eps=eps, steps=5, generator=torch.Generator().manual_seed(0))
+    delta = (adversarial - x).flatten(1)
+    size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
+    assert (size <= eps + 1e-5).all() and adversarial.min() >= 0 and adversarial.max() <= 1
+    with torch.no_grad():
+        assert F.cross_entropy(tiny_model(adversarial), y) > F.cross_entropy(tiny_model(x), y)
+
+
+def test_adversarial_training_runs_and_records_history(tiny_data):
+    from fourier_masks.models import make_model
+
+    x, y = tiny_data[0][:64], tiny_data[1][:64]
+    history = train_model(make_model("small_cnn", 1, 3), x, y, "adv_l2", epochs=2, batch_size=32,
+                          pgd_l2={"eps": 0.5, "steps": 2})
+    assert history["epoch"].tolist() == [1, 2] and history["loss"].notna().all()
+
+
+def test_unknown_regime_is_refused(tiny_data):
+    from fourier_masks.models import make_model
+
+    with pytest.raises(ValueError, match="standard"):
+        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "mixup")
