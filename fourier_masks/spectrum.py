@@ -52,8 +52,8 @@ def frequency_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(fy, fx)``, each float64 ``[H, W]`` in the unshifted layout.
     """
-    fy = np.fft.fftfreq(height) * height
-    fx = np.fft.fftfreq(width) * width
+    fy = np.rint(np.fft.fftfreq(height) * height)  # whole cycles, exactly
+    fx = np.rint(np.fft.fftfreq(width) * width)
     return np.meshgrid(fy, fx, indexing="ij")
 
 
@@ -172,9 +172,15 @@ def apply_half_mask(images, half_mask):
     return out.numpy() if to_numpy else out
 
 
+def _squared_radius(height: int, width: int) -> np.ndarray:
+    """Exact squared radial frequency of every bin (integers, cycles per image squared)."""
+    fy, fx = frequency_grid(height, width)
+    return fy**2 + fx**2
+
+
 def lowpass_mask(height: int, width: int, radius: float) -> np.ndarray:
     """Binary float32 mask ``[H, W]`` passing bins with radial frequency ``<= radius`` cpi."""
-    return (radius_grid(height, width) <= radius).astype(np.float32)
+    return (_squared_radius(height, width) <= radius * radius).astype(np.float32)
 
 
 def highpass_mask(height: int, width: int, radius: float) -> np.ndarray:
@@ -185,15 +191,17 @@ def highpass_mask(height: int, width: int, radius: float) -> np.ndarray:
 def lowpass_mask_of_density(height: int, width: int, density: float) -> np.ndarray:
     """Radial low-pass mask ``[H, W]`` whose mean is as close as possible to ``density``.
 
-    Bins are passed in order of increasing radius (ties broken by angle, keeping the mask
-    symmetric as far as the count allows), so the result is the disc of that area.
+    Bins are passed in order of increasing radius, a bin and its reflection ``-k`` one
+    after the other, so the result is a disc of that area, symmetric except for at most
+    one pair split by the count.
     """
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must lie in [0, 1], got {density}")
-    radius = radius_grid(height, width).ravel()
-    order = np.lexsort((angle_grid(height, width).ravel() % np.pi, radius))
-    n_pass = int(round(density * radius.size))
-    mask = np.zeros(radius.size, dtype=np.float32)
+    flat = np.arange(height * width).reshape(height, width)
+    pair = np.minimum(flat, reflect(flat)).ravel()
+    order = np.lexsort((flat.ravel(), pair, _squared_radius(height, width).ravel()))
+    n_pass = int(round(density * height * width))
+    mask = np.zeros(height * width, dtype=np.float32)
     mask[order[:n_pass]] = 1.0
     return mask.reshape(height, width)
 

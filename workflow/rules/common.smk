@@ -9,8 +9,8 @@ sys.path.insert(0, workflow.basedir)
 from fourier_masks.config import check_config
 
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 config.update(check_config(config))
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
