@@ -93,7 +93,7 @@ if ! alive "$dir/slurmctld.pid"; then
     cat >"$conf" <<EOF
 $marker
 ClusterName=fourier-masks-test
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=${FM_SLURMCTLD_PORT:-6917}
 SlurmdPort=${FM_SLURMD_PORT:-6918}
 SlurmUser=$(id -un)
@@ -121,7 +121,7 @@ SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
     slurmctld -c -f "$conf" || unavailable "slurmctld failed to start (see $dir/log)"
