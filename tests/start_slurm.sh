@@ -9,7 +9,8 @@
 # the srun it starts inside each job, so only the default location works. A foreign
 # slurm.conf there is never overwritten (exit 77). Spool, state, logs and pid files live
 # in $FM_SLURM_DIR (default /tmp/fourier-masks-slurm). Idempotent: a running cluster is
-# reused. Exit status 77 means "cannot provide a cluster here" (the caller skips).
+# reused. Exit status 77: no cluster is possible here (not root, no apt, a foreign
+# slurm.conf; the caller skips); 1: the cluster is broken (the caller fails).
 set -euo pipefail
 
 action=${1:-start}
@@ -19,6 +20,11 @@ marker="# Written by fourier-masks tests/start_slurm.sh"
 ours() { [[ -f $conf ]] && head -1 "$conf" | grep -qxF "$marker"; }
 
 unavailable() { echo "start_slurm.sh: $*" >&2; exit 77; }
+broken() {
+    echo "start_slurm.sh: $*" >&2
+    tail -n 20 "$dir"/log/*.log >&2 2>/dev/null || true
+    exit 1
+}
 
 alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -42,12 +48,12 @@ if [[ $action == stop ]]; then
     exit 0
 fi
 [[ $action == start ]] || { echo "usage: $0 start|stop" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || unavailable "a test cluster needs root (daemons, /etc/slurm, apt)"
 
 # --- install --------------------------------------------------------------------
 need=(sbatch squeue sinfo scontrol slurmctld slurmd munged)
 missing() { for c in "${need[@]}"; do command -v "$c" >/dev/null || return 0; done; return 1; }
 if missing; then
-    [[ $(id -u) == 0 ]] || unavailable "SLURM is not installed and we are not root"
     command -v apt-get >/dev/null || unavailable "SLURM is not installed and there is no apt-get"
     export DEBIAN_FRONTEND=noninteractive
     pkgs=(slurm-wlm munge)
@@ -63,7 +69,6 @@ mkdir -p "$dir"/{state,spool,log} "$(dirname "$conf")"
 
 # --- munge ------------------------------------------------------------------------
 if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
-    [[ $(id -u) == 0 ]] || unavailable "munged is not running and we are not root"
     if [[ ! -s /etc/munge/munge.key ]]; then
         mkdir -p /etc/munge
         dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
@@ -73,12 +78,12 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
     if id munge >/dev/null 2>&1; then
-        runuser -u munge -- munged || unavailable "munged failed to start"
+        runuser -u munge -- munged || broken "munged failed to start"
     else
-        munged --force || unavailable "munged failed to start"
+        munged --force || broken "munged failed to start"
     fi
     for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
-    munge -n | unmunge >/dev/null || unavailable "munge does not authenticate"
+    munge -n | unmunge >/dev/null || broken "munge does not authenticate"
     cp /run/munge/munged.pid "$dir/munged.pid"   # so that `stop` stops only what we started
 fi
 
@@ -124,9 +129,9 @@ SlurmdLogFile=$dir/log/slurmd.log
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-    slurmctld -c -f "$conf" || unavailable "slurmctld failed to start (see $dir/log)"
+    slurmctld -c -f "$conf" || broken "slurmctld failed to start"
 fi
-alive "$dir/slurmd.pid" || slurmd -f "$conf" || unavailable "slurmd failed to start (see $dir/log)"
+alive "$dir/slurmd.pid" || slurmd -f "$conf" || broken "slurmd failed to start"
 
 for _ in $(seq 120); do
     state=$(sinfo -h -N -n "$host" -o %T 2>/dev/null || true)
@@ -136,4 +141,4 @@ for _ in $(seq 120); do
     esac
     sleep 0.5
 done
-unavailable "node $host not idle after 60 s (state: ${state:-none}; logs in $dir/log)"
+broken "node $host not idle after 60 s (state: ${state:-none})"
