@@ -3,12 +3,21 @@
 Implements and extends Karantzas et al., "Understanding Robustness and Generalization of
 Artificial Neural Networks Through Fourier Masks", Front. Artif. Intell. 5:890016 (2022).
 
+The public API is loaded lazily, so importing a light module (``fourier_masks.config``)
+does not import torch.
+
 >>> from fourier_masks import learn_masks, load_model  # doctest: +SKIP
 """
 
-from .masks import learn_masks, masked_accuracy
-from .models import load_model
-from .spectrum import apply_mask
+from importlib import import_module
 
 __all__ = ["learn_masks", "masked_accuracy", "load_model", "apply_mask"]
 __version__ = "0.1.0"
+
+_HOMES = {"learn_masks": "masks", "masked_accuracy": "masks", "load_model": "models", "apply_mask": "spectrum"}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -244,7 +244,7 @@ def _check_ranges(config: dict) -> None:
 
 
 def check_config(config: dict, schema_path=None) -> dict:
-    """Validate ``config`` and return a copy with all defaults filled (``config`` is not changed).
+    """Validate ``config``; return a copy with all defaults filled and keys sorted (``config`` is not changed).
 
     Order: unknown keys (with the closest allowed key), then the schema (types, choices,
     limits), then cross-key rules: unique model names, ``reference_model`` among the models
@@ -264,7 +264,20 @@ def check_config(config: dict, schema_path=None) -> dict:
         filled["reference_model"] = filled["models"][0]["name"]
     _check_models(filled)
     _check_ranges(filled)
-    return filled
+    return _sorted_keys(filled)
+
+
+def _sorted_keys(value):
+    """``value`` with the keys of every mapping in sorted order.
+
+    Snakemake compares a rule's params by their text, so a canonical order keeps a
+    reordered but equal config from rerunning jobs.
+    """
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
 
 
 def load_config(path, schema_path=None) -> dict:

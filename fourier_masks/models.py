@@ -166,9 +166,14 @@ def build_network(arch: str, **kwargs) -> nn.Module:
     )
 
 
-def make_model(arch: str, in_channels: int, num_classes: int, mean=None, std=None) -> Normalized:
-    """An untrained package architecture wrapped with its input normalisation."""
-    network = build_network(arch, in_channels=in_channels, num_classes=num_classes)
+def make_model(arch: str, in_channels: int, num_classes: int, mean=None, std=None, seed: int = 0) -> Normalized:
+    """An untrained package architecture wrapped with its input normalisation.
+
+    ``seed`` fixes the initial weights (the global random state is left untouched).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_network(arch, in_channels=in_channels, num_classes=num_classes)
     return Normalized(network, mean, std)
 
 

@@ -22,6 +22,6 @@ def tiny_data():
 def tiny_model(tiny_data):
     """A small CNN trained for a few epochs on ``tiny_data``; frozen, eval mode."""
     train_x, train_y, _, _ = tiny_data
-    model = make_model("small_cnn", 1, 3, [0.5], [0.25])
+    model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
     train_model(model, train_x, train_y, "standard", epochs=4, batch_size=32, lr=5e-3, seed=0)
     return model.eval()

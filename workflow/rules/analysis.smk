@@ -1,26 +1,26 @@
 rule evaluate_masks:
     input:
-        DATA_FILES,
+        data=DATA_FILES,
         model="results/models/{model}/model.pt",
         masks=mask_files(),
     output:
         transfer="results/analysis/{model}/transfer.parquet",
         controls="results/analysis/{model}/controls.parquet",
-    params:
-        sources=[(model, seed) for model in MODELS for seed in SEEDS],
-        analysis=config["analysis"],
-        device=config["device"],
-        data=DATA,
     log:
         "logs/evaluate_masks/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_masks/{model}.tsv"
-    threads: 1
     conda:
         "../envs/gpu.yaml"
+    threads: 1
     resources:
+        gpu=GPU,
         mem_mb=mem_mb(4000),
         runtime=120,
+    params:
+        sources=[(model, seed) for model in MODELS for seed in SEEDS],
+        threshold=config["analysis"]["binarize_threshold"],
+        device=config["device"],
     script:
         "../scripts/evaluate_masks.py"
 
@@ -36,9 +36,6 @@ rule masks_table:
             caption="../report/masks.rst",
             category="Tables",
         ),
-    params:
-        models=list(MODELS),
-        seeds=SEEDS,
     log:
         "logs/masks_table.log",
     conda:
@@ -46,6 +43,9 @@ rule masks_table:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        models=list(MODELS),
+        seeds=SEEDS,
     script:
         "../scripts/masks_table.py"
 
@@ -69,9 +69,6 @@ rule profiles:
             caption="../report/frequency_bias.rst",
             category="Tables",
         ),
-    params:
-        sources=[(model, seed) for model in MODELS for seed in SEEDS],
-        analysis=config["analysis"],
     log:
         "logs/profiles.log",
     conda:
@@ -79,6 +76,9 @@ rule profiles:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        sources=[(model, seed) for model in MODELS for seed in SEEDS],
+        analysis=config["analysis"],
     script:
         "../scripts/profiles.py"
 
@@ -92,9 +92,6 @@ rule frequency_bias_stats:
             caption="../report/frequency_bias_stats.rst",
             category="Tables",
         ),
-    params:
-        reference=config["reference_model"],
-        statistics=config["analysis"]["statistics"],
     log:
         "logs/frequency_bias_stats.log",
     conda:
@@ -102,6 +99,9 @@ rule frequency_bias_stats:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        reference=config["reference_model"],
+        statistics=config["analysis"]["statistics"],
     script:
         "../scripts/frequency_bias_stats.py"
 
@@ -129,8 +129,6 @@ rule transfer_table:
 rule provenance:
     output:
         "results/provenance.json",
-    params:
-        config=config,
     log:
         "logs/provenance.log",
     conda:
@@ -138,5 +136,7 @@ rule provenance:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        config=config,
     script:
         "../scripts/provenance.py"

@@ -7,19 +7,23 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 
 from fourier_masks.config import check_config
+from fourier_masks.sources import check_sources
 
-
-config.update(check_config(config))
+checked_config = check_config(config)
+config.clear()
+config.update(checked_config)
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+check_sources(config, "resources")
 
 MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
 ACQUIRED = [name for name, model in MODELS.items() if model["source"] != "train"]
 SEEDS = config["seeds"]
-DATA = "results/data"
 DATA_FILES = expand(
-    f"{DATA}/{{split}}_{{kind}}.npy", split=["train", "test"], kind=["images", "labels"]
-)
+    "results/data/{split}_{kind}.npy",
+    split=["train", "test"],
+    kind=["images", "labels"],
+) + ["results/data/classes.parquet"]
 
 
 def _alternatives(names):
@@ -47,6 +51,11 @@ def history_files(models=MODELS, seeds=SEEDS):
 def model_spec(wildcards):
     """Config entry of the model named by the ``model`` wildcard."""
     return MODELS[wildcards.model]
+
+
+# Jobs that run a network ask for one GPU unless the config pins the CPU; a local run
+# ignores the request unless --resources gpu=N caps it.
+GPU = 0 if config["device"] == "cpu" else 1
 
 
 def mem_mb(base):

@@ -1,10 +1,6 @@
 rule prepare_dataset:
     output:
         DATA_FILES,
-        classes=f"{DATA}/classes.parquet",
-    params:
-        dataset=config["dataset"],
-        resources_dir="resources",
     log:
         "logs/prepare_dataset.log",
     benchmark:
@@ -14,5 +10,8 @@ rule prepare_dataset:
     resources:
         mem_mb=mem_mb(4000),
         runtime=60,
+    params:
+        dataset=config["dataset"],
+        resources_dir="resources",
     script:
         "../scripts/prepare_dataset.py"

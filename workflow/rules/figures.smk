@@ -8,9 +8,6 @@ rule figure_mask_grid:
             category="Figures",
         ),
         pdf="results/figures/mask_grid.pdf",
-    params:
-        models=list(MODELS),
-        seeds=SEEDS,
     log:
         "logs/figures/mask_grid.log",
     conda:
@@ -18,6 +15,9 @@ rule figure_mask_grid:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        models=list(MODELS),
+        seeds=SEEDS,
     script:
         "../scripts/figure_mask_grid.py"
 
@@ -33,8 +33,6 @@ rule figure_profiles:
             category="Figures",
         ),
         pdf="results/figures/profiles.pdf",
-    params:
-        reference=config["reference_model"],
     log:
         "logs/figures/profiles.log",
     conda:
@@ -42,6 +40,8 @@ rule figure_profiles:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        reference=config["reference_model"],
     script:
         "../scripts/figure_profiles.py"
 
@@ -57,8 +57,6 @@ rule figure_frequency_bias:
             category="Figures",
         ),
         pdf="results/figures/frequency_bias.pdf",
-    params:
-        reference=config["reference_model"],
     log:
         "logs/figures/frequency_bias.log",
     conda:
@@ -66,6 +64,8 @@ rule figure_frequency_bias:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        reference=config["reference_model"],
     script:
         "../scripts/figure_frequency_bias.py"
 
@@ -93,7 +93,7 @@ rule figure_transfer:
 
 rule figure_examples:
     input:
-        DATA_FILES,
+        data=DATA_FILES,
         masks=mask_files(seeds=SEEDS[:1]),
     output:
         png=report(
@@ -102,11 +102,6 @@ rule figure_examples:
             category="Figures",
         ),
         pdf="results/figures/examples.pdf",
-    params:
-        models=list(MODELS),
-        n_images=config["analysis"]["example_images"],
-        threshold=config["analysis"]["binarize_threshold"],
-        data=DATA,
     log:
         "logs/figures/examples.log",
     conda:
@@ -114,5 +109,9 @@ rule figure_examples:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        models=list(MODELS),
+        n_images=config["analysis"]["example_images"],
+        threshold=config["analysis"]["binarize_threshold"],
     script:
         "../scripts/figure_examples.py"

@@ -5,29 +5,29 @@ if config["mask"]["vectorize_seeds"]:
 
     rule learn_masks:
         input:
-            DATA_FILES,
+            data=DATA_FILES,
             model="results/models/{model}/model.pt",
         output:
             masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=SEEDS),
             histories=expand(
                 "results/masks/{{model}}/seed{seed}_history.parquet", seed=SEEDS
             ),
-        params:
-            seeds=SEEDS,
-            mask=config["mask"],
-            device=config["device"],
-            data=DATA,
-            checkpoint="results/checkpoints/masks/{model}/all_seeds.pt",
         log:
             "logs/learn_masks/{model}.log",
         benchmark:
             "results/benchmarks/learn_masks/{model}.tsv"
-        threads: 2
         conda:
             "../envs/gpu.yaml"
+        threads: 2
         resources:
+            gpu=GPU,
             mem_mb=mem_mb(4000),
             runtime=240,
+        params:
+            seeds=SEEDS,
+            mask=config["mask"],
+            device=config["device"],
+            checkpoint="results/checkpoints/masks/{model}/all_seeds.pt",
         script:
             "../scripts/learn_masks.py"
 
@@ -35,26 +35,26 @@ else:
 
     rule learn_masks:
         input:
-            DATA_FILES,
+            data=DATA_FILES,
             model="results/models/{model}/model.pt",
         output:
             masks=["results/masks/{model}/seed{seed}.npy"],
             histories=["results/masks/{model}/seed{seed}_history.parquet"],
-        params:
-            seeds=lambda wildcards: [int(wildcards.seed)],
-            mask=config["mask"],
-            device=config["device"],
-            data=DATA,
-            checkpoint="results/checkpoints/masks/{model}/seed{seed}.pt",
         log:
             "logs/learn_masks/{model}_seed{seed}.log",
         benchmark:
             "results/benchmarks/learn_masks/{model}_seed{seed}.tsv"
-        threads: 2
         conda:
             "../envs/gpu.yaml"
+        threads: 2
         resources:
+            gpu=GPU,
             mem_mb=mem_mb(4000),
             runtime=240,
+        params:
+            seeds=lambda wildcards: [int(wildcards.seed)],
+            mask=config["mask"],
+            device=config["device"],
+            checkpoint="results/checkpoints/masks/{model}/seed{seed}.pt",
         script:
             "../scripts/learn_masks.py"

@@ -4,27 +4,27 @@ localrules:
 
 rule train_model:
     input:
-        DATA_FILES,
+        data=DATA_FILES,
     output:
         model="results/models/{model}/model.pt",
         history="results/models/{model}/training.parquet",
-    wildcard_constraints:
-        model=_alternatives(TRAINED),
-    params:
-        spec=model_spec,
-        training=config["training"],
-        device=config["device"],
-        data=DATA,
     log:
         "logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
-    threads: 2
+    wildcard_constraints:
+        model=_alternatives(TRAINED),
     conda:
         "../envs/gpu.yaml"
+    threads: 2
     resources:
+        gpu=GPU,
         mem_mb=mem_mb(4000),
         runtime=240,
+    params:
+        spec=model_spec,
+        training=config["training"],
+        device=config["device"],
     script:
         "../scripts/train_model.py"
 
@@ -32,44 +32,45 @@ rule train_model:
 rule acquire_model:
     output:
         model="results/models/{model}/model.pt",
-    wildcard_constraints:
-        model=_alternatives(ACQUIRED),
-    params:
-        spec=model_spec,
-        resources_dir="resources",
-        offline=config["offline"],
     log:
         "logs/acquire_model/{model}.log",
+    wildcard_constraints:
+        model=_alternatives(ACQUIRED),
     conda:
         "../envs/cpu.yaml"
     resources:
         mem_mb=mem_mb(8000),
         runtime=60,
+    params:
+        spec=model_spec,
+        resources_dir="resources",
+        offline=config["offline"],
+        dataset=config["dataset"],
     script:
         "../scripts/acquire_model.py"
 
 
 rule evaluate_model:
     input:
-        DATA_FILES,
+        data=DATA_FILES,
         model="results/models/{model}/model.pt",
     output:
         summary="results/models/{model}/summary.parquet",
-    params:
-        spec=model_spec,
-        robust_eval=config["analysis"]["robust_eval"],
-        device=config["device"],
-        data=DATA,
     log:
         "logs/evaluate_model/{model}.log",
     benchmark:
         "results/benchmarks/evaluate_model/{model}.tsv"
-    threads: 1
     conda:
         "../envs/gpu.yaml"
+    threads: 1
     resources:
+        gpu=GPU,
         mem_mb=mem_mb(4000),
         runtime=60,
+    params:
+        spec=model_spec,
+        robust_eval=config["analysis"]["robust_eval"],
+        device=config["device"],
     script:
         "../scripts/evaluate_model.py"
 

@@ -1,5 +1,7 @@
 """Every mask on one target model's held-out images, and its own masks' controls (rule evaluate_masks)."""
 
+from pathlib import Path
+
 from fourier_masks.analysis import evaluate_controls, evaluate_transfer
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
@@ -7,15 +9,16 @@ from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models import load_model
 
 with logged(snakemake.log[0]):
+    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     target = snakemake.wildcards.model
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device))
-    images, labels = load_split(snakemake.params.data, "test")
+    images, labels = load_split(data_folder, "test")
     masks = {(model_name, seed): load_mask(path, images.shape[1:])
              for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks)}
     transfer = evaluate_transfer(model, images, labels, masks).assign(target_model=target)
     own = {seed: mask for (model_name, seed), mask in masks.items() if model_name == target}
-    controls = evaluate_controls(model, images, labels, own, snakemake.params.analysis["binarize_threshold"])
+    controls = evaluate_controls(model, images, labels, own, snakemake.params.threshold)
     controls = controls.assign(model=target, clean_acc=transfer["clean_acc"].iloc[0])
     write_table(transfer, snakemake.output.transfer)
     write_table(controls, snakemake.output.controls)

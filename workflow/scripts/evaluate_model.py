@@ -1,5 +1,7 @@
 """Clean and PGD-robust test accuracy of one model (rule evaluate_model)."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from fourier_masks.data import load_split
@@ -9,10 +11,11 @@ from fourier_masks.models import accuracy, load_model
 from fourier_masks.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     spec, budget = snakemake.params.spec, snakemake.params.robust_eval
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device))
-    images, labels = load_split(snakemake.params.data, "test")
+    images, labels = load_split(data_folder, "test")
     n_robust = min(budget["n_images"], len(images))
     row = {
         "model": spec["name"],

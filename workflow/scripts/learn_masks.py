@@ -9,9 +9,10 @@ from fourier_masks.masks import PIPELINE_KEYS, learn_masks
 from fourier_masks.models import load_model
 
 with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     settings = snakemake.params.mask
-    images, labels = load_split(snakemake.params.data, settings["fit_split"])
+    images, labels = load_split(data_folder, settings["fit_split"])
     if settings["fit_images"]:
         images, labels = images[: settings["fit_images"]], labels[: settings["fit_images"]]
     options = {key: value for key, value in settings.items() if key not in PIPELINE_KEYS}

@@ -1,5 +1,7 @@
 """Train one model of the config in its regime (rule train_model)."""
 
+from pathlib import Path
+
 from fourier_masks.data import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
@@ -7,13 +9,14 @@ from fourier_masks.models import make_model, save_model
 from fourier_masks.training import train_model
 
 with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     spec, training = snakemake.params.spec, dict(snakemake.params.training)
-    images, labels = load_split(snakemake.params.data, "train")
-    num_classes = len(load_class_names(snakemake.params.data))
+    images, labels = load_split(data_folder, "train")
+    num_classes = len(load_class_names(data_folder))
     mean = images.mean((0, 2, 3)).tolist()
     std = images.std((0, 2, 3)).clamp_min(1e-3).tolist()
-    model = make_model(spec["arch"], images.shape[1], num_classes, mean, std)
+    model = make_model(spec["arch"], images.shape[1], num_classes, mean, std, seed=training["seed"])
     history = train_model(model, images, labels, spec["regime"],
                           device=resolve_device(snakemake.params.device), **training)
     log.info("training history:\n%s", history.to_string())

@@ -1,0 +1,133 @@
+"""The workflow end to end on the tiny config, its conventions, and reruns after faults."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+TIMING_COLUMNS = ["seconds"]
+
+TABLE_COLUMNS = {
+    "models": {"model", "regime", "arch", "clean_acc", "robust_acc"},
+    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "lowpass_acc",
+              "density", "steps", "seconds"},
+    "radial_profile": {"model", "seed", "band", "r_lo", "r_hi", "energy"},
+    "angular_profile": {"model", "seed", "band", "theta_lo", "theta_hi", "energy"},
+    "frequency_bias": {"model", "seed", "low_freq_fraction", "radial_centroid", "anisotropy"},
+    "frequency_bias_stats": {"model", "metric", "mean", "sd", "ci_lo", "ci_hi", "p_value"},
+    "transfer": {"source_model", "source_seed", "target_model", "clean_acc", "masked_acc"},
+}
+
+
+def snakemake(workdir, *args, config=TINY, check=True, **kwargs):
+    command = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=check, **kwargs)
+
+
+def tables(workdir):
+    """Every final table, timing columns dropped, sorted rows."""
+    out = {}
+    for name in TABLE_COLUMNS:
+        table = pd.read_parquet(workdir / "results" / "tables" / f"{name}.parquet")
+        table = table.drop(columns=[c for c in TIMING_COLUMNS if c in table])
+        out[name] = table.sort_values(list(table.columns[:3])).reset_index(drop=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    result = snakemake(workdir, check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def test_every_table_has_its_columns(tiny_run):
+    config = yaml.safe_load(TINY.read_text())
+    n_masks = len(config["models"]) * len(config["seeds"])
+    for name, columns in TABLE_COLUMNS.items():
+        table = pd.read_parquet(tiny_run / "results" / "tables" / f"{name}.parquet")
+        assert columns <= set(table.columns), f"{name} lacks {columns - set(table.columns)}"
+        assert len(table) > 0 and not table[list(columns & {"energy", "masked_acc", "clean_acc"})].isna().any().any()
+    assert len(pd.read_parquet(tiny_run / "results/tables/transfer.parquet")) == n_masks * len(config["models"])
+    masks = pd.read_parquet(tiny_run / "results/tables/masks.parquet")
+    assert len(masks) == n_masks and masks["density"].between(0, 1).all()
+
+
+def test_masks_and_figures_are_written(tiny_run):
+    for path in (tiny_run / "results" / "masks").rglob("seed*.npy"):
+        mask = np.load(path)
+        assert mask.dtype == np.float32 and mask.ndim == 3 and 0 <= mask.min() and mask.max() <= 1
+    for figure in ("mask_grid", "profiles", "frequency_bias", "transfer", "examples"):
+        for ext in ("png", "pdf"):
+            assert (tiny_run / "results" / "figures" / f"{figure}.{ext}").stat().st_size > 1000
+
+
+def test_provenance_records_versions_commit_and_config_hash(tiny_run):
+    record = json.loads((tiny_run / "results" / "provenance.json").read_text())
+    for package in ("torch", "torchvision", "robustbench", "snakemake", "fourier-masks"):
+        assert record["packages"][package], package
+    assert len(record["config_sha256"]) == 64 and "git_commit" in record
+
+
+def test_rerun_after_an_analysis_change_touches_only_analyses(tiny_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["analysis"]["radial_bands"] = 6
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    plan = snakemake(tiny_run, "-n", "--quiet", "rules", config=changed).stdout
+    assert "profiles" in plan
+    for upstream in ("prepare_dataset", "train_model", "learn_masks", "evaluate_model", "evaluate_masks"):
+        assert upstream not in plan, f"{upstream} would rerun after an analysis-only change"
+
+
+def test_nothing_reruns_without_a_change(tiny_run):
+    assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
+
+
+def test_report_is_built(tiny_run):
+    snakemake(tiny_run, "--report", str(tiny_run / "report.zip"))
+    assert (tiny_run / "report.zip").stat().st_size > 10_000
+
+
+def test_killed_run_recovers_with_identical_tables(tiny_run, tmp_path):
+    command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2"]
+    job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((tmp_path / "results" / "masks").rglob("*.npy")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (tmp_path / "results" / "tables" / "masks.parquet").exists(), "killed too late to test recovery"
+    snakemake(tmp_path, "--unlock")  # kill -9 leaves Snakemake's lock behind
+    snakemake(tmp_path, "--rerun-incomplete")
+    resumed, reference = tables(tmp_path), tables(tiny_run)
+    for name in TABLE_COLUMNS:
+        pd.testing.assert_frame_equal(resumed[name], reference[name], check_exact=True, obj=name)
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert "Lints for" not in lint.stdout + lint.stderr, lint.stdout[-3000:]
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    formatted = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], cwd=REPO,
+                               capture_output=True, text=True)
+    assert formatted.returncode == 0, formatted.stderr
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_dry_run(config, tmp_path):
+    plan = snakemake(tmp_path, "-n", config=config).stdout
+    assert "learn_masks" in plan and "all" in plan
