@@ -180,7 +180,7 @@ def _squared_radius(height: int, width: int) -> np.ndarray:
 
 def lowpass_mask(height: int, width: int, radius: float) -> np.ndarray:
     """Binary float32 mask ``[H, W]`` passing bins with radial frequency ``<= radius`` cpi."""
-    return (_squared_radius(height, width) <= radius * radius).astype(np.float32)
+    return (radius_grid(height, width) <= radius).astype(np.float32)
 
 
 def highpass_mask(height: int, width: int, radius: float) -> np.ndarray:
