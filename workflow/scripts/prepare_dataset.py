@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-from fourier_masks.datasets import load_dataset
 from fourier_masks.data import save_dataset
+from fourier_masks.datasets import load_dataset
 from fourier_masks.io import logged
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
-    dataset = load_dataset(data_folderset, snakemake.params.resources_dir)
+    dataset = load_dataset(snakemake.params.dataset, snakemake.params.resources_dir)
     save_dataset(dataset, Path(snakemake.output[0]).parent)
     log.info("train %s, test %s, classes %s", dataset.train_images.shape,
              dataset.test_images.shape, dataset.class_names)
