@@ -16,7 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["save_figure", "mask_grid", "profile_differences", "bias_summary", "transfer_heatmap", "example_images"]
+__all__ = ["save_figure", "mask_grid", "profile_differences", "bias_summary", "transfer_heatmap", "example_images",
+           "fourier_heatmap_grid", "cutoff_curves_figure", "single_image_band_shares", "single_image_decoding_figure",
+           "retrain_figure"]
 
 
 def save_figure(figure, *paths) -> None:
@@ -150,4 +152,135 @@ def example_images(images: np.ndarray, masks: dict, complements: dict):
                 axes[0, 1 + 2 * k].set_title(f"{model}\nmasked", fontsize=8)
                 axes[0, 2 + 2 * k].set_title(f"{model}\ncomplement", fontsize=8)
     axes[0, 0].set_title("original", fontsize=8)
+    return figure
+
+
+def _model_panels(n: int, size: float = 2.4):
+    """A near-square grid of ``n`` axes (unused cells hidden) and the figure."""
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    figure, axes = plt.subplots(rows, cols, figsize=(size * cols + 1, size * rows), squeeze=False)
+    for axis in axes.flat[n:]:
+        axis.set_visible(False)
+    return figure, axes.flat[:n]
+
+
+def _cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of cells around sorted, possibly unevenly spaced centres ``[K]`` -> ``[K + 1]``."""
+    if len(centres) == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    middle = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
+
+
+def fourier_heatmap_grid(table: pd.DataFrame):
+    """Fourier heat maps (Yin et al. 2019), one panel per model, DC at the centre.
+
+    ``table``: ``model, fy, fx, error`` (frequencies in cycles per image, error rate in
+    ``[0, 1]``, NaN where not evaluated), one row per frequency bin and model. Frequencies
+    never evaluated are dropped and each evaluated bin fills the cell around it.
+    """
+    models = list(dict.fromkeys(table["model"]))
+    figure, axes = _model_panels(len(models))
+    image = None
+    for axis, model in zip(axes, models):
+        heat = table[table["model"] == model].pivot_table(index="fy", columns="fx", values="error")
+        image = axis.pcolormesh(_cell_edges(heat.columns.to_numpy(float)), _cell_edges(heat.index.to_numpy(float)),
+                                heat.to_numpy(), cmap="inferno", vmin=0, vmax=1)
+        axis.set_aspect("equal")
+        axis.invert_yaxis()
+        axis.set_title(model, fontsize=9)
+    figure.supxlabel("fx (cycles per image)", fontsize=9)
+    figure.supylabel("fy (cycles per image)", fontsize=9)
+    figure.colorbar(image, ax=list(axes), shrink=0.6, label="error rate")
+    figure.suptitle("Fourier heat maps: error under an added plane wave")
+    return figure
+
+
+def cutoff_curves_figure(table: pd.DataFrame):
+    """Accuracy on low-pass (left) and high-pass (right) filtered test images against the cut-off.
+
+    ``table``: ``model, radius, lowpass_acc, highpass_acc`` (radius in cycles per image).
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for axis, column, title in zip(axes, ("lowpass_acc", "highpass_acc"),
+                                   ("Low-pass: bins with radius <= r kept", "High-pass: bins with radius > r kept")):
+        for model, rows in table.groupby("model", sort=False):
+            axis.plot(rows["radius"], rows[column], marker=".", label=model)
+        axis.set_xlabel("cut-off radius r (cycles per image)")
+        axis.set_title(title, fontsize=10)
+    axes[0].set_ylabel("test accuracy")
+    axes[1].legend(fontsize=8, frameon=False)
+    return figure
+
+
+def single_image_band_shares(table: pd.DataFrame):
+    """Per radial band, the share of images whose mask A has more energy than mask B.
+
+    ``table``: rows of :func:`fourier_masks.single_image.band_share_table` with ``model``,
+    ``comparison`` (``vs_reference``: the model's clean-image masks against the reference
+    model's, named in ``versus``; ``adversarial_vs_clean``: masks of the model's PGD images
+    against those of the clean images). Bands are drawn at their centre radius.
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    reference = table.loc[table["comparison"] == "vs_reference", "versus"].unique()
+    titles = {"vs_reference": f"Clean images: model vs {', '.join(reference) or 'reference'}",
+              "adversarial_vs_clean": "Same model: PGD image vs clean image"}
+    for axis, (comparison, title) in zip(axes, titles.items()):
+        rows = table[table["comparison"] == comparison]
+        for model, band in rows.groupby("model", sort=False):
+            axis.plot((band["r_lo"] + band["r_hi"]) / 2, band["share_a_greater"], marker=".", label=model)
+        axis.axhline(0.5, color="black", lw=0.8)
+        axis.set_xlabel("band centre radius (cycles per image)")
+        axis.set_title(title, fontsize=10)
+        if len(rows):
+            axis.legend(fontsize=8, frameon=False)
+    axes[0].set_ylabel("share of images with more band energy")
+    axes[0].set_ylim(-0.02, 1.02)
+    return figure
+
+
+def single_image_decoding_figure(table: pd.DataFrame):
+    """Class decoding from single-image masks: accuracy and scrambled-label control per model.
+
+    ``table``: ``model, kind`` (clean, adversarial), ``accuracy``, ``scrambled_accuracy``,
+    ``chance``; chance is drawn as a tick per model.
+    """
+    models = list(dict.fromkeys(table["model"]))
+    kinds = list(dict.fromkeys(table["kind"]))
+    width = 0.8 / (2 * len(kinds))
+    figure, axis = plt.subplots(figsize=(1.2 + 0.9 * len(models), 3.8))
+    x = np.arange(len(models))
+    for k, kind in enumerate(kinds):
+        rows = table[table["kind"] == kind].set_index("model").loc[models]
+        for j, (column, hatch) in enumerate((("accuracy", None), ("scrambled_accuracy", "//"))):
+            offset = (2 * k + j - len(kinds) + 0.5) * width
+            axis.bar(x + offset, rows[column], width, hatch=hatch, color=f"C{k}",
+                     alpha=1.0 if hatch is None else 0.5, label=f"{kind} masks" + ("" if hatch is None else ", scrambled"))
+    chance = table.groupby("model", sort=False)["chance"].max().loc[models]
+    axis.hlines(chance, x - 0.45, x + 0.45, color="black", lw=1, label="chance")
+    axis.set_xticks(x, models, rotation=60, ha="right", fontsize=8)
+    axis.set_ylabel("cross-validated accuracy")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=7, frameon=False)
+    return figure
+
+
+def retrain_figure(table: pd.DataFrame):
+    """Test accuracy of each original model and its retrained-on-masked-images copy.
+
+    ``table``: ``model, trained_on`` (original, masked), ``clean_acc``, ``masked_acc``.
+    """
+    figure, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+    models = list(dict.fromkeys(table["model"]))
+    x = np.arange(len(models))
+    for axis, column, title in zip(axes, ("clean_acc", "masked_acc"), ("Clean test images", "Masked test images")):
+        for j, trained_on in enumerate(("original", "masked")):
+            rows = table[table["trained_on"] == trained_on].set_index("model").loc[models]
+            axis.bar(x + (j - 0.5) * 0.4, rows[column], 0.4, label=f"trained on {trained_on} images")
+        axis.set_xticks(x, models, rotation=30, ha="right")
+        axis.set_title(title, fontsize=10)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylim(0, 1)
+    axes[1].legend(fontsize=8, frameon=False)
     return figure

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import pgd
+from .models import make_model
 
-__all__ = ["REGIMES", "augment", "train_model", "robust_accuracy"]
+__all__ = ["REGIMES", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
 
 REGIMES = ("standard", "adv_linf", "adv_l2", "noise", "scale", "translate", "rotate")
 
@@ -134,6 +135,21 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str =
                      "train_acc": correct / len(images), "seconds": time.perf_counter() - start})
     model.eval()
     return pd.DataFrame(rows)
+
+
+def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                       training: dict, device: str | torch.device = "cpu"):
+    """A new ``arch`` network, normalised by the images' channel statistics, trained in ``regime``.
+
+    The config's recipe (rule train_model): weights seeded by ``training["seed"]``, then
+    :func:`train_model` with the ``training`` settings. ``images`` float ``[N, C, H, W]``,
+    ``labels`` int64 ``[N]``. Returns the model (eval mode, on ``device``) and its history.
+    """
+    mean = images.mean((0, 2, 3)).tolist()
+    std = images.std((0, 2, 3)).clamp_min(1e-3).tolist()
+    model = make_model(arch, images.shape[1], num_classes, mean, std, seed=training["seed"])
+    history = train_model(model, images, labels, regime, device=device, **training)
+    return model, history
 
 
 def robust_accuracy(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: float,

@@ -73,12 +73,30 @@ TABLES = [
     "transfer",
 ]
 FIGURES = ["mask_grid", "profiles", "frequency_bias", "transfer", "examples"]
+# Optional analyses (validation.smk): switch analysis.<key>.enabled -> the names of their
+# tables and figures.
+OPTIONAL_OUTPUTS = {
+    "fourier_heatmap": ["fourier_heatmap"],
+    "cutoff_curves": ["cutoff_curves"],
+    "single_image": ["single_image_bands", "single_image_decoding"],
+    "retrain": ["retrain"],
+}
+ENABLED_OUTPUTS = [
+    name
+    for key, names in OPTIONAL_OUTPUTS.items()
+    if config["analysis"][key]["enabled"]
+    for name in names
+]
 
 
 def final_outputs():
-    """Every table and figure of a full run, and the provenance record."""
+    """Every table and figure of a full run (optional analyses if enabled), and the provenance record."""
     return (
-        expand("results/tables/{table}.parquet", table=TABLES)
-        + expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=["png", "pdf"])
+        expand("results/tables/{table}.parquet", table=TABLES + ENABLED_OUTPUTS)
+        + expand(
+            "results/figures/{figure}.{ext}",
+            figure=FIGURES + ENABLED_OUTPUTS,
+            ext=["png", "pdf"],
+        )
         + ["results/provenance.json"]
     )

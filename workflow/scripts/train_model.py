@@ -5,20 +5,17 @@ from pathlib import Path
 from fourier_masks.data import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import make_model, save_model
-from fourier_masks.training import train_model
+from fourier_masks.models import save_model
+from fourier_masks.training import train_from_scratch
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
-    spec, training = snakemake.params.spec, dict(snakemake.params.training)
+    spec = snakemake.params.spec
     images, labels = load_split(data_folder, "train")
     num_classes = len(load_class_names(data_folder))
-    mean = images.mean((0, 2, 3)).tolist()
-    std = images.std((0, 2, 3)).clamp_min(1e-3).tolist()
-    model = make_model(spec["arch"], images.shape[1], num_classes, mean, std, seed=training["seed"])
-    history = train_model(model, images, labels, spec["regime"],
-                          device=resolve_device(snakemake.params.device), **training)
+    model, history = train_from_scratch(spec["arch"], spec["regime"], images, labels, num_classes,
+                                        dict(snakemake.params.training), resolve_device(snakemake.params.device))
     log.info("training history:\n%s", history.to_string())
     save_model(snakemake.output.model, model.cpu(), arch=spec["arch"], input_shape=images.shape[1:],
                num_classes=num_classes, source="train")

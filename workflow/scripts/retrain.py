@@ -1,0 +1,42 @@
+"""Retrain one model from scratch on training images seen through its mask (rule retrain).
+
+Writes the retrained model, its training history and a summary: for the original and the
+retrained model (``trained_on`` = original, masked), test accuracy on clean and on masked
+test images.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fourier_masks.data import load_class_names, load_split
+from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.io import load_mask, logged, write_table
+from fourier_masks.masks import masked_accuracy
+from fourier_masks.models import load_model, save_model
+from fourier_masks.spectrum import apply_mask
+from fourier_masks.training import train_from_scratch
+
+with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
+    set_threads(snakemake.threads)
+    params, device = snakemake.params, resolve_device(snakemake.params.device)
+    train_images, train_labels = load_split(data_folder, "train")
+    test_images, test_labels = load_split(data_folder, "test")
+    num_classes = len(load_class_names(data_folder))
+    mask = load_mask(snakemake.input.mask, train_images.shape[1:])
+    retrained, history = train_from_scratch(params.spec["arch"], params.spec["regime"],
+                                            apply_mask(train_images, mask), train_labels, num_classes,
+                                            dict(params.training), device)
+    log.info("training history:\n%s", history.to_string())
+    filters = np.stack([np.ones_like(mask), mask])
+    rows = []
+    for trained_on, model in (("original", load_model(snakemake.input.model, device)), ("masked", retrained)):
+        clean_acc, masked_acc = masked_accuracy(model, test_images, test_labels, filters, params.batch_size)
+        rows.append({"model": params.spec["name"], "trained_on": trained_on, "mask_seed": params.mask_seed,
+                     "mask_density": float(mask.mean()), "clean_acc": clean_acc, "masked_acc": masked_acc})
+    save_model(snakemake.output.model, retrained.cpu(), arch=params.spec["arch"],
+               input_shape=train_images.shape[1:], num_classes=num_classes, source="train")
+    write_table(history, snakemake.output.history)
+    write_table(pd.DataFrame(rows), snakemake.output.summary)

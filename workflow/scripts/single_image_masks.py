@@ -1,0 +1,37 @@
+"""Single-image masks of one model's first test images and of their PGD images (rule single_image_masks).
+
+Writes the masks (``clean`` and ``adversarial``, float32 ``[N, 1, H, W]`` each) and one
+row per mask: ``model, kind, image, label`` and the learning bookkeeping.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fourier_masks.attacks import pgd
+from fourier_masks.data import load_split
+from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.io import logged, write_table
+from fourier_masks.models import load_model
+from fourier_masks.single_image import learn_single_image_masks
+
+with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
+    set_threads(snakemake.threads)
+    settings, budget = snakemake.params.settings, snakemake.params.robust_eval
+    device = resolve_device(snakemake.params.device)
+    model = load_model(snakemake.input.model, device)
+    images, labels = load_split(data_folder, "test")
+    images, labels = images[: settings["n_images"]], labels[: settings["n_images"]]
+    n = len(images)
+    adversarial = pgd(model, images.to(device), labels.to(device), norm=budget["norm"], eps=budget["eps"],
+                      steps=budget["steps"], generator=torch.Generator().manual_seed(0)).cpu()
+    masks, table = learn_single_image_masks(model, torch.cat([images, adversarial]), lam=settings["lambda"],
+                                            lr=settings["lr"], steps=settings["steps"],
+                                            patience=settings["patience"], device=device)
+    table = table.assign(model=snakemake.wildcards.model, kind=["clean"] * n + ["adversarial"] * n,
+                         image=np.tile(np.arange(n), 2), label=np.tile(labels.numpy(), 2))
+    log.info("masks per kind:\n%s", table.groupby("kind")[["kept", "density", "steps", "converged"]].mean())
+    np.savez(snakemake.output.masks, clean=masks[:n], adversarial=masks[n:])
+    write_table(table, snakemake.output.images)
