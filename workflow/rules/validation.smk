@@ -34,7 +34,7 @@ rule fourier_heatmap:
         batch_size=config["mask"]["eval_batch_size"],
         device=config["device"],
     script:
-        "../scripts/fourier_heatmap.py"
+        "../scripts/anchors.py"
 
 
 rule cutoff_curves:
@@ -60,7 +60,7 @@ rule cutoff_curves:
         batch_size=config["mask"]["eval_batch_size"],
         device=config["device"],
     script:
-        "../scripts/cutoff_curves.py"
+        "../scripts/anchors.py"
 
 
 rule single_image_masks:

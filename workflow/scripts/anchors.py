@@ -1,0 +1,35 @@
+"""Anchor analyses of one model on its first test images (rules fourier_heatmap, cutoff_curves).
+
+fourier_heatmap: ``model, fy, fx, error`` per frequency bin (cycles per image, NaN where
+skipped); cutoff_curves: ``model, radius, lowpass_acc, highpass_acc`` per cut-off radius.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fourier_masks.anchors import cutoff_curves, fourier_heatmap
+from fourier_masks.data import load_split
+from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.io import logged, write_table
+from fourier_masks.models import load_model
+from fourier_masks.spectrum import corner_radius, frequency_grid
+
+with logged(snakemake.log[0]):
+    data_folder = Path(snakemake.input.data[0]).parent
+    set_threads(snakemake.threads)
+    params, name = snakemake.params, snakemake.wildcards.model
+    model = load_model(snakemake.input.model, resolve_device(params.device))
+    images, labels = load_split(data_folder, "test")
+    images, labels = images[: params.n_images], labels[: params.n_images]
+    if snakemake.rule == "fourier_heatmap":
+        heat = fourier_heatmap(model, images, labels, params.norm, stride=params.stride,
+                               batch_size=params.batch_size)
+        fy, fx = frequency_grid(*heat.shape)
+        table = pd.DataFrame({"model": name, "fy": fy.ravel(), "fx": fx.ravel(), "error": heat.ravel()})
+    else:
+        radii = np.linspace(0.0, corner_radius(*images.shape[-2:]), params.n_radii)
+        curves = cutoff_curves(model, images, labels, radii, params.batch_size)
+        table = curves.assign(model=name)[["model", *curves.columns]]
+    write_table(table, snakemake.output[0])
