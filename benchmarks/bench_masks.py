@@ -1,0 +1,384 @@
+"""Benchmark of :func:`fourier_masks.masks.learn_masks` against a naive batch-1 loop.
+
+Prints, measured side by side in one run:
+
+1. throughput in image-seed steps per second of the naive loop (:mod:`benchmarks.naive`),
+   ``learn_masks`` at the paper's settings (batch 1, one seed) and at the config's defaults
+   (batch 32, all config seeds in one pass), with ratios against the naive loop;
+2. the share of a mask-learning step spent in the model: ``bare / mask step``, where
+   ``bare`` is the frozen model's forward + input-gradient backward on the same images;
+3. the time to a mask of equal quality: the naive loop with the paper's protocol vs
+   ``learn_masks`` at the config's defaults, on the same model and fitting images;
+4. the peak memory of each configuration.
+
+Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--out FILE.json]``
+(from the repository root). See ``benchmarks/README.md`` for what each figure counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from benchmarks.naive import bare_step, naive_mask, synchronize
+from fourier_masks import masks as mask_module
+from fourier_masks.data import photo_patches, to_float
+from fourier_masks.device import resolve_device
+from fourier_masks.masks import PIPELINE_KEYS, learn_masks, masked_accuracy
+from fourier_masks.models import freeze, make_model
+from fourier_masks.training import train_model
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+
+#: The authors' protocol (method.md): lambda, lr, epoch cap and one-cycle warm-up at batch size 1.
+PAPER = {"lam": 0.2, "lr": 1e-3, "epochs": 100, "warmup": 0.1}
+
+#: Bars of tracker issue 6 per device type.
+BARS = {"cpu": {"share": 0.85, "speedup": 1.2}, "cuda": {"share": 0.8, "speedup": 20.0}}
+QUALITY_BAR = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """How much work each measurement does."""
+
+    n_train: int            # training images of the benchmark model
+    image_size: int
+    train_epochs: int
+    batch1_images: int      # images per timed repeat at batch size 1
+    batched_images: int     # images per timed repeat at the default batch size
+    repeats: int            # interleaved repeats; medians are reported
+    fit_images: int         # fitting images of the time-to-quality comparison
+    naive_epoch_cap: int    # the naive run stops here at the latest (its schedule spans PAPER epochs)
+    memory_images: int      # images per configuration in the memory probe
+
+
+FULL = Size(5000, 32, 4, 200, 480, 5, 500, 30, 96)
+QUICK = Size(1500, 32, 1, 12, 96, 3, 64, 2, 32)
+
+
+def mask_defaults() -> tuple[dict, list[int]]:
+    """The config's mask options (without pipeline keys) and seeds."""
+    config = yaml.safe_load(CONFIG.read_text())
+    options = {k: v for k, v in config["mask"].items() if k not in PIPELINE_KEYS}
+    return options, list(config["seeds"])
+
+
+def paper_options(options: dict) -> dict:
+    """``options`` at the paper's settings: batch size 1 and the authors' lambda and lr."""
+    return {**options, "batch_size": 1, "lambda": PAPER["lam"], "lr": PAPER["lr"]}
+
+
+def benchmark_model(size: Size, device: torch.device):
+    """The standard small CNN trained on photo patches; returns ``(model, images, labels)``."""
+    data = photo_patches(n_train=size.n_train, n_test=100, image_size=size.image_size)
+    images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
+    model = make_model("small_cnn", 3, 10, images.mean((0, 2, 3)).tolist(),
+                       images.std((0, 2, 3)).clamp_min(1e-3).tolist(), seed=0)
+    train_model(model, images, labels, "standard", epochs=size.train_epochs, batch_size=64, lr=2e-3,
+                device=device)
+    return freeze(model), images, labels
+
+
+@contextlib.contextmanager
+def evaluation_clock():
+    """Time spent in ``learn_masks``' per-epoch evaluation: yields a list that collects seconds."""
+    spent, original = [], mask_module.masked_accuracy
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = original(*args, **kwargs)
+        spent.append(time.perf_counter() - start)
+        return result
+
+    mask_module.masked_accuracy = timed
+    try:
+        yield spent
+    finally:
+        mask_module.masked_accuracy = original
+
+
+def learn_masks_steps(model, images, labels, seeds, device, **options) -> float:
+    """Seconds of one ``learn_masks`` epoch without its evaluation (steps and per-epoch upkeep)."""
+    with evaluation_clock() as spent:
+        _, history = learn_masks(model, images, labels, seeds, **{**options, "epochs": 1, "device": str(device)})
+    return float(history["seconds"].iloc[0]) - sum(spent)
+
+
+def naive_steps(model, images, labels, device) -> float:
+    """Seconds of one naive epoch's steps (no evaluation)."""
+    _, history = naive_mask(model, images, labels, seed=1, lam=PAPER["lam"], lr=PAPER["lr"], epochs=1,
+                            evaluate=False, device=device)
+    return float(history["step_seconds"].iloc[0])
+
+
+def runner(kind: str, model, device: torch.device):
+    """``(images, labels) -> seconds of the steps`` of one configuration: ``naive``, ``paper`` or ``default``."""
+    options, seeds = mask_defaults()
+    if kind == "naive":
+        return lambda x, y: naive_steps(model, x, y, device)
+    if kind == "paper":
+        return lambda x, y: learn_masks_steps(model, x, y, seeds[:1], device, **paper_options(options))
+    return lambda x, y: learn_masks_steps(model, x, y, seeds, device, **options)
+
+
+def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
+    """Seconds of ``calls`` bare forward + input-gradient backward steps on ``images``."""
+    synchronize(images.device)
+    start = time.perf_counter()
+    for _ in range(calls):
+        bare_step(model, images, labels, amp)
+    synchronize(images.device)
+    return time.perf_counter() - start
+
+
+def measure_steps(model, images, labels, size: Size, device: torch.device) -> dict:
+    """Figures 1 and 2: interleaved repeats of the naive loop, learn_masks and the bare model."""
+    options, seeds = mask_defaults()
+    batch = options["batch_size"]
+    amp = options.get("amp", "auto") in ("auto", True) and device.type == "cuda"
+    x1, y1 = images[: size.batch1_images], labels[: size.batch1_images]
+    xb, yb = images[: size.batched_images], labels[: size.batched_images]
+    bare1 = (images[:1].to(device), labels[:1].to(device))
+    bare_b = (images[: batch * len(seeds)].to(device), labels[: batch * len(seeds)].to(device))
+    steps_b = -(-size.batched_images // batch)
+    runs = {
+        "naive": runner("naive", copy.deepcopy(model), device),
+        "paper": runner("paper", model, device),
+        "bare_1": lambda x, y: bare_seconds(model, *bare1, len(x), amp),
+        "default": runner("default", model, device),
+        "bare_default": lambda x, y: bare_seconds(model, *bare_b, -(-len(x) // batch), amp),
+    }
+    data = {"naive": (x1, y1), "paper": (x1, y1), "bare_1": (x1, y1), "default": (xb, yb), "bare_default": (xb, yb)}
+    for name, run in runs.items():  # warm-up: first calls pay for kernel selection and caches
+        run(*(t[: min(len(t), 2 * batch)] for t in data[name]))
+    times = {name: [] for name in runs}
+    for _ in range(size.repeats):
+        for name, run in runs.items():
+            times[name].append(run(*data[name]))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    work = {"naive": len(x1), "paper": len(x1), "default": len(xb) * len(seeds)}
+    throughput = {name: work[name] / median[name] for name in work}
+    step = {"paper": median["paper"] / len(x1), "default": median["default"] / steps_b,
+            "bare_1": median["bare_1"] / len(x1), "bare_default": median["bare_default"] / steps_b}
+    return {
+        "throughput": throughput,
+        "speedup": {name: throughput[name] / throughput["naive"] for name in ("paper", "default")},
+        "step_seconds": step,
+        "share": {"paper": step["bare_1"] / step["paper"], "default": step["bare_default"] / step["default"]},
+        "repeat_seconds": times,
+        "batch_size": batch,
+        "seeds": len(seeds),
+    }
+
+
+def measure_quality(model, images, labels, size: Size, device: torch.device) -> dict:
+    """Figure 3: wall time of ``learn_masks`` (config defaults) to its converged masks vs the naive
+    loop (paper protocol) to its first kept mask within 0.05 density of every one of them."""
+    options, seeds = mask_defaults()
+    x, y = images[: size.fit_images], labels[: size.fit_images]
+    start = time.perf_counter()
+    masks, history = learn_masks(model, x, y, seeds, device=str(device), **options)
+    fast_seconds = time.perf_counter() - start
+    clean = float(history["clean_acc"].iloc[0])
+    fast_density = masks.reshape(len(masks), -1).mean(1)
+    fast_retention = masked_accuracy(model, x.to(device), y.to(device), masks) / clean
+    mask, naive = naive_mask(copy.deepcopy(model), x, y, seed=seeds[0], lam=PAPER["lam"], lr=PAPER["lr"],
+                             epochs=PAPER["epochs"], warmup=PAPER["warmup"], epoch_cap=size.naive_epoch_cap,
+                             device=device)
+    gap = np.abs(naive["density"].to_numpy()[:, None] - fast_density[None]).max(1)
+    matched = naive[naive["kept"].to_numpy() & (gap <= 0.05)]
+    kept = naive[naive["kept"].to_numpy()]
+    fast_ok = bool(fast_retention.min() >= 0.99)
+    result = {
+        "fit_images": len(x),
+        "learn_masks": {"seconds": fast_seconds, "seeds": len(seeds), "epochs": int(history["epoch"].max()),
+                        "density": fast_density.tolist(), "retention": fast_retention.tolist()},
+        "naive": {"seconds": float(naive["elapsed"].iloc[-1]), "epochs": len(naive), "epoch_cap": size.naive_epoch_cap,
+                  "early_stopped": len(naive) < min(PAPER["epochs"], size.naive_epoch_cap),
+                  "density": float(mask.mean()),
+                  "retention": float(kept["fit_acc"].iloc[-1] / clean) if len(kept) else float("nan"),
+                  "density_per_epoch": naive["density"].tolist(), "kept_per_epoch": naive["kept"].tolist()},
+        "equal_quality": fast_ok and not matched.empty,
+    }
+    if result["equal_quality"]:
+        first = matched.iloc[0]
+        result["naive"]["matched"] = {"epoch": int(first["epoch"]), "seconds": float(first["elapsed"]),
+                                      "density": float(first["density"]),
+                                      "retention": float(first["fit_acc"] / clean)}
+        result["ratio"] = float(first["elapsed"]) / fast_seconds
+    return result
+
+
+def _peak_rss_kib(reset: bool = False) -> int:
+    """Peak resident memory of this process in KiB; ``reset`` first lowers the peak to the current RSS.
+
+    Linux resets the peak through ``/proc/self/clear_refs``; elsewhere the peak since the
+    process started (``ru_maxrss``) is all there is.
+    """
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+    return int(fields["VmHWM"].split()[0])
+
+
+def _memory_child(kind, model, images, labels, device, threads, queue):
+    """Run one configuration in a fresh process; report its extra peak RSS (CPU) or allocation (GPU) in MiB.
+
+    A first run on two images pays for lazy imports and kernel caches before the baseline.
+    """
+    torch.set_num_threads(threads)
+    device = torch.device(device)
+    run = runner(kind, model, device)
+    run(images[:2], labels[:2])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    base_rss = _peak_rss_kib(reset=True)
+    run(images, labels)
+    if device.type == "cuda":
+        queue.put((torch.cuda.max_memory_allocated(device) - base) / 2**20)
+    else:
+        queue.put((_peak_rss_kib() - base_rss) / 1024)
+
+
+def measure_memory(model, images, labels, size: Size, device: torch.device) -> dict:
+    """Figure 4: extra peak memory (MiB) of each configuration, each in its own fresh process."""
+    context = multiprocessing.get_context("spawn")
+    x, y = images[: size.memory_images], labels[: size.memory_images]
+    peaks = {}
+    for kind in ("naive", "paper", "default"):
+        queue = context.Queue()
+        child = context.Process(target=_memory_child, args=(kind, copy.deepcopy(model).cpu(), x, y, str(device),
+                                                             torch.get_num_threads(), queue))
+        child.start()
+        peaks[kind] = queue.get()
+        child.join()
+    measure = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak RSS (VmHWM) above the RSS before the run"
+    return {"unit": "MiB", "images": len(x), "peak": peaks, "measure": measure}
+
+
+def machine(device: torch.device) -> dict:
+    """What the figures were measured on."""
+    info = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+            "torch": torch.__version__, "cpu_count": os.cpu_count(), "cpus_usable": len(os.sched_getaffinity(0)),
+            "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(), "device": str(device),
+            "processor": platform.processor() or platform.machine()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def run_benchmark(size: Size, device: str = "cpu") -> dict:
+    """All four figures for one device; returns them as a JSON-ready dict."""
+    device = resolve_device(device)
+    start = time.perf_counter()
+    model, images, labels = benchmark_model(size, device)
+    results = {"machine": machine(device), "size": dataclasses.asdict(size), "train_seconds": time.perf_counter() - start}
+    results["steps"] = measure_steps(model, images, labels, size, device)
+    results["quality"] = measure_quality(model, images, labels, size, device)
+    results["memory"] = measure_memory(model, images, labels, size, device)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["bars"] = bars(results, device.type)
+    return results
+
+
+def bars(results: dict, device_type: str) -> dict:
+    """Whether each bar of tracker issue 6 is met."""
+    bar = BARS.get(device_type, BARS["cpu"])
+    steps = results["steps"]
+    return {"share_default": steps["share"]["default"] >= bar["share"],
+            "speedup_paper": steps["speedup"]["paper"] >= bar["speedup"],
+            "speedup_default": steps["speedup"]["default"] >= bar["speedup"],
+            "time_to_quality": results["quality"]["equal_quality"] and results["quality"]["ratio"] >= QUALITY_BAR}
+
+
+def report(results: dict) -> str:
+    """Human-readable summary of :func:`run_benchmark`'s results."""
+    m, s, q, mem = results["machine"], results["steps"], results["quality"], results["memory"]
+    bar = BARS.get(m["device"].split(":")[0], BARS["cpu"])
+    met = {True: "met", False: "MISSED"}
+    lines = [
+        f"machine: {m['processor']}, {m['cpu_count']} CPUs ({m['cpus_usable']} usable), torch {m['torch']}, "
+        f"{m['torch_threads']} threads, device {m['device']}{', ' + m['gpu'] if 'gpu' in m else ''}; "
+        f"load average {m['load_average'][0]:.1f} at start, {m['load_average_end'][0]:.1f} at end",
+        "",
+        f"1. throughput (image-seed steps/s, median of {results['size']['repeats']} interleaved repeats, steps only)",
+        f"   naive loop (batch 1, 1 seed, fft2, torch Adam)   {s['throughput']['naive']:9.1f}   1.00x",
+        f"   learn_masks, paper settings (batch 1, 1 seed)    {s['throughput']['paper']:9.1f}   "
+        f"{s['speedup']['paper']:.2f}x  (bar {bar['speedup']}x: {met[results['bars']['speedup_paper']]})",
+        f"   learn_masks, defaults (batch {s['batch_size']}, {s['seeds']} seeds)        "
+        f"{s['throughput']['default']:9.1f}   {s['speedup']['default']:.2f}x  "
+        f"(bar {bar['speedup']}x: {met[results['bars']['speedup_default']]})",
+        "2. step time vs bare model (forward + input-gradient backward, same images)",
+        f"   batch 1, 1 seed:    mask step {1e3 * s['step_seconds']['paper']:8.2f} ms, bare "
+        f"{1e3 * s['step_seconds']['bare_1']:8.2f} ms, bare/mask = {s['share']['paper']:.2f}",
+        f"   batch {s['batch_size']}, {s['seeds']} seeds:  mask step {1e3 * s['step_seconds']['default']:8.2f} ms, bare "
+        f"{1e3 * s['step_seconds']['bare_default']:8.2f} ms, bare/mask = {s['share']['default']:.2f}  "
+        f"(bar {bar['share']}: {met[results['bars']['share_default']]})",
+        f"3. time to a mask of equal quality, {q['fit_images']} fitting images",
+        f"   learn_masks defaults: {q['learn_masks']['seconds']:8.1f} s for {q['learn_masks']['seeds']} seeds, "
+        f"{q['learn_masks']['epochs']} epochs; density {_fmt(q['learn_masks']['density'])}, "
+        f"retention {_fmt(q['learn_masks']['retention'])}",
+        f"   naive, paper protocol: {q['naive']['seconds']:8.1f} s for 1 seed, {q['naive']['epochs']} epochs "
+        f"({'early-stopped' if q['naive']['early_stopped'] else 'cap ' + str(q['naive']['epoch_cap'])}); "
+        f"last kept mask: density {q['naive']['density']:.3f}, retention {q['naive']['retention']:.3f}",
+        *_quality_verdict(q, met[results["bars"]["time_to_quality"]]),
+        f"4. extra peak memory ({mem['measure']}, {mem['images']} images, fresh process each): "
+        + ", ".join(f"{k} {v:.1f} {mem['unit']}" for k, v in mem["peak"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def _quality_verdict(q: dict, met: str) -> list[str]:
+    if not q["equal_quality"]:
+        return ["   equal quality: NOT reached (no kept naive mask within 0.05 density of every learn_masks mask, "
+                "or a learn_masks mask below 99% retention)"]
+    first = q["naive"]["matched"]
+    return [f"   naive first matches in epoch {first['epoch']}: {first['seconds']:.1f} s, density {first['density']:.3f}, "
+            f"retention {first['retention']:.3f}",
+            f"   naive (to match) / learn_masks = {q['ratio']:.2f}x  (bar {QUALITY_BAR}x: {met})"]
+
+
+def _fmt(values) -> str:
+    return "/".join(f"{v:.3f}" for v in values)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of under about two minutes")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = run_benchmark(QUICK if args.quick else FULL, args.device)
+    print(report(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
