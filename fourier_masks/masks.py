@@ -106,14 +106,23 @@ def resolve_options(options: dict) -> dict:
     return resolved
 
 
-def _onecycle_lr(step: int, total: int, max_lr: float, warmup: float) -> float:
-    """Learning rate at ``step`` of PyTorch's cosine one-cycle schedule (div 25, final div 1e4)."""
-    initial, final = max_lr / 25, max_lr / 25 / 1e4
+def _cosine(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
+
+
+def _onecycle(step: int, total: int, max_lr: float, warmup: float) -> tuple[float, float]:
+    """Learning rate and Adam's beta1 at ``step`` of PyTorch's ``OneCycleLR`` (cosine).
+
+    The rate rises from ``max_lr / 25`` to ``max_lr`` over the warm-up, then falls to
+    ``max_lr / 25e4``; beta1 moves the other way between 0.95 and 0.85, as in the authors' code.
+    """
+    initial, final = max_lr / 25, max_lr / 25e4
     peak = max(1.0, warmup * total - 1)
     if step <= peak:
-        return initial + (max_lr - initial) * (1 - math.cos(math.pi * step / peak)) / 2
-    progress = min(1.0, (step - peak) / max(1.0, total - 1 - peak))
-    return final + (max_lr - final) * (1 + math.cos(math.pi * progress)) / 2
+        fraction = step / peak
+        return _cosine(initial, max_lr, fraction), _cosine(0.95, 0.85, fraction)
+    fraction = min(1.0, (step - peak) / max(1.0, total - 1 - peak))
+    return _cosine(max_lr, final, fraction), _cosine(0.85, 0.95, fraction)
 
 
 def _bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
@@ -205,8 +214,8 @@ def _fingerprint(seeds, options, images, labels) -> str:
     """Hash of everything a resumed run must share with the interrupted one."""
     digest = hashlib.sha256(json.dumps({"seeds": list(seeds), **{k: options[k] for k in sorted(options)
                                          if k not in ("device", "eval_batch_size")}}, default=str).encode())
-    digest.update(images.numpy().tobytes()[:: max(1, images.numel() // 4096)])
-    digest.update(labels.numpy().tobytes())
+    digest.update(images.cpu().numpy().tobytes()[:: max(1, images.numel() // 4096)])
+    digest.update(labels.cpu().numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -290,12 +299,13 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
 
     steps_per_epoch = math.ceil(n / opts["batch_size"])
     total_steps = opts["epochs"] * steps_per_epoch
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    beta2, eps = 0.999, 1e-8
 
-    def lr_at(step):
+    def schedule(step):
+        """(learning rate, beta1) of the optimiser's ``step``-th update (0-based)."""
         if opts["schedule"] == "constant":
-            return opts["lr"]
-        return _onecycle_lr(step, total_steps, opts["lr"], opts["warmup"])
+            return opts["lr"], 0.9
+        return _onecycle(step, total_steps, opts["lr"], opts["warmup"])
 
     while state["epoch"] < opts["epochs"] and any(state["active"]):
         epoch = state["epoch"]
@@ -317,7 +327,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
             (grad,) = torch.autograd.grad(loss.sum(), batch)
             with torch.no_grad():
                 step = state["steps"][active[0]] + 1
-                lr = lr_at(step - 1)
+                lr, beta1 = schedule(step - 1)
                 adam_m[active] = beta1 * adam_m[active] + (1 - beta1) * grad
                 adam_v[active] = beta2 * adam_v[active] + (1 - beta2) * grad * grad
                 m_hat = adam_m[active] / (1 - beta1**step)
@@ -349,7 +359,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
             if state["calm"][s] >= opts["patience"]:
                 state["active"][s] = False
             state["history"].append({
-                "seed": seeds[s], "epoch": epoch + 1, "steps": state["steps"][s], "lr": lr_at(state["steps"][s] - 1),
+                "seed": seeds[s], "epoch": epoch + 1, "steps": state["steps"][s], "lr": schedule(state["steps"][s] - 1)[0],
                 "loss": float(losses[row]), "density": dens, "fit_acc": float(fit_acc[row]),
                 "clean_acc": clean_acc, "kept": kept, "seconds": seconds,
             })

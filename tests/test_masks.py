@@ -143,3 +143,17 @@ def test_killed_mask_job_resumes_to_the_same_mask(tmp_path):
     assert 1 <= saved < 6
     subprocess.run([sys.executable, script, checkpoint, resumed, "0"], check=True)
     np.testing.assert_allclose(np.load(resumed), np.load(reference), atol=1e-6)
+
+
+def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
+    from fourier_masks.masks import _onecycle
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=100, pct_start=0.1)
+    for step in range(100):
+        lr, beta1 = _onecycle(step, 100, 0.05, 0.1)
+        assert lr == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9)
+        assert beta1 == pytest.approx(optimizer.param_groups[0]["betas"][0], rel=1e-9)
+        optimizer.step()
+        schedule.step()

@@ -18,7 +18,7 @@ if config["mask"]["vectorize_seeds"]:
             "results/benchmarks/learn_masks/{model}.tsv"
         conda:
             "../envs/gpu.yaml"
-        threads: 2
+        threads: 1
         resources:
             gpu=GPU,
             mem_mb=mem_mb(4000),
@@ -46,7 +46,7 @@ else:
             "results/benchmarks/learn_masks/{model}_seed{seed}.tsv"
         conda:
             "../envs/gpu.yaml"
-        threads: 2
+        threads: 1
         resources:
             gpu=GPU,
             mem_mb=mem_mb(4000),

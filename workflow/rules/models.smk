@@ -16,7 +16,7 @@ rule train_model:
         model=_alternatives(TRAINED),
     conda:
         "../envs/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),

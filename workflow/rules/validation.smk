@@ -106,7 +106,7 @@ rule retrain:
         model=_alternatives(RETRAIN),
     conda:
         "../envs/gpu.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
