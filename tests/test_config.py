@@ -41,7 +41,7 @@ def test_defaults_are_filled_without_changing_the_input(default):
     before = copy.deepcopy(default)
     config = check_config(default)
     assert default == before
-    assert config["mask"]["lambda"] == 0.2
+    assert config["mask"]["lambda"] == 0.05
     assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 500}
     assert config["analysis"]["controls"] is True
     assert config["reference_model"] == "standard"  # null means the first model
