@@ -54,14 +54,15 @@ __all__ = ["MASK_DEFAULTS", "LOSSES", "learn_masks", "masked_accuracy", "resolve
 
 LOSSES = ("paper", "ce", "kl")
 
-#: Mask-learning options and their defaults; keys as in the config's ``mask`` section.
+#: Mask-learning options and their defaults; keys and values as in the config's ``mask``
+#: section (the authors' protocol is ``lambda=0.2, lr=1e-3, epochs=100, batch_size=1``).
 MASK_DEFAULTS = {
     "loss": "paper",
-    "lambda": 0.2,
-    "lr": 0.01,
+    "lambda": 0.05,
+    "lr": 0.05,
     "schedule": "onecycle",
     "warmup": 0.1,
-    "epochs": 12,
+    "epochs": 4,
     "batch_size": 32,
     "init": "ones",
     "per_channel": False,
