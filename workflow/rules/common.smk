@@ -73,13 +73,18 @@ TABLES = [
     "transfer",
 ]
 FIGURES = ["mask_grid", "profiles", "frequency_bias", "transfer", "examples"]
+# Models retrained on masked images (validation.smk): analysis.retrain.models, or else the
+# reference model when it is trained here.
+RETRAIN = config["analysis"]["retrain"]["models"] or [
+    name for name in [config["reference_model"]] if name in TRAINED
+]
 # Optional analyses (validation.smk): switch analysis.<key>.enabled -> the names of their
 # tables and figures.
 OPTIONAL_OUTPUTS = {
     "fourier_heatmap": ["fourier_heatmap"],
     "cutoff_curves": ["cutoff_curves"],
     "single_image": ["single_image_bands", "single_image_decoding"],
-    "retrain": ["retrain"],
+    "retrain": ["retrain"] if RETRAIN else [],
 }
 ENABLED_OUTPUTS = [
     name

@@ -2,7 +2,6 @@
 # behind its config switch (analysis.<section>.enabled; common.smk adds their outputs):
 # Fourier heat maps and cut-off curves (anchors), single-image masks of clean and PGD
 # images, and retraining on images seen through a model's mask.
-RETRAIN = config["analysis"]["retrain"]["models"] or [config["reference_model"]]
 if config["analysis"]["retrain"]["enabled"] and not set(RETRAIN) <= set(TRAINED):
     raise ValueError(
         f"analysis.retrain.models: {sorted(set(RETRAIN) - set(TRAINED))} are not models "
