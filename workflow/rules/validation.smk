@@ -81,7 +81,11 @@ rule single_image_masks:
         mem_mb=mem_mb(4000),
         runtime=240,
     params:
-        settings=config["analysis"]["single_image"],
+        n_images=config["analysis"]["single_image"]["n_images"],
+        lam=config["analysis"]["single_image"]["lambda"],
+        lr=config["analysis"]["single_image"]["lr"],
+        steps=config["analysis"]["single_image"]["steps"],
+        patience=config["analysis"]["single_image"]["patience"],
         robust_eval=config["analysis"]["robust_eval"],
         device=config["device"],
     script:

@@ -19,17 +19,16 @@ from fourier_masks.single_image import learn_single_image_masks
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
-    settings, budget = snakemake.params.settings, snakemake.params.robust_eval
-    device = resolve_device(snakemake.params.device)
+    params, budget = snakemake.params, snakemake.params.robust_eval
+    device = resolve_device(params.device)
     model = load_model(snakemake.input.model, device)
     images, labels = load_split(data_folder, "test")
-    images, labels = images[: settings["n_images"]], labels[: settings["n_images"]]
+    images, labels = images[: params.n_images], labels[: params.n_images]
     n = len(images)
     adversarial = pgd(model, images.to(device), labels.to(device), norm=budget["norm"], eps=budget["eps"],
                       steps=budget["steps"], generator=torch.Generator().manual_seed(0)).cpu()
-    masks, table = learn_single_image_masks(model, torch.cat([images, adversarial]), lam=settings["lambda"],
-                                            lr=settings["lr"], steps=settings["steps"],
-                                            patience=settings["patience"], device=device)
+    masks, table = learn_single_image_masks(model, torch.cat([images, adversarial]), lam=params.lam, lr=params.lr,
+                                            steps=params.steps, patience=params.patience, device=device)
     table = table.assign(model=snakemake.wildcards.model, kind=["clean"] * n + ["adversarial"] * n,
                          image=np.tile(np.arange(n), 2), label=np.tile(labels.numpy(), 2))
     log.info("masks per kind:\n%s", table.groupby("kind")[["kept", "density", "steps", "converged"]].mean())
