@@ -1,4 +1,4 @@
-"""Stack per-model tables into one (rules models_table, transfer_table)."""
+"""Stack per-model tables into one (the rules named *_table that have no script of their own)."""
 
 import pandas as pd
 
