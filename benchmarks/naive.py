@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from fourier_masks.masks import _epoch_order
+from fourier_masks.masks import epoch_order
 
 __all__ = ["naive_mask", "bare_step", "synchronize"]
 
@@ -77,7 +77,7 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     kept, last_density, calm, rows = mask.detach().clone(), 1.0, 0, []
     for epoch in range(min(epochs, epoch_cap or epochs)):
         start = time.perf_counter()
-        loader = DataLoader(dataset, batch_size=1, sampler=_epoch_order(seed, epoch, n).tolist())
+        loader = DataLoader(dataset, batch_size=1, sampler=epoch_order(seed, epoch, n).tolist())
         for x, y, ce_ref in loader:
             x, y, ce_ref = x.to(device), y.to(device), ce_ref.to(device)
             masked = torch.fft.ifft2(torch.fft.fft2(x) * mask).real

@@ -89,7 +89,7 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator > 0 else float("nan")
 
 
-def frequency_bias(mask: np.ndarray, low_freq_cutoff: float = 0.25) -> dict:
+def frequency_bias(mask: np.ndarray, low_freq_cutoff: float = 0.5) -> dict:
     """Frequency-bias summaries of one mask ``[C', H, W]``; see the module docstring."""
     height, width = mask.shape[-2:]
     energy = (np.asarray(mask, dtype=np.float64) ** 2).reshape(-1, height, width).sum(0)

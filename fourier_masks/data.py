@@ -112,7 +112,8 @@ def _sample_patches(image, blocks, block, size, count, rng):
     return np.stack([image[:, r : r + size, c : c + size] for r, c in zip(rows, cols)])
 
 
-def _per_class_counts(total: int, n_classes: int) -> list[int]:
+def per_class_counts(total: int, n_classes: int) -> list[int]:
+    """``total`` items spread over ``n_classes`` as evenly as possible (earlier classes get the rest)."""
     base, extra = divmod(total, n_classes)
     return [base + (k < extra) for k in range(n_classes)]
 
@@ -150,8 +151,8 @@ def photo_patches(
     block = 2 * image_size
     test_fraction = n_test / (n_train + n_test)
     parts = {"train": ([], []), "test": ([], [])}
-    counts = {"train": _per_class_counts(n_train, n_classes),
-              "test": _per_class_counts(n_test, n_classes)}
+    counts = {"train": per_class_counts(n_train, n_classes),
+              "test": per_class_counts(n_test, n_classes)}
     for label, name in enumerate(PHOTOGRAPHS[:n_classes]):
         image = _photograph(name, channels)
         n_blocks = (image.shape[1] // block) * (image.shape[2] // block)

@@ -50,7 +50,20 @@ from .errors import InputError, NumericalError
 from .models import freeze
 from .spectrum import full_to_half, half_to_full, symmetrize
 
-__all__ = ["MASK_DEFAULTS", "LOSSES", "learn_masks", "masked_accuracy", "resolve_options", "density"]
+__all__ = [
+    "MASK_DEFAULTS",
+    "LOSSES",
+    "learn_masks",
+    "masked_accuracy",
+    "resolve_options",
+    "density",
+    "bin_weights",
+    "filter_masked",
+    "to_full_masks",
+    "clean_reference",
+    "loss_per_seed",
+    "epoch_order",
+]
 
 LOSSES = ("paper", "ce", "kl")
 
@@ -126,7 +139,7 @@ def _onecycle(step: int, total: int, max_lr: float, warmup: float) -> tuple[floa
     return _cosine(max_lr, final, fraction), _cosine(0.85, 0.95, fraction)
 
 
-def _bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
+def bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
     """Weights ``[H, W']`` so that ``sum(weights * M) / (H W)`` is the full mask's mean."""
     if parametrization == "fft":
         return torch.ones(height, width)
@@ -142,7 +155,7 @@ def density(masks) -> np.ndarray:
     return np.asarray(masks, dtype=np.float64).reshape(len(masks), -1).mean(axis=1)
 
 
-def _filter(images: torch.Tensor, params: torch.Tensor, parametrization: str) -> torch.Tensor:
+def filter_masked(images: torch.Tensor, params: torch.Tensor, parametrization: str) -> torch.Tensor:
     """Masked images ``[S, B, C, H, W]`` from images ``[S, B, C, H, W]`` and masks ``[S, C', H, W']``."""
     masks = params[:, None]
     if parametrization == "rfft":
@@ -150,7 +163,7 @@ def _filter(images: torch.Tensor, params: torch.Tensor, parametrization: str) ->
     return torch.fft.ifft2(torch.fft.fft2(images) * masks).real
 
 
-def _to_full(params: torch.Tensor, width: int, parametrization: str) -> np.ndarray:
+def to_full_masks(params: torch.Tensor, width: int, parametrization: str) -> np.ndarray:
     """Effective (symmetric) full-layout masks, float32 numpy ``[S, C', H, W]``."""
     params = params.detach().float().cpu()
     if parametrization == "rfft":
@@ -177,13 +190,13 @@ def masked_accuracy(model, images: torch.Tensor, labels: torch.Tensor, masks, ba
         for i in range(0, len(images), per_call):
             x = images[i : i + per_call].to(device)
             y = labels[i : i + per_call].to(device)
-            stacked = _filter(x.unsqueeze(0).expand(len(half), *x.shape), half, "rfft")
+            stacked = filter_masked(x.unsqueeze(0).expand(len(half), *x.shape), half, "rfft")
             logits = model(stacked.flatten(0, 1)).view(len(half), len(x), -1)
             correct += (logits.argmax(-1) == y).sum(1).cpu()
     return correct.double().numpy() / max(len(images), 1)
 
 
-def _clean_reference(model, images, labels, batch_size, device):
+def clean_reference(model, images, labels, batch_size, device):
     """Per-image clean cross-entropy ``[N]``, clean log-probabilities ``[N, K]`` and accuracy."""
     ce, logp, correct = [], [], 0
     with torch.no_grad():
@@ -196,7 +209,7 @@ def _clean_reference(model, images, labels, batch_size, device):
     return torch.cat(ce), torch.cat(logp), correct / len(images)
 
 
-def _loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
+def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
     """Loss of each seed ``[S]`` from logits ``[S, B, K]``; references indexed like ``labels``."""
     logits = logits.float()
     if kind == "kl":
@@ -230,7 +243,7 @@ def _initial_masks(seeds, shape, init):
     return torch.stack(masks)
 
 
-def _epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """Data order of one seed in one epoch; a pure function of both, so resumes replay it."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
 
@@ -275,18 +288,18 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
     n, channels, height, width = images.shape
     fit = images.to(device)
     fit_labels = labels.to(device)
-    ce_clean, logp_clean, clean_acc = _clean_reference(model, fit, fit_labels, opts["eval_batch_size"], device)
+    ce_clean, logp_clean, clean_acc = clean_reference(model, fit, fit_labels, opts["eval_batch_size"], device)
     mask_channels = channels if opts["per_channel"] else 1
     param_width = width // 2 + 1 if opts["parametrization"] == "rfft" else width
     params = _initial_masks(seeds, (mask_channels, height, param_width), opts["init"]).to(device)
-    weights = _bin_weights(height, width, opts["parametrization"]).to(device)
+    weights = bin_weights(height, width, opts["parametrization"]).to(device)
     adam_m, adam_v = torch.zeros_like(params), torch.zeros_like(params)
     state = {
         "epoch": 0,
         "steps": [0] * len(seeds),
         "active": [True] * len(seeds),
         "calm": [0] * len(seeds),
-        "last_density": density(_to_full(params, width, opts["parametrization"])).tolist(),
+        "last_density": density(to_full_masks(params, width, opts["parametrization"])).tolist(),
         "kept": params.detach().cpu().clone(),
         "history": [],
     }
@@ -312,18 +325,18 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
         epoch = state["epoch"]
         start = time.perf_counter()
         active = [s for s, on in enumerate(state["active"]) if on]
-        orders = torch.stack([_epoch_order(seeds[s], epoch, n) for s in active]).to(device)
+        orders = torch.stack([epoch_order(seeds[s], epoch, n) for s in active]).to(device)
         losses = torch.zeros(len(active), device=device)
         for i in range(0, n, opts["batch_size"]):
             index = orders[:, i : i + opts["batch_size"]]
             batch = params[active].requires_grad_(True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                masked = _filter(fit[index], batch, opts["parametrization"])
+                masked = filter_masked(fit[index], batch, opts["parametrization"])
                 if opts["channels_last"]:
                     masked = masked.flatten(0, 1).contiguous(memory_format=torch.channels_last)
                 logits = forward(masked.reshape(-1, channels, height, width)).view(len(active), index.shape[1], -1)
             mean_mask = (batch * weights).sum((-3, -2, -1)) / (mask_channels * height * width)
-            loss = _loss_per_seed(opts["loss"], logits, fit_labels[index], ce_clean[index],
+            loss = loss_per_seed(opts["loss"], logits, fit_labels[index], ce_clean[index],
                                   logp_clean[index], opts["lambda"], mean_mask)
             (grad,) = torch.autograd.grad(loss.sum(), batch)
             with torch.no_grad():
@@ -337,7 +350,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
                 losses += loss.detach() * index.shape[1]
             for s in active:
                 state["steps"][s] = step
-        full = _to_full(params[active], width, opts["parametrization"])
+        full = to_full_masks(params[active], width, opts["parametrization"])
         fit_acc = masked_accuracy(model, fit, fit_labels, full, opts["eval_batch_size"])
         losses = (losses / n).cpu()
         if not (torch.isfinite(losses).all() and torch.isfinite(params).all()):
@@ -367,7 +380,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
         state["epoch"] = epoch + 1
         if checkpoint:
             _save_checkpoint(checkpoint, fingerprint, state, params, adam_m, adam_v)
-    masks = _to_full(state["kept"], width, opts["parametrization"]).astype(np.float32)
+    masks = to_full_masks(state["kept"], width, opts["parametrization"]).astype(np.float32)
     return np.clip(masks, 0.0, 1.0), pd.DataFrame(state["history"])
 
 

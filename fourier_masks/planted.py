@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset, _per_class_counts
+from .data import Dataset, per_class_counts
 from .errors import InputError
 from .spectrum import angle_grid, corner_radius, radius_grid
 
@@ -175,7 +175,7 @@ def planted(
     rng = np.random.default_rng(seed)
     arrays = {}
     for split, total in (("train", n_train), ("test", n_test)):
-        labels = np.repeat(np.arange(n_classes), _per_class_counts(int(total), n_classes))
+        labels = np.repeat(np.arange(n_classes), per_class_counts(int(total), n_classes))
         labels = rng.permutation(labels)
         white = rng.standard_normal((len(labels), image_size, image_size))
         noise = np.fft.ifft2(np.fft.fft2(white) * amplitudes[labels]).real

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .data import check_images
 from .device import resolve_device
 from .errors import InputError
-from .masks import _bin_weights, _clean_reference, _filter, _loss_per_seed, _to_full
+from .masks import bin_weights, clean_reference, filter_masked, loss_per_seed, to_full_masks
 from .models import freeze, predict
 from .spectrum import band_energies, corner_radius, radius_grid
 
@@ -45,9 +45,9 @@ __all__ = ["learn_single_image_masks", "band_share_table", "mask_decodability"]
 def _learn_chunk(model, images, targets, lam, lr, steps, patience, device):
     """Masks (rfft half layout ``[N, 1, H, W//2+1]``) and per-image bookkeeping for one chunk."""
     n, channels, height, width = images.shape
-    ce_clean, logp_clean, _ = _clean_reference(model, images, targets, len(images), device)
+    ce_clean, logp_clean, _ = clean_reference(model, images, targets, len(images), device)
     params = torch.ones(n, 1, height, width // 2 + 1, device=device, requires_grad=True)
-    weights = _bin_weights(height, width, "rfft").to(device)
+    weights = bin_weights(height, width, "rfft").to(device)
     optimizer = torch.optim.Adam([params], lr=lr)
     kept = params.detach().clone()
     found = torch.zeros(n, dtype=torch.bool, device=device)
@@ -61,10 +61,10 @@ def _learn_chunk(model, images, targets, lam, lr, steps, patience, device):
         if len(index) == 0:
             break
         batch = params[index]
-        masked = _filter(images[index].unsqueeze(1), batch, "rfft")
+        masked = filter_masked(images[index].unsqueeze(1), batch, "rfft")
         logits = model(masked.flatten(0, 1)).view(len(index), 1, -1)
         mean_mask = (batch * weights).sum((-3, -2, -1)) / (height * width)
-        loss = _loss_per_seed("paper", logits, targets[index, None], ce_clean[index, None],
+        loss = loss_per_seed("paper", logits, targets[index, None], ce_clean[index, None],
                               logp_clean[index, None], lam, mean_mask)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -131,7 +131,7 @@ def learn_single_image_masks(model, images: torch.Tensor, *, lam: float = 0.07, 
         parts.append(_learn_chunk(model, images[chunk].to(device), targets[chunk].to(device),
                                   lam, lr, steps, patience, device))
     kept, found, done_at = (torch.cat([p[i] for p in parts]).cpu() for i in range(3))
-    masks = np.clip(_to_full(kept, images.shape[-1], "rfft"), 0.0, 1.0).astype(np.float32)
+    masks = np.clip(to_full_masks(kept, images.shape[-1], "rfft"), 0.0, 1.0).astype(np.float32)
     table = pd.DataFrame({
         "image": np.arange(len(images)), "target": targets.cpu().numpy(), "kept": found.numpy(),
         "density": masks.reshape(len(masks), -1).mean(1), "steps": done_at.numpy(),

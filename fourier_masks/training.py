@@ -5,7 +5,8 @@ Every regime uses random flips and small random crops; on top of these:
 ``standard``   nothing more (the paper's N)
 ``adv_linf``   PGD-Linf adversarial training (A), attack settings from ``pgd_linf``
 ``adv_l2``     PGD-L2 adversarial training, attack settings from ``pgd_l2``
-``noise``      additive Gaussian noise of standard deviation ``noise_sigma`` (pixels)
+``noise``      additive Gaussian noise of standard deviation ``noise_sigma`` (pixels) on a
+               random half of the images, so clean images stay in distribution
 ``scale``      random zoom by a factor drawn from ``scale`` (S)
 ``translate``  random shift by up to ``translate`` x image side per axis (T)
 ``rotate``     random rotation by up to ``rotate`` degrees either way (R)
@@ -68,8 +69,9 @@ def augment(images: torch.Tensor, regime: str, generator: torch.Generator, setti
     images = _flip_and_crop(images, generator, pad=max(1, images.shape[-1] // 16))
     zeros, ones = torch.zeros(n), torch.ones(n)
     if regime == "noise":
+        noisy = torch.rand(n, generator=generator) < 0.5
         noise = torch.randn(images.shape, generator=generator) * settings["noise_sigma"]
-        return (images + noise).clamp(0, 1)
+        return torch.where(noisy.view(-1, 1, 1, 1), (images + noise).clamp(0, 1), images)
     if regime == "scale":
         low, high = settings["scale"]
         factor = low + (high - low) * torch.rand(n, generator=generator)

@@ -112,7 +112,8 @@ def test_learned_mask_finds_the_planted_region(size, radius, orientation):
     test_acc = accuracy(model, test_x, test_y)
     assert test_acc >= 0.9, f"small_cnn reaches only {test_acc:.3f} test accuracy (need >= 0.9)"
 
-    masks, _ = learn_masks(model, test_x, test_y, seeds=[1], lr=0.1, epochs=12, batch_size=20, device="cpu")
+    masks, _ = learn_masks(model, test_x, test_y, seeds=[1], lr=0.1, epochs=12, batch_size=20, device="cpu",
+                           **{"lambda": 0.2})
     energy = masks[0, 0].astype(np.float64) ** 2
     region = region_mask(size, radius, orientation)
     share, area = float((energy * region).sum() / energy.sum()), float(region.mean())
