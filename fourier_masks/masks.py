@@ -313,8 +313,6 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
 
     steps_per_epoch = math.ceil(n / opts["batch_size"])
     total_steps = opts["epochs"] * steps_per_epoch
-    beta2, eps = 0.999, 1e-8
-
     def schedule(step):
         """(learning rate, beta1) of the optimiser's ``step``-th update (0-based)."""
         if opts["schedule"] == "constant":
@@ -329,7 +327,8 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
         losses = torch.zeros(len(active), device=device)
         for i in range(0, n, opts["batch_size"]):
             index = orders[:, i : i + opts["batch_size"]]
-            batch = params[active].requires_grad_(True)
+            rows = None if len(active) == len(seeds) else active
+            batch = (params.detach() if rows is None else params[rows]).requires_grad_(True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 masked = filter_masked(fit[index], batch, opts["parametrization"])
                 if opts["channels_last"]:
@@ -341,12 +340,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
             (grad,) = torch.autograd.grad(loss.sum(), batch)
             with torch.no_grad():
                 step = state["steps"][active[0]] + 1
-                lr, beta1 = schedule(step - 1)
-                adam_m[active] = beta1 * adam_m[active] + (1 - beta1) * grad
-                adam_v[active] = beta2 * adam_v[active] + (1 - beta2) * grad * grad
-                m_hat = adam_m[active] / (1 - beta1**step)
-                v_hat = adam_v[active] / (1 - beta2**step)
-                params[active] = (batch - lr * m_hat / (v_hat.sqrt() + eps)).clamp_(0.0, 1.0)
+                _projected_adam(params, grad, adam_m, adam_v, rows, step, *schedule(step - 1))
                 losses += loss.detach() * index.shape[1]
             for s in active:
                 state["steps"][s] = step
@@ -382,6 +376,25 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
             _save_checkpoint(checkpoint, fingerprint, state, params, adam_m, adam_v)
     masks = to_full_masks(state["kept"], width, opts["parametrization"]).astype(np.float32)
     return np.clip(masks, 0.0, 1.0), pd.DataFrame(state["history"])
+
+
+def _projected_adam(params, grad, adam_m, adam_v, rows, step: int, lr: float, beta1: float,
+                    beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """One Adam update of ``params[rows]`` (every row when ``rows`` is None), clamped to ``[0, 1]``.
+
+    ``step`` counts updates from 1 (bias correction). Rows are the seeds still learning;
+    with all of them the update is in place, without gathering and scattering copies.
+    """
+    if rows is None:
+        masks, first, second = params, adam_m, adam_v
+    else:
+        masks, first, second = params[rows], adam_m[rows], adam_v[rows]
+    first.mul_(beta1).add_(grad, alpha=1 - beta1)
+    second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denominator = (second / (1 - beta2**step)).sqrt_().add_(eps)
+    masks.addcdiv_(first, denominator, value=-lr / (1 - beta1**step)).clamp_(0.0, 1.0)
+    if rows is not None:
+        params[rows], adam_m[rows], adam_v[rows] = masks, first, second
 
 
 def _save_checkpoint(path: Path, fingerprint, state, params, adam_m, adam_v) -> None:

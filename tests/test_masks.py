@@ -157,3 +157,19 @@ def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
         assert beta1 == pytest.approx(optimizer.param_groups[0]["betas"][0], rel=1e-9)
         optimizer.step()
         schedule.step()
+
+
+def test_adam_update_of_some_seeds_equals_the_update_of_all_on_those_seeds():
+    from fourier_masks.masks import _projected_adam
+
+    generator = torch.Generator().manual_seed(0)
+    params, grad = torch.rand(3, 1, 4, 3, generator=generator), torch.randn(3, 1, 4, 3, generator=generator)
+    state = [params.clone(), torch.zeros_like(params), torch.zeros_like(params)]
+    subset = [params.clone(), torch.zeros_like(params), torch.zeros_like(params)]
+    for step in (1, 2):
+        _projected_adam(*state[:1], grad, *state[1:], None, step, 0.1, 0.9)
+        _projected_adam(*subset[:1], grad[[0, 2]], *subset[1:], [0, 2], step, 0.1, 0.9)
+    for full, part in zip(state, subset):
+        torch.testing.assert_close(part[[0, 2]], full[[0, 2]])
+    torch.testing.assert_close(subset[0][1], params[1])  # the stopped seed does not move
+    assert state[0].min() >= 0 and state[0].max() <= 1
