@@ -2,8 +2,9 @@
 GPU pool of profiles/local-gpu.
 
 The cluster (tests/slurm.py, tests/start_slurm.sh) has no GPUs and no accounting, so
-the run adds `--slurm-status-command squeue` and sets `gpu=0` for the GPU rules; every
-other resource comes from the profile and the rules unchanged. Whether a job went
+the run adds `--slurm-status-command squeue` and uses the tiny config, whose `device: cpu`
+makes the rules ask for no GPU; every other resource comes from the profile and the rules
+unchanged. Whether a job went
 through SLURM is judged from both sides: Snakemake's log (non-local jobs are printed
 as "rule x:", local ones as "localrule x:"; the plugin logs each submission with its
 SLURM job id) and SLURM itself (`squeue --states=all` keeps finished jobs for
@@ -27,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_GPU_PROFILE = REPO / "profiles" / "local-gpu"
-GPU_RULES = {"learn_masks", "train_model", "evaluate_model", "evaluate_masks"}
+GPU_RULES = {"learn_masks", "train_model", "evaluate_model", "evaluate_masks", "fourier_heatmap", "cutoff_curves",
+             "retrain"}
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 # evaluate_masks and what it needs (data, training, masks): every GPU rule family but
 # evaluate_model, in under three minutes on two cores. The whole DAG takes about four.
@@ -43,19 +45,20 @@ def test_profile_and_config_yaml_are_identical(directory):
     assert (directory / "profile.yaml").read_text() == (directory / "config.yaml").read_text()
 
 
-def test_slurm_profile_requests_one_gpu_for_gpu_rules_only(tmp_path):
+@pytest.mark.parametrize("device, gpus", [("auto", "1"), ("cpu", "0")])
+def test_slurm_profile_requests_one_gpu_for_gpu_rules_only(tmp_path, device, gpus):
     """Dry run of the tiny workflow: the resources Snakemake would hand to sbatch."""
     assert profile(SLURM_PROFILE)["executor"] == "slurm"
     done = subprocess.run(
         [*SNAKEMAKE, "--profile", str(SLURM_PROFILE), "--slurm-status-command", "squeue",
-         "--configfile", str(TINY), "--directory", str(tmp_path), "--dry-run"],
+         "--configfile", str(TINY), "--config", f"device={device}", "--directory", str(tmp_path), "--dry-run"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     jobs = [job for job in snakemake_jobs(done.stdout + done.stderr) if not job.local]
     assert {job.rule for job in jobs} >= GPU_RULES
     for job in jobs:
-        assert job.resources.get("gpu") == ("1" if job.rule in GPU_RULES else None), job
+        assert job.resources.get("gpu") == (gpus if job.rule in GPU_RULES else None), job
         assert int(job.resources["mem_mb"]) > 0 and int(job.resources["runtime"]) > 0, job
         assert "cpus_per_task" in job.resources, job
 
@@ -68,13 +71,15 @@ rule all:
 
 rule learn_masks:
     output: "done/learn_masks_{i}"
+    resources: gpu=1
     shell: "echo $(date +%s.%N) > {output}; sleep 2; echo $(date +%s.%N) >> {output}"
 
 use rule learn_masks as train_model with:
     output: "done/train_model_{i}"
 
-use rule learn_masks as cpu with:
+rule cpu:
     output: "done/cpu_{i}"
+    shell: "echo $(date +%s.%N) > {output}; sleep 2; echo $(date +%s.%N) >> {output}"
 """
 
 
@@ -129,11 +134,10 @@ def slurm_run(slurm_cluster, tmp_path_factory):
         pytest.skip("the workflow (Snakefile, tests/configs/tiny.yaml) is not in the repo yet")
     workdir = tmp_path_factory.mktemp("slurm")
     before = slurm_cluster.last_job_id()
-    no_gpu = [f"{rule}:gpu=0" for rule in sorted(GPU_RULES)]
     command = [
         *SNAKEMAKE, "--profile", str(SLURM_PROFILE),
         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-        "--slurm-keep-successful-logs", "--set-resources", *no_gpu,
+        "--slurm-keep-successful-logs",
         "--configfile", str(TINY), "--directory", str(workdir), "--until", UNTIL,
     ]
     start = time.monotonic()
