@@ -39,7 +39,8 @@ def mask_grid(masks: dict, models, seeds):
     ``masks`` maps ``(model, seed)`` to a full-layout mask ``[C', H, W]``.
     """
     rows, cols = len(models), len(seeds)
-    figure, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 1, 1.8 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 1, 1.8 * rows + 0.4), squeeze=False,
+                                layout="constrained")
     image = None
     for i, model in enumerate(models):
         for j, seed in enumerate(seeds):
