@@ -7,3 +7,9 @@ class InputError(ValueError):
 
 class NumericalError(RuntimeError):
     """A computation produced NaN or inf; the message says where and what to try."""
+
+
+def brief(error: Exception, limit: int = 400) -> str:
+    """``error``'s message cut to ``limit`` characters (state-dict errors list every key)."""
+    text = str(error)
+    return text if len(text) <= limit else text[:limit] + " [...]"

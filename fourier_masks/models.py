@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import InputError
+from .errors import InputError, brief
 
 __all__ = [
     "ARCHITECTURES",
@@ -34,6 +34,7 @@ __all__ = [
     "save_model",
     "load_model",
     "freeze",
+    "load_tensors",
     "predict",
     "accuracy",
 ]
@@ -206,18 +207,24 @@ def save_model(path, model: Normalized, *, arch: str, input_shape, num_classes: 
     tmp.replace(path)
 
 
+def load_tensors(path, what: str, advice: str):
+    """``torch.load`` of a tensors-only file onto the CPU.
+
+    An unreadable file raises :class:`InputError`: ``{what} cannot be read (reason). {advice}``.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for bad files
+        raise InputError(f"{what} cannot be read ({type(error).__name__}: {brief(error)}). {advice}") from error
+
+
 def read_record(path) -> dict:
     """The dict stored in a model file, with a clear error for missing or corrupt files."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; expected a file written by save_model.")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several unrelated types for corrupt files
-        raise InputError(
-            f"model file {path} cannot be read ({type(error).__name__}: {error}); it is "
-            "truncated or not a torch file. Delete it and rerun the rule that makes it."
-        ) from error
+    record = load_tensors(path, f"model file {path}", "It is truncated or not a torch file; delete it and "
+                          "rerun the rule that makes it.")
     missing = {"arch", "state_dict", "input_shape", "num_classes"} - set(record if isinstance(record, dict) else {})
     if missing:
         raise InputError(f"model file {path} lacks the keys {sorted(missing)}; it was not written by save_model.")

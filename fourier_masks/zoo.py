@@ -30,8 +30,8 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from .errors import InputError
-from .models import ARCHITECTURES, Normalized, build_network, freeze, save_model
+from .errors import InputError, brief
+from .models import ARCHITECTURES, Normalized, build_network, freeze, load_tensors, save_model
 
 __all__ = [
     "import_robustbench",
@@ -185,12 +185,6 @@ def _source_hint(name: str, dataset: str, threat_model: str) -> str:
     return ", ".join(f"https://drive.google.com/uc?id={i}" for i in ids)
 
 
-def _brief(error: Exception, limit: int = 400) -> str:
-    """``error``'s message cut to ``limit`` characters (state-dict errors list every key)."""
-    text = str(error)
-    return text if len(text) <= limit else text[:limit] + " [...]"
-
-
 def _is_web_page(path: Path) -> bool:
     """Whether ``path`` holds HTML (what gdown saves when Google Drive refuses a download)."""
     with path.open("rb") as file:
@@ -273,7 +267,7 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
     except Exception as error:  # robustbench, gdown, torch and timm raise many unrelated types
         raise InputError(
             f"{where}: RobustBench model {dataset}/{threat_model}/{name} could not be loaded from "
-            f"{files} ({type(error).__name__}: {_brief(error)}). If a file is truncated or corrupt, delete "
+            f"{files} ({type(error).__name__}: {brief(error)}). If a file is truncated or corrupt, delete "
             f"it and download it again from {_source_hint(name, dataset, threat_model)}."
         ) from error
     return freeze(model)
@@ -356,15 +350,10 @@ def acquire_checkpoint(path, arch: str, num_classes: int, input_shape, mean=None
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{where}.path = {str(path)!r} does not exist; point it to a torch checkpoint file.")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several unrelated types for bad files
-        raise InputError(
-            f"{where}.path: checkpoint {path} cannot be read as weights ({type(error).__name__}: "
-            f"{_brief(error)}). Expected a torch.save of a state dict (tensors only); if you trust "
-            "the file, re-save its weights alone: torch.save(torch.load(f, weights_only=False)"
-            "['state_dict'], 'weights.pt')."
-        ) from error
+    record = load_tensors(path, f"{where}.path: checkpoint {path}",
+                          "Expected a torch.save of a state dict (tensors only); if you trust the file, re-save "
+                          "its weights alone: torch.save(torch.load(f, weights_only=False)['state_dict'], "
+                          "'weights.pt').")
     state = _state_dict(record, path)
     network = build_network(arch, **network_kwargs(arch, int(input_shape[0]), int(num_classes)))
     expected = network.state_dict()
