@@ -178,7 +178,7 @@ def _schema_problems(config: dict, schema: dict) -> list[str]:
 
 
 def _check_models(config: dict) -> None:
-    """Unique model names, reference_model among them, and model entries that fit the dataset."""
+    """Unique model names, reference_model among them, retrained models trained here, entries that fit the dataset."""
     names = [model["name"] for model in config["models"]]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -187,6 +187,13 @@ def _check_models(config: dict) -> None:
     if config["reference_model"] not in names:
         _fail(f"reference_model = {config['reference_model']!r} is not the name of a model in models; "
               f"use one of {', '.join(names)}.{_suggestion(config['reference_model'], names)}")
+    retrain = config["analysis"]["retrain"]
+    trained = [model["name"] for model in config["models"] if model["source"] == "train"]
+    for i, name in enumerate(retrain["models"] or [] if retrain["enabled"] else []):
+        if name not in trained:
+            _fail(f"analysis.retrain.models[{i}] = {name!r} is not a model with source: train, so it cannot be "
+                  f"retrained; use one of {', '.join(trained) or '(none in this config)'}."
+                  f"{_suggestion(name, trained)}")
     dataset = config["dataset"]
     for i, model in enumerate(config["models"]):
         if model["source"] == "robustbench":

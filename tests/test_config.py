@@ -220,6 +220,8 @@ BAD = [
     ("name-slash", _set("models.1.name", "adv/linf"), ["models[1].name = 'adv/linf'"]),
     ("reference-not-model", _set("reference_model", "standrd"),
      ["reference_model = 'standrd' is not the name of a model", "Did you mean 'standard'?"]),
+    ("retrain-unknown-model", _set("analysis.retrain.models", ["adv_lnf"]),
+     ["analysis.retrain.models[0] = 'adv_lnf' is not a model with source: train", "Did you mean 'adv_linf'?"]),
     ("unknown-source", _set("models.1.source", "zoo"), ["models[1].source = 'zoo' is not allowed"]),
     ("unknown-regime", _set("models.1.regime", "adv_lnf"), ["models[1].regime = 'adv_lnf'", "Did you mean 'adv_linf'?"]),
     ("unknown-arch", _set("models.0.arch", "smallcnn"), ["models[0].arch = 'smallcnn'", "Did you mean 'small_cnn'?"]),

@@ -2,13 +2,6 @@
 # behind its config switch (analysis.<section>.enabled; common.smk adds their outputs):
 # Fourier heat maps and cut-off curves (anchors), single-image masks of clean and PGD
 # images, and retraining on images seen through a model's mask.
-if config["analysis"]["retrain"]["enabled"] and not set(RETRAIN) <= set(TRAINED):
-    raise ValueError(
-        f"analysis.retrain.models: {sorted(set(RETRAIN) - set(TRAINED))} are not models "
-        f"with source: train; models that can be retrained: {', '.join(TRAINED) or 'none'}."
-    )
-
-
 rule fourier_heatmap:
     input:
         data=DATA_FILES,
