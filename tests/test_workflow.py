@@ -75,6 +75,15 @@ def test_masks_and_figures_are_written(tiny_run):
             assert (tiny_run / "results" / "figures" / f"{figure}.{ext}").stat().st_size > 1000
 
 
+def test_results_match_the_stored_fingerprint(tiny_run):
+    """Masks and tables equal the stored fingerprint: a refactor must not change a number."""
+    from fingerprint import differences
+
+    found = differences(tiny_run / "results")
+    assert not found, "results differ from tests/data/tiny_fingerprint (refresh it with tests/fingerprint.py " \
+        "only for a change meant to alter results):\n" + "\n".join(found)
+
+
 def test_provenance_records_versions_commit_and_config_hash(tiny_run):
     record = json.loads((tiny_run / "results" / "provenance.json").read_text())
     for package in ("torch", "torchvision", "robustbench", "snakemake", "fourier-masks"):

@@ -1,0 +1,84 @@
+"""Fingerprint of the tiny config's results: every mask and every table, timing columns dropped.
+
+The stored copy in ``tests/data/tiny_fingerprint/`` was taken from the results of
+``tests/configs/tiny.yaml``; ``tests/test_workflow.py`` compares each new tiny run with it, so a
+refactor that changes a number fails. A change that is meant to alter results refreshes it with::
+
+    python tests/fingerprint.py RESULTS_DIR   # e.g. the results/ of a tiny run
+
+and says why in its commit message. Equality is exact (bit for bit) when the stored copy was
+made with the same torch version on a CPU with the same vector capability; elsewhere floating
+point kernels may round differently, so floats then agree to ``rtol=1e-4, atol=1e-5``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+STORED = Path(__file__).resolve().parent / "data" / "tiny_fingerprint"
+TIMING_COLUMNS = ("seconds",)
+
+
+def platform() -> dict:
+    """What decides whether two runs can be bit-identical."""
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def outputs(results: Path) -> dict[str, Path]:
+    """Masks and tables of a results folder, keyed by their path relative to it."""
+    files = sorted(results.glob("masks/*/seed*.npy")) + sorted(results.glob("tables/*.parquet"))
+    return {str(path.relative_to(results)): path for path in files}
+
+
+def canonical(path: Path):
+    """A mask array, or a table without timing columns and with rows in a fixed order."""
+    if path.suffix == ".npy":
+        return np.load(path)
+    table = pd.read_parquet(path)
+    table = table.drop(columns=[c for c in TIMING_COLUMNS if c in table])
+    return table.sort_values(list(table.columns)).reset_index(drop=True)
+
+
+def save(results: Path, stored: Path = STORED) -> None:
+    """Replace the stored fingerprint with the canonical outputs of ``results``."""
+    shutil.rmtree(stored, ignore_errors=True)
+    for name, path in outputs(results).items():
+        target = stored / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        value = canonical(path)
+        if isinstance(value, np.ndarray):
+            np.save(target, value)
+        else:
+            value.to_parquet(target, index=False)
+    (stored / "platform.json").write_text(json.dumps(platform(), indent=1) + "\n")
+
+
+def differences(results: Path, stored: Path = STORED) -> list[str]:
+    """Outputs that differ from the stored fingerprint (exactly, or beyond float tolerance)."""
+    exact = json.loads((stored / "platform.json").read_text()) == platform()
+    new, old = outputs(results), outputs(stored)
+    found = [f"{name}: only in {'the new run' if name in new else 'the fingerprint'}"
+             for name in sorted(set(new) ^ set(old))]
+    for name in sorted(set(new) & set(old)):
+        a, b = canonical(new[name]), canonical(old[name])
+        try:
+            if isinstance(a, np.ndarray):
+                assert a.shape == b.shape and a.dtype == b.dtype
+                assert np.array_equal(a, b) if exact else np.allclose(a, b, rtol=1e-4, atol=1e-5)
+            else:
+                pd.testing.assert_frame_equal(a, b, check_exact=exact, rtol=1e-4, atol=1e-5)
+        except AssertionError as error:
+            found.append(f"{name}: {str(error).splitlines()[0] if str(error) else 'values differ'}")
+    return found
+
+
+if __name__ == "__main__":
+    save(Path(sys.argv[1]))
+    print(f"fingerprint of {sys.argv[1]} stored in {STORED}")
