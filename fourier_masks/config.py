@@ -198,7 +198,7 @@ def _check_models(config: dict) -> None:
     for i, model in enumerate(config["models"]):
         if model["source"] == "robustbench":
             _check_robustbench(model, dataset["name"], f"models[{i}]")
-        elif model["source"] == "checkpoint":
+        elif model["source"] != "train":
             _check_checkpoint(model, dataset, f"models[{i}]")
 
 
@@ -214,7 +214,14 @@ def _check_robustbench(model: dict, dataset: str, where: str) -> None:
 
 
 def _check_checkpoint(model: dict, dataset: dict, where: str) -> None:
-    """mean and std with one value per input channel; num_classes where the dataset does not fix it."""
+    """A model file entry (checkpoint, torchscript, exported): one of path and url, url with sha256,
+    mean and std with one value per input channel, python_path only where something is imported."""
+    if (model["path"] is None) == (model["url"] is None):
+        _fail(f"{where} needs exactly one of path (a local model file) and url (downloaded to "
+              f"resources/models/{model['name']}/); it sets {'both' if model['path'] else 'neither'}.")
+    if model["url"] is not None and model["sha256"] is None:
+        _fail(f"{where}.sha256 is needed with url = {model['url']!r}: a download is kept only if its SHA-256 "
+              "matches (sha256sum FILE prints it).")
     channels = model["input_shape"][0] if model["input_shape"] else dataset.get("channels", 3)
     for key in ("mean", "std"):
         if model[key] is not None and len(model[key]) != channels:
@@ -222,8 +229,10 @@ def _check_checkpoint(model: dict, dataset: dict, where: str) -> None:
                   f"({channels}, from input_shape or dataset.channels).")
     if (model["mean"] is None) != (model["std"] is None):
         _fail(f"{where} sets only one of mean and std; give both or neither.")
-    if dataset["name"] == "folder" and model["num_classes"] is None:
-        _fail(f"{where}.num_classes is needed: the folder dataset does not fix the number of classes.")
+    imports = model.get("arch", "").startswith("import:") or model.get("trust_pickle")
+    if model.get("python_path") and not imports:
+        _fail(f"{where}.python_path is used only with arch: 'import:package.module:factory' or trust_pickle: true; "
+              "remove it.")
 
 
 def _check_range(config: dict, section: str, key: str, strict: bool, unit: str) -> None:

@@ -242,4 +242,9 @@ def load_split(folder: str | Path, split: str) -> tuple[torch.Tensor, torch.Tens
 
 def load_class_names(folder: str | Path) -> list[str]:
     """Class names in label order, from ``classes.parquet``."""
-    return pd.read_parquet(Path(folder) / "classes.parquet")["name"].tolist()
+    path = Path(folder) / "classes.parquet"
+    try:
+        return pd.read_parquet(path)["name"].astype(str).tolist()
+    except Exception as error:  # pyarrow raises several types for truncated or foreign files
+        raise InputError(f"{path} cannot be read ({type(error).__name__}: {error}); it is truncated or not "
+                         "written by save_dataset. Delete it and rerun the prepare_dataset rule.") from error

@@ -2,8 +2,12 @@
 
 Every loader returns a :class:`fourier_masks.data.Dataset` (images ``uint8 [N, C, H, W]``,
 labels ``int64 [N]``). Subsets are drawn without replacement by a seeded permutation, so
-the same config always gives the same arrays. Folder datasets are decoded with PIL and
-resized (shorter side) then centre-cropped to a square, as the paper and RobustBench do.
+the same config always gives the same arrays. Image files are decoded as torchvision's
+evaluation transforms do: PIL opens the file and converts it to ``L`` or ``RGB``, the shorter
+side is resized with PIL's antialiased bilinear filter (``transforms.Resize(int)``) and the
+centre is cropped to a square (``transforms.CenterCrop``); pixels are then stored as uint8,
+so ``/ 255`` gives exactly what ``transforms.ToTensor`` gives. Images of more than 8 bits
+(16-bit PNG or TIFF) are first scaled by their full range (65535) to 8 bits.
 
 Layouts (``root`` defaults to ``{resources_dir}/data/{name}``)::
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,8 @@ __all__ = [
     "imagenet",
     "imagenette",
     "folder",
+    "folder_classes",
+    "read_image",
     "dataset_shape",
     "missing_files",
 ]
@@ -82,34 +89,84 @@ def cifar(name: str, root, n_train: int = 0, n_test: int = 0, download: bool = T
     return Dataset(class_names=tuple(data.classes), **arrays)
 
 
-def _load_image(path: Path, image_size: int, resize: int, channels: int) -> np.ndarray:
-    """Image file as ``uint8 [C, image_size, image_size]``: shorter side to ``resize``, centre crop."""
-    import torchvision.transforms.functional as TF
-    from PIL import Image, UnidentifiedImageError
+def _to_8bit(image, path: Path):
+    """``image`` with more than 8 bits per pixel (PIL modes I;16*, I, F) as an 8-bit ``L`` image.
+
+    16-bit and 32-bit integer pixels are scaled by 65535 (the 16-bit range), floats must lie
+    in ``[0, 1]``; other modes are returned unchanged.
+    """
+    from PIL import Image
+
+    if not image.mode.startswith(("I", "F")):
+        return image
+    array = np.asarray(image).astype(np.float64)
+    full = 1.0 if image.mode == "F" else 65535.0
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > full:
+        raise InputError(f"image {path} (PIL mode {image.mode}) has values in [{array.min():g}, {array.max():g}], "
+                         f"outside the range [0, {full:g}] its mode allows; save it as 8- or 16-bit PNG.")
+    return Image.fromarray(np.round(array * (255.0 / full)).astype(np.uint8), mode="L")
+
+
+def read_image(path, channels: int):
+    """The image file ``path`` as a PIL image in mode ``L`` (``channels`` 1) or ``RGB`` (3).
+
+    Unreadable files and decompression bombs (more than PIL's ``MAX_IMAGE_PIXELS``) raise
+    :class:`InputError` naming the file.
+    """
+    from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as error:
-        raise InputError(f"image {path} cannot be read ({error}); delete or replace it.") from error
-    image = TF.center_crop(TF.resize(image, resize), [image_size, image_size])
-    if channels == 1:
-        image = image.convert("L")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                return _to_8bit(image, Path(path)).convert("L" if channels == 1 else "RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise InputError(f"image {path} is a decompression bomb or far too large ({error}); delete or shrink it "
+                         f"(PIL refuses images over {Image.MAX_IMAGE_PIXELS} pixels).") from None
+    except InputError:
+        raise
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError and more for broken files
+        raise InputError(f"image {path} cannot be read ({type(error).__name__}: {error}); delete or replace it."
+                         ) from error
+
+
+def _load_image(path: Path, image_size: int, channels: int, resize: str, resize_size: int) -> np.ndarray:
+    """Image file as ``uint8 [C, image_size, image_size]``.
+
+    ``resize`` ``shorter_side``: shorter side to ``resize_size``, then the centre crop;
+    ``none``: the image must already be ``image_size`` square.
+    """
+    import torchvision.transforms.functional as TF
+
+    image = read_image(path, channels)
+    if resize == "none":
+        if image.size != (image_size, image_size):
+            raise InputError(f"image {path} is {image.size[0]}x{image.size[1]} pixels, but dataset.resize: none "
+                             f"needs {image_size}x{image_size}; set resize: shorter_side to resize it.")
+    else:
+        image = TF.center_crop(TF.resize(image, resize_size), [image_size, image_size])
     array = np.asarray(image, dtype=np.uint8)
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def _load_images(paths, image_size: int, resize: int, channels: int) -> np.ndarray:
+def _load_images(paths, image_size: int, channels: int, resize: str = "shorter_side",
+                 resize_size: int | None = None) -> np.ndarray:
     if not len(paths):
         return np.zeros((0, channels, image_size, image_size), np.uint8)
-    return np.stack([_load_image(p, image_size, resize, channels) for p in paths])
+    return np.stack([_load_image(p, image_size, channels, resize, resize_size or image_size) for p in paths])
+
+
+def _class_folders(folder: Path) -> list[str]:
+    """Sorted names of the subfolders of ``folder`` (hidden ones, like .ipynb_checkpoints, left out)."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _class_files(folder: Path, classes=None) -> dict[str, list[Path]]:
     """``{class: sorted image files}`` of the subfolders of ``folder`` (only ``classes`` if given)."""
     if not folder.is_dir():
         raise InputError(f"dataset folder {folder} does not exist; expected one subfolder of images per class.")
-    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    found = _class_folders(folder)
     if classes is None:
         classes = found
     absent = [c for c in classes if c not in found]
@@ -127,8 +184,9 @@ def _class_files(folder: Path, classes=None) -> dict[str, list[Path]]:
 
 
 def _from_folders(train_dir: Path, test_dir: Path, classes, image_size: int, channels: int,
-                  n_train: int, n_test: int, seed: int, resize: int | None = None) -> Dataset:
-    """Dataset from two class-per-subfolder trees with the same classes."""
+                  n_train: int, n_test: int, seed: int, resize: str = "shorter_side",
+                  resize_size: int | None = None) -> Dataset:
+    """Dataset from two class-per-subfolder trees with the same classes (labels index ``classes``)."""
     if channels not in (1, 3):
         raise InputError(f"dataset.channels = {channels} is not allowed; use 1 or 3.")
     trees = {"train": _class_files(train_dir, classes), "test": _class_files(test_dir, classes)}
@@ -139,6 +197,9 @@ def _from_folders(train_dir: Path, test_dir: Path, classes, image_size: int, cha
             f"{sorted(set(trees['test']) - set(trees['train']))}. Both splits need the same classes."
         )
     names = list(trees["train"])
+    if len(names) < 2:
+        raise InputError(f"dataset folder {train_dir} has {len(names)} class folder ({names}); a classifier needs "
+                         "at least 2 classes, one subfolder of images each.")
     rng = np.random.default_rng(seed)
     arrays = {}
     for split, n in (("train", n_train), ("test", n_test)):
@@ -147,8 +208,8 @@ def _from_folders(train_dir: Path, test_dir: Path, classes, image_size: int, cha
             index = _subset(len(files), n, rng)
         except InputError as error:
             raise InputError(f"dataset.n_{split}: {error} ({train_dir if split == 'train' else test_dir})") from None
-        arrays[f"{split}_images"] = _load_images([files[i][0] for i in index], image_size,
-                                                 resize or image_size, channels)
+        arrays[f"{split}_images"] = _load_images([files[i][0] for i in index], image_size, channels,
+                                                 resize, resize_size)
         arrays[f"{split}_labels"] = np.array([files[i][1] for i in index], dtype=np.int64)
     return Dataset(class_names=tuple(names), **arrays)
 
@@ -168,15 +229,18 @@ def _check_root(root) -> Path:
 
 
 def folder(root, image_size: int = 32, channels: int = 3, n_train: int = 0, n_test: int = 0,
-           seed: int = 0) -> Dataset:
+           seed: int = 0, classes=None, resize: str = "shorter_side", resize_size: int | None = None) -> Dataset:
     """Any ``root/train/{class}/*`` and ``root/test/{class}/*`` (or ``val``) image tree.
 
-    Images are resized (shorter side) and centre-cropped to ``image_size``; labels follow
-    the sorted class folder names; ``n_train``/``n_test`` = 0 keep every image.
+    ``classes``: the label order (a model trained with another order must be studied with
+    its own), default the sorted folder names; other folders are left out. ``resize``:
+    ``shorter_side`` resizes the shorter side to ``resize_size`` (``None`` = ``image_size``)
+    and crops the centre, ``none`` needs images of exactly ``image_size``. ``n_train`` /
+    ``n_test`` = 0 keep every image.
     """
     root = _check_root(root)
-    return _from_folders(root / "train", _test_dir(root), None, image_size, channels,
-                         n_train, n_test, seed)
+    return _from_folders(root / "train", _test_dir(root), None if classes is None else list(classes), image_size,
+                         channels, n_train, n_test, seed, resize, resize_size)
 
 
 def imagenette(root, classes=IMAGENETTE_PAPER_CLASSES, channels: int = 1, image_size: int = 128,
@@ -236,10 +300,10 @@ def imagenet(root, n_test: int = 5000, image_size: int = 224, robustbench_subset
             f"{len(absent)} ImageNet validation images are missing from {val}, e.g. {absent[0]}; "
             "expected the validation set sorted into one folder per WNID."
         )
-    resize = round(image_size * 256 / 224)
+    resize_size = round(image_size * 256 / 224)
     arrays = {}
     for split, paths in chosen.items():
-        arrays[f"{split}_images"] = _load_images(paths, image_size, resize, 3)
+        arrays[f"{split}_images"] = _load_images(paths, image_size, 3, "shorter_side", resize_size)
         arrays[f"{split}_labels"] = np.array([class_index[p.parent.name] for p in paths], dtype=np.int64)
     return Dataset(class_names=class_names, **arrays)
 
@@ -260,16 +324,33 @@ LOADERS = {
     "imagenette": lambda cfg, rd: imagenette(_root(cfg, rd), tuple(cfg.get("classes", IMAGENETTE_PAPER_CLASSES)),
                                              cfg.get("channels", 1), cfg.get("image_size", 128),
                                              cfg.get("n_train", 0), cfg.get("n_test", 0), cfg.get("seed", 0)),
-    "folder": lambda cfg, rd: folder(_root(cfg, rd), cfg.get("image_size", 32), cfg.get("channels", 3),
-                                     cfg.get("n_train", 0), cfg.get("n_test", 0), cfg.get("seed", 0)),
+    "folder": lambda cfg, rd: folder(_root(cfg, rd), cfg["image_size"], cfg["channels"], cfg["n_train"],
+                                     cfg["n_test"], cfg["seed"], cfg["classes"], cfg["resize"], cfg["resize_size"]),
 }
 
 
-def dataset_shape(cfg: dict) -> tuple[list[int], int | None]:
+def folder_classes(cfg: dict, resources_dir="resources") -> list[str] | None:
+    """Class names in label order of the ``folder`` dataset config ``cfg``; ``None`` if its tree is absent.
+
+    Raises :class:`InputError` for fewer than 2 classes.
+    """
+    train = _root(cfg, resources_dir) / "train"
+    if cfg.get("classes"):
+        return list(cfg["classes"])
+    if not train.is_dir():
+        return None
+    names = _class_folders(train)
+    if len(names) < 2:
+        raise InputError(f"dataset.root: {train} has {len(names)} class folder ({names}); a classifier needs at "
+                         "least 2 classes, one subfolder of images each.")
+    return names
+
+
+def dataset_shape(cfg: dict, resources_dir="resources") -> tuple[list[int], int | None]:
     """``([C, H, W], number of classes)`` the dataset config ``cfg`` gives (classes ``None`` if unknown).
 
     Other datasets (``photos``, ``planted``) are read from ``channels``, ``image_size`` and
-    ``n_classes``.
+    ``n_classes``; a ``folder`` dataset's classes from ``classes`` or its class folders.
     """
     name = cfg["name"]
     if name in _CIFAR_FOLDERS:
@@ -280,6 +361,9 @@ def dataset_shape(cfg: dict) -> tuple[list[int], int | None]:
     channels = cfg.get("channels", 1 if name == "imagenette" else 3)
     if name == "imagenette":
         return [channels, size, size], len(cfg.get("classes", IMAGENETTE_PAPER_CLASSES))
+    if name == "folder":
+        classes = folder_classes(cfg, resources_dir)
+        return [channels, size, size], None if classes is None else len(classes)
     return [channels, size, size], cfg.get("n_classes")
 
 

@@ -1,27 +1,123 @@
-"""Parse-time checks of what a config needs from outside: zoo names and staged files."""
+"""What a config needs from outside: zoo names, staged files, model files fetched by URL.
+
+A model entry with ``url:`` and ``sha256:`` is downloaded to
+``{resources_dir}/models/{model name}/{file name of the URL}`` (:func:`model_file`) by
+:func:`download`, which writes to a hidden partial file and renames it only once the
+SHA-256 matches, so a partial or wrong download never looks complete.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
 from .errors import InputError
 
-__all__ = ["check_sources"]
+__all__ = ["check_sources", "model_file", "sha256_of", "verify_sha256", "download"]
+
+#: Seconds a download waits for the server before giving up.
+DOWNLOAD_TIMEOUT = 60
+
+
+def model_file(spec: dict, resources_dir="resources") -> Path:
+    """The local model file of a checkpoint, torchscript or exported entry: ``path``, or where ``url`` lands."""
+    if spec.get("path"):
+        return Path(spec["path"])
+    name = Path(unquote(urlparse(spec["url"]).path)).name or "model"
+    return Path(resources_dir) / "models" / spec["name"] / name
+
+
+def sha256_of(path) -> str:
+    """SHA-256 hex digest of the file ``path``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path, expected: str, where: str) -> None:
+    """Raise :class:`InputError` with both digests unless the file ``path`` has SHA-256 ``expected``."""
+    found = sha256_of(path)
+    if found != expected.lower():
+        raise InputError(f"{where}.sha256: {path} has SHA-256 {found}, but the entry expects {expected.lower()}. "
+                         "The file is corrupt, truncated or another version: delete it and fetch it again, or "
+                         "correct sha256 if the new file is the one you mean.")
+
+
+def download(url: str, sha256: str, output, where: str = "models[?]") -> None:
+    """Fetch ``url`` to ``output``, kept only if its SHA-256 is ``sha256`` (hex).
+
+    The bytes go to a hidden ``.part`` file beside ``output``, renamed into place after the
+    check; on any failure (server unreachable, connection cut, wrong hash) nothing is left
+    under ``output`` and :class:`InputError` names the URL and how to stage the file by hand.
+    """
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.part{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as file:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                file.write(block)
+    except Exception as error:  # urllib raises URLError, HTTPError, IncompleteRead, timeouts
+        partial.unlink(missing_ok=True)
+        raise InputError(f"{where}.url: {url} could not be downloaded ({type(error).__name__}: {error}). Check the "
+                         f"URL and the network, or download it elsewhere and put it at {output} (set offline: "
+                         "true to stop trying).") from error
+    if digest.hexdigest() != sha256.lower():
+        partial.unlink()
+        raise InputError(f"{where}.sha256: {url} has SHA-256 {digest.hexdigest()}, but the entry expects "
+                         f"{sha256.lower()}; the download was discarded. Correct sha256 if the file changed on "
+                         "purpose, else the server sent something else (an error page, another version).")
+    shutil.move(partial, output)
+
+
+def _check_own_models(config: dict, resources_dir) -> None:
+    """Entries whose shapes do not fit the dataset, and local model files that are missing."""
+    from .external_data import dataset_shape
+
+    shape, classes = dataset_shape(config["dataset"], resources_dir)
+    for i, spec in enumerate(config["models"]):
+        where = f"models[{i}] ({spec['name']})"
+        if spec["source"] in ("train", "robustbench"):
+            continue
+        given = spec.get("input_shape")
+        if given and shape and list(given) != list(shape):
+            raise InputError(f"{where}.input_shape = {list(given)} does not match the dataset's images {list(shape)} "
+                             "(dataset.channels, dataset.image_size); the masks are learned on the dataset's images.")
+        if spec.get("num_classes") and classes and spec["num_classes"] != classes:
+            raise InputError(f"{where}.num_classes = {spec['num_classes']} does not match the dataset's {classes} "
+                             "classes; a model must be studied on data with its own classes.")
+        if spec.get("path") and not Path(spec["path"]).is_file() and not config["offline"]:
+            raise InputError(f"{where}.path = {spec['path']!r} does not exist (relative paths are read from the "
+                             f"working directory {os.getcwd()}).")
 
 
 def check_sources(config: dict, resources_dir="resources") -> None:
-    """Fail before any job on a wrong zoo name, or, with ``offline: true``, on unstaged files.
+    """Fail before any job on a wrong zoo name, an entry that cannot fit the data, or missing files.
 
     Zoo names are checked whenever the config has RobustBench models (with the closest
-    names suggested). Offline, every missing model or dataset file is listed with where to
-    stage it, in one :class:`InputError`.
+    names suggested); model entries' ``input_shape`` and ``num_classes`` against the
+    dataset; local ``path`` files always. Offline, every missing model or dataset file is
+    listed with where to stage it, in one :class:`InputError`.
     """
-    acquired = any(model["source"] != "train" for model in config["models"])
+    acquired = [model for model in config["models"] if model["source"] != "train"]
     if not acquired and not config["offline"]:
         return
     missing = []
     if acquired:
         from .zoo import missing_files
 
-        missing = [f"{path}  (model {name})" for name, path in missing_files(config, resources_dir)]
+        _check_own_models(config, resources_dir)
+        specs = {model["name"]: model for model in acquired}
+        missing = [f"{path}  (model {name}{', from ' + specs[name]['url'] if specs[name].get('url') else ''})"
+                   for name, path in missing_files(config, resources_dir)]
     if not config["offline"]:
         return
     from .external_data import missing_files as missing_data
@@ -33,5 +129,6 @@ def check_sources(config: dict, resources_dir="resources") -> None:
         raise InputError(
             f"offline: true, but {len(missing)} file(s) are not staged:\n  {listing}\n"
             f"Copy them to these paths (RobustBench models in its own layout under {resources_dir}/robustbench, "
-            f"datasets under {resources_dir}/data), or set offline: false to download them."
+            f"models by URL under {resources_dir}/models/{{model}}/, datasets under {resources_dir}/data), "
+            "or set offline: false to download them."
         )

@@ -1,4 +1,11 @@
+from fourier_masks.sources import model_file
+
+# Models whose file is fetched by URL (rule download_model).
+DOWNLOADED = [name for name, model in MODELS.items() if model.get("url")]
+
+
 localrules:
+    download_model,
     acquire_model,
 
 
@@ -29,9 +36,35 @@ rule train_model:
         "../scripts/train_model.py"
 
 
-rule acquire_model:
+rule download_model:
     output:
-        model="results/models/{model}/model.pt",
+        "resources/models/{model}/{file}",
+    log:
+        "logs/download_model/{model}/{file}.log",
+    wildcard_constraints:
+        model=_alternatives(DOWNLOADED),
+        file=r"[^/]+",
+    conda:
+        "../envs/cpu.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    params:
+        spec=model_spec,
+    script:
+        "../scripts/download_model.py"
+
+
+# The model file an acquired model is read from (RobustBench's loader finds its own files).
+rule acquire_model:
+    input:
+        lambda wildcards: (
+            []
+            if MODELS[wildcards.model]["source"] == "robustbench"
+            else [str(model_file(MODELS[wildcards.model], "resources"))]
+        ),
+    output:
+        model=temp("results/models/{model}/acquired.pt"),
     log:
         "logs/acquire_model/{model}.log",
     wildcard_constraints:
@@ -48,6 +81,34 @@ rule acquire_model:
         dataset=config["dataset"],
     script:
         "../scripts/acquire_model.py"
+
+
+# An acquired model becomes results/models/{model}/model.pt only once its clean test accuracy
+# shows that it sees the data as it was trained (chance level, expected_accuracy).
+rule check_model:
+    input:
+        data=DATA_FILES,
+        model="results/models/{model}/acquired.pt",
+    output:
+        model="results/models/{model}/model.pt",
+    log:
+        "logs/check_model/{model}.log",
+    benchmark:
+        "results/benchmarks/check_model/{model}.tsv"
+    wildcard_constraints:
+        model=_alternatives(ACQUIRED),
+    conda:
+        "../envs/gpu.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=mem_mb(4000),
+        runtime=60,
+    params:
+        spec=model_spec,
+        device=config["device"],
+    script:
+        "../scripts/check_model.py"
 
 
 rule evaluate_model:

@@ -1,4 +1,4 @@
-"""Fetch or convert a published model into the shared model-file format (rule acquire_model)."""
+"""Fetch or convert a published or user model into the shared model-file format (rule acquire_model)."""
 
 from fourier_masks.io import logged
 from fourier_masks.zoo import acquire

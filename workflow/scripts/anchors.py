@@ -13,14 +13,15 @@ from fourier_masks.anchors import cutoff_curves, fourier_heatmap
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import load_model
+from fourier_masks.models import imports_of, load_model
 from fourier_masks.spectrum import corner_radius, frequency_grid
 
 with logged(snakemake.log[0]):
     data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     params, name = snakemake.params, snakemake.wildcards.model
-    model = load_model(snakemake.input.model, resolve_device(params.device))
+    model = load_model(snakemake.input.model, resolve_device(params.device),
+                       imports=imports_of(snakemake.config["models"]))
     images, labels = load_split(data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     if snakemake.rule == "fourier_heatmap":

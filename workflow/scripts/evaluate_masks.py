@@ -6,13 +6,14 @@ from fourier_masks.analysis import evaluate_controls, evaluate_transfer
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import load_mask, logged, write_table
-from fourier_masks.models import load_model
+from fourier_masks.models import imports_of, load_model
 
 with logged(snakemake.log[0]):
     data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     target = snakemake.wildcards.model
-    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device))
+    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
+                       imports=imports_of(snakemake.config["models"]))
     images, labels = load_split(data_folder, "test")
     masks = {(model_name, seed): load_mask(path, images.shape[1:])
              for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks)}

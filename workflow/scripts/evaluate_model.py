@@ -7,21 +7,22 @@ import pandas as pd
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import accuracy, load_model
+from fourier_masks.models import accuracy, imports_of, load_model
 from fourier_masks.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     spec, budget = snakemake.params.spec, snakemake.params.robust_eval
-    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device))
+    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
+                       imports=imports_of(snakemake.config["models"]))
     images, labels = load_split(data_folder, "test")
     n_robust = min(budget["n_images"], len(images))
     row = {
         "model": spec["name"],
         "source": spec["source"],
         "regime": spec.get("regime", spec["source"]),
-        "arch": spec.get("arch", spec.get("zoo_name", "")),
+        "arch": spec.get("arch") or spec.get("zoo_name") or spec["source"],
         "clean_acc": accuracy(model, images, labels),
         "robust_acc": robust_accuracy(model, images[:n_robust], labels[:n_robust], norm=budget["norm"],
                                       eps=budget["eps"], steps=budget["steps"]),

@@ -6,7 +6,7 @@ from fourier_masks.data import load_split
 from fourier_masks.device import set_threads
 from fourier_masks.io import logged, save_mask, write_table
 from fourier_masks.masks import PIPELINE_KEYS, learn_masks
-from fourier_masks.models import load_model
+from fourier_masks.models import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent
@@ -17,7 +17,8 @@ with logged(snakemake.log[0]) as log:
         images, labels = images[: settings["fit_images"]], labels[: settings["fit_images"]]
     options = {key: value for key, value in settings.items() if key not in PIPELINE_KEYS}
     checkpoint = Path(snakemake.params.checkpoint)
-    masks, history = learn_masks(load_model(snakemake.input.model), images, labels, snakemake.params.seeds,
+    model = load_model(snakemake.input.model, imports=imports_of(snakemake.config["models"]))
+    masks, history = learn_masks(model, images, labels, snakemake.params.seeds,
                                  checkpoint=checkpoint, device=snakemake.params.device, **options)
     log.info("history:\n%s", history.to_string())
     for seed, mask, mask_path, history_path in zip(snakemake.params.seeds, masks, snakemake.output.masks,

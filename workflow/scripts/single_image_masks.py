@@ -13,7 +13,7 @@ from fourier_masks.attacks import pgd
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import load_model
+from fourier_masks.models import imports_of, load_model
 from fourier_masks.single_image import learn_single_image_masks
 
 with logged(snakemake.log[0]) as log:
@@ -21,7 +21,7 @@ with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     params, budget = snakemake.params, snakemake.params.robust_eval
     device = resolve_device(params.device)
-    model = load_model(snakemake.input.model, device)
+    model = load_model(snakemake.input.model, device, imports=imports_of(snakemake.config["models"]))
     images, labels = load_split(data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     n = len(images)

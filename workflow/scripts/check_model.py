@@ -1,0 +1,27 @@
+"""Accept an acquired model only if it sees the test images as it was trained (rule check_model)."""
+
+import os
+import shutil
+from pathlib import Path
+
+from fourier_masks.data import load_class_names, load_split
+from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.io import logged
+from fourier_masks.models import imports_of, load_model
+from fourier_masks.zoo import check_accuracy
+
+with logged(snakemake.log[0]) as log:
+    data_folder = Path(snakemake.input.data[0]).parent
+    set_threads(snakemake.threads)
+    spec = snakemake.params.spec
+    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
+                       imports=imports_of(snakemake.config["models"]))
+    images, labels = load_split(data_folder, "test")
+    measured = check_accuracy(model, images, labels, load_class_names(data_folder), where=f"models[{spec['name']}]",
+                              chance_check=spec["chance_check"], expected_accuracy=spec["expected_accuracy"],
+                              accuracy_tolerance=spec["accuracy_tolerance"])
+    log.info("clean accuracy %.4f on %d test images: accepted", measured, len(labels))
+    output = Path(snakemake.output.model)
+    partial = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    shutil.copyfile(snakemake.input.model, partial)
+    partial.replace(output)
