@@ -97,7 +97,10 @@ def _check_exported_archive(data: bytes, where: str) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for member in archive.namelist():
             if re.fullmatch(r"[^/]+/models/[^/]+\.json", member):
-                program = json.loads(archive.read(member))
+                try:
+                    program = json.loads(archive.read(member))
+                except ValueError as error:
+                    raise InputError(f"{where}: {member} is not valid JSON ({error}).") from error
                 if program.get("guards_code"):
                     raise InputError(f"{where} carries guard code ({member}: guards_code), which would run as "
                                      "Python; re-export the model without it.")

@@ -59,12 +59,16 @@ def download(url: str, sha256: str, output, where: str = "models[?]") -> None:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.part{os.getpid()}")
-    digest = hashlib.sha256()
+    digest, received = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as file:
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 file.write(block)
+                received += len(block)
+            promised = response.headers.get("Content-Length")
+            if promised is not None and int(promised) != received:
+                raise ConnectionError(f"the connection closed after {received} of {promised} bytes")
     except Exception as error:  # urllib raises URLError, HTTPError, IncompleteRead, timeouts
         partial.unlink(missing_ok=True)
         raise InputError(f"{where}.url: {url} could not be downloaded ({type(error).__name__}: {error}). Check the "

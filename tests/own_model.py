@@ -180,3 +180,13 @@ def serve(folder: Path, handler=None):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+class Payload:
+    """Pickles to code that writes the file ``marker``: what a hostile file would run when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('payload ran')",))

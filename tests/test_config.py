@@ -61,7 +61,8 @@ DATASET_KEYS = {
     "cifar100": {"name", "root", "n_train", "n_test", "download", "seed"},
     "imagenet": {"name", "root", "n_test", "n_train", "robustbench_subset", "image_size", "seed"},
     "imagenette": {"name", "root", "classes", "channels", "image_size", "n_train", "n_test", "seed"},
-    "folder": {"name", "root", "image_size", "channels", "n_train", "n_test", "seed"},
+    "folder": {"name", "root", "classes", "resize", "resize_size", "image_size", "channels", "n_train", "n_test",
+               "seed"},
 }
 
 
@@ -71,14 +72,20 @@ def test_each_dataset_gets_all_its_keys_from_defaults(name):
     assert set(check_config({"dataset": dataset})["dataset"]) == DATASET_KEYS[name]
 
 
+CHECKS = ("chance_check", "expected_accuracy", "accuracy_tolerance")
+
+
 @pytest.mark.parametrize(
     "model, keys",
     [
         ({"name": "m", "source": "train"}, {"name", "source", "regime", "arch"}),
         ({"name": "m", "source": "robustbench", "zoo_name": "Standard"},
-         {"name", "source", "zoo_name", "dataset", "threat_model"}),
+         {"name", "source", "zoo_name", "dataset", "threat_model", "trust_pickle", *CHECKS}),
         ({"name": "m", "source": "checkpoint", "path": "m.pt", "arch": "timm:resnet18"},
-         {"name", "source", "path", "arch", "num_classes", "input_shape", "mean", "std"}),
+         {"name", "source", "path", "url", "sha256", "arch", "arch_kwargs", "python_path", "trust_pickle",
+          "num_classes", "input_shape", "mean", "std", *CHECKS}),
+        ({"name": "m", "source": "exported", "path": "m.pt2"},
+         {"name", "source", "path", "url", "sha256", "num_classes", "input_shape", "mean", "std", *CHECKS}),
     ],
 )
 def test_each_model_source_gets_all_its_keys_from_defaults(model, keys):
@@ -234,10 +241,10 @@ BAD = [
     ("robustbench-threat", _models({**RB, "threat_model": "linf"}, dataset=CIFAR),
      ["models[0].threat_model = 'linf'", "Did you mean 'Linf'?"]),
     ("checkpoint-no-path", _models({k: v for k, v in CK.items() if k != "path"}),
-     ["models[0].path is missing"]),
+     ["models[0] needs exactly one of path (a local model file) and url", "it sets neither"]),
     ("checkpoint-mean-length", _models({**CK, "mean": [0.5], "std": [0.2]}), ["models[0].mean = [0.5] needs one value per input channel (3"]),
-    ("checkpoint-folder-classes", _models(CK, dataset={"name": "folder", "root": "x"}),
-     ["models[0].num_classes is needed"]),
+    ("checkpoint-path-and-url", _models({**CK, "url": "https://x.org/m.pt", "sha256": "0" * 64}),
+     ["models[0] needs exactly one of path (a local model file) and url"]),
     # seeds
     ("seeds-empty", _set("seeds", []), ["seeds = [] has too few items"]),
     ("seed-float", _set("seeds", [1, 2.0]), ["seeds[1] = 2.0 has the wrong type; it must be integer"]),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fourier_masks.data as data
-from fourier_masks.data import check_images, load_split, photo_patches, save_dataset
+from fourier_masks.data import check_images, load_class_names, load_split, photo_patches, save_dataset
 from fourier_masks.errors import InputError
 
 
@@ -70,3 +70,12 @@ def test_bad_image_tensors_are_refused(images, message):
 def test_too_many_classes_is_refused():
     with pytest.raises(InputError, match="dataset.n_classes"):
         photo_patches(n_classes=len(data.PHOTOGRAPHS) + 1)
+
+
+def test_truncated_class_table_names_the_file(tmp_path):
+    save_dataset(photo_patches(n_classes=2, n_train=20, n_test=10, image_size=16, channels=1), tmp_path)
+    assert load_class_names(tmp_path) == ["astronaut", "brick"]
+    path = tmp_path / "classes.parquet"
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(InputError, match=r"classes.parquet cannot be read .*rerun the prepare_dataset rule"):
+        load_class_names(tmp_path)

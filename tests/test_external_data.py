@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -170,7 +172,9 @@ def test_dataset_shape():
     assert ed.dataset_shape({"name": "cifar100"}) == ([3, 32, 32], 100)
     assert ed.dataset_shape({"name": "imagenet", "image_size": 224}) == ([3, 224, 224], 1000)
     assert ed.dataset_shape({"name": "imagenette"}) == ([1, 128, 128], 5)
-    assert ed.dataset_shape({"name": "folder", "image_size": 64, "channels": 3}) == ([3, 64, 64], None)
+    assert ed.dataset_shape({"name": "folder", "root": "absent", "image_size": 64, "channels": 3}) == (
+        [3, 64, 64], None)
+    assert ed.dataset_shape({"name": "folder", "root": "absent", "classes": ["a", "b"]}) == ([3, 32, 32], 2)
 
 
 def test_folder_errors(tmp_path):
@@ -191,7 +195,108 @@ def test_folder_errors(tmp_path):
     _tree(tmp_path / "d", ["train", "val"], ["n02102040"])
     with pytest.raises(InputError, match="lacks the class folders"):
         ed.imagenette(tmp_path / "d")
-    _tree(tmp_path / "e", ["train", "test"], ["cat"])
+    _tree(tmp_path / "e", ["train", "test"], ["cat", "dog"])
     (tmp_path / "e" / "test" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png cannot be read"):
         ed.folder(tmp_path / "e")
+    _tree(tmp_path / "f", ["train", "test"], ["cat"])
+    with pytest.raises(InputError, match=r"has 1 class folder \(\['cat'\]\); a classifier needs at least 2"):
+        ed.folder(tmp_path / "f")
+    with pytest.raises(InputError, match=r"lacks the class folders \['cow'\]"):
+        ed.folder(tmp_path / "e", classes=["cat", "cow"])
+
+
+def _png16(path, array):
+    """A 16-bit PNG (grey for [H, W], RGB for [H, W, 3]) written by hand: PIL cannot write 16-bit RGB."""
+    height, width = array.shape[:2]
+    rows = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2 if array.ndim == 3 else 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+
+
+def test_16_bit_images_are_scaled_by_their_range_not_clipped(tmp_path):
+    ramp = np.linspace(0, 65535, 16 * 16).round().astype(np.uint16).reshape(16, 16)
+    _png16(tmp_path / "grey.png", ramp)
+    _png16(tmp_path / "rgb.png", np.stack([ramp, ramp[::-1], ramp.T], -1))
+    expected = np.round(ramp / 257.0)
+    for channels in (1, 3):
+        grey = np.asarray(ed.read_image(tmp_path / "grey.png", channels), dtype=float)
+        assert (grey == 255).mean() < 0.01  # PIL's own conversion clips 99% of these pixels to 255
+        np.testing.assert_allclose(grey if channels == 1 else grey[..., 0], expected, atol=0)
+    rgb = np.asarray(ed.read_image(tmp_path / "rgb.png", 3), dtype=float)
+    np.testing.assert_allclose(rgb[..., 1], expected[::-1], atol=1)
+
+
+def test_bombs_and_unreadable_files_are_input_errors_naming_the_file(tmp_path):
+    _png16(tmp_path / "small.png", np.zeros((4, 4), np.uint16))
+    bomb = bytearray((tmp_path / "small.png").read_bytes())
+    bomb[16:24] = struct.pack(">II", 30000, 30000)  # IHDR claims 900 megapixels
+    bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(bomb))
+    with pytest.raises(InputError, match=r"image .*bomb.png is a decompression bomb or far too large"):
+        ed.read_image(tmp_path / "bomb.png", 3)
+    _png(tmp_path / "full.jpg", (200, 10, 10), size=(64, 64))
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "full.jpg").read_bytes()[:300])
+    with pytest.raises(InputError, match=r"image .*cut.jpg cannot be read"):
+        ed.read_image(tmp_path / "cut.jpg", 3)
+    Image.fromarray(np.full((4, 4), 2.0, np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(InputError, match=r"float.tif \(PIL mode F\) has values in \[2, 2\]"):
+        ed.read_image(tmp_path / "float.tif", 1)
+
+
+def _photos(root, sizes=((37, 52), (80, 45), (33, 33), (120, 64))):
+    """Real photographs (scikit-image) cropped to several sizes, in two class folders per split."""
+    import skimage.data
+
+    for split in ("train", "test"):
+        for name in ("coffee", "chelsea"):
+            photo = getattr(skimage.data, name)()
+            for i, (h, w) in enumerate(sizes):
+                folder = root / split / name
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(photo[10 * i : 10 * i + h, 20 * i : 20 * i + w]).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize("channels, resize_size", [(3, None), (3, 40), (1, None)])
+def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels, resize_size):
+    """Resize(int) + CenterCrop + ToTensor on PIL images (ImageFolder's RGB or L), bit for bit."""
+    from torchvision import datasets, transforms
+
+    _photos(tmp_path)
+    size = 32
+    transform = transforms.Compose([transforms.Resize(resize_size or size), transforms.CenterCrop(size),
+                                    transforms.ToTensor()])
+    mode = "L" if channels == 1 else "RGB"
+    theirs = datasets.ImageFolder(str(tmp_path / "test"), transform=transform,
+                                  loader=lambda p: Image.open(p).convert(mode))
+    ours = ed.folder(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
+                     classes=["chelsea", "coffee"])
+    pixels = {(image / 255.0).astype(np.float32).tobytes(): label
+              for image, label in zip(ours.test_images, ours.test_labels)}
+    assert len(pixels) == len(theirs) == 8
+    for image, label in theirs:
+        assert pixels[image.numpy().tobytes()] == label
+
+
+def test_folder_class_order_and_no_resize(tmp_path):
+    _tree(tmp_path, ["train", "test"], ["cat", "dog", "emu"])
+    (tmp_path / "train" / "owl").mkdir()  # not listed: left out
+    dataset = ed.folder(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
+    assert dataset.class_names == ("emu", "cat", "dog")
+    for image, label in zip(dataset.test_images, dataset.test_labels):
+        k = ["cat", "dog", "emu"].index(dataset.class_names[label])
+        np.testing.assert_array_equal(image[:, 8, 8], [20 * k, 100, 200 - 20 * k])
+    with pytest.raises(InputError, match=r"img0.png is 40x30 pixels, but dataset.resize: none needs 16x16"):
+        ed.folder(tmp_path, image_size=16, resize="none", classes=["cat", "dog"])
+    for name in ("cat", "dog"):
+        for split in ("train", "test"):
+            _png(tmp_path / "square" / split / name / "a.png", (1, 2, 3), size=(12, 12))
+    assert ed.folder(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
+    config = {"name": "folder", "root": str(tmp_path), "image_size": 16, "classes": None}
+    assert ed.dataset_shape(config) == ([3, 16, 16], 4) and ed.folder_classes(config) == ["cat", "dog", "emu", "owl"]

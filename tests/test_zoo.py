@@ -7,6 +7,7 @@ with random weights, saved where RobustBench's ``load_model`` looks for it.
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import yaml
 
 from fourier_masks import models, zoo
 from fourier_masks.errors import InputError
+from own_model import Payload
 
 DATASET, THREAT, NAME = "cifar10", "Linf", "Wong2020Fast"
 SPEC = f"{DATASET}/{THREAT}/{NAME}"
@@ -89,14 +91,29 @@ def test_acquire_and_missing_files(staged, tmp_path):
         torch.testing.assert_close(models.load_model(tmp_path / "wong.pt")(images), network(images))
 
 
-def test_zoo_file_with_python_objects_loads(tmp_path):
-    """Older zoo files pickle more than tensors; torch >= 2.6 refuses them by default."""
+def test_zoo_file_with_python_objects_is_refused_without_trust(tmp_path):
+    """A staged zoo file with a valid state dict and a payload: refused, nothing runs, the fix is named."""
+    marker = tmp_path / "marker"
+    path = zoo.cache_path(tmp_path, DATASET, THREAT, NAME)
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": _random_network().state_dict(), "extra": Payload(marker)}, path)
+    with pytest.raises(InputError) as caught:
+        zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, where="models[0]")
+    assert not marker.exists()
+    message = str(caught.value)
+    assert str(path) in message and "models[0].trust_pickle: true" in message and "re-save its weights" in message
+    torch.load(path, weights_only=False)  # the control: unpickled in full, the payload runs
+    assert marker.exists()
+
+
+def test_zoo_file_with_python_objects_loads_when_trusted(tmp_path):
+    """Older zoo files pickle more than tensors; with trust_pickle they are unpickled in full."""
     network = _random_network(seed=1)
     path = zoo.cache_path(tmp_path, DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": network.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
-    with pytest.warns(UserWarning, match="holds Python objects besides tensors"):
-        model = zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
+    model = zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True,
+                                    trust_pickle=True)
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(model(images), network(images))
@@ -139,7 +156,8 @@ def test_checkpoint_round_trip(tmp_path):
     weights = {f"module.{k}": v for k, v in network.state_dict().items()}
     torch.save({"epoch": torch.tensor(3), "model": weights}, path)
     mean, std = [0.449], [0.226]
-    model = zoo.acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
+    model, kwargs = zoo.acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
+    assert kwargs == {"in_channels": 1, "num_classes": 5}
     images = torch.rand(3, 1, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(model(images), network.eval()((images - 0.449) / 0.226))
@@ -152,13 +170,39 @@ def test_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(models.load_model(tmp_path / "model.pt")(images), model(images))
 
 
+def test_checkpoint_wrapper_prefixes_and_nesting_keys(tmp_path):
+    """DataParallel inside torch.compile (and the reverse), under the keys training scripts use."""
+    network = models.SmallCNN(3, 4).eval()
+    images = torch.rand(2, 3, 16, 16)
+    for i, (prefix, key) in enumerate([("_orig_mod.module.", "model_state_dict"), ("module._orig_mod.", "network"),
+                                       ("", "state_dict")]):
+        path = tmp_path / f"c{i}.pt"
+        torch.save({key: {f"{prefix}{k}": v for k, v in network.state_dict().items()}, "epoch": 9}, path)
+        model, _ = zoo.acquire_checkpoint(path, "small_cnn", 4, [3, 16, 16])
+        with torch.no_grad():
+            torch.testing.assert_close(model(images), network(images))
+
+
+def test_stored_normalisation_is_used_and_a_different_one_refused(tiny_model, tiny_data, tmp_path):
+    """The pipeline's own model file as a checkpoint: its stored mean/std, not none (issue 11)."""
+    path = tmp_path / "model.pt"
+    models.save_model(path, tiny_model, arch="small_cnn", input_shape=[1, 16, 16], num_classes=3, source="train")
+    _, _, test_x, test_y = tiny_data
+    model, _ = zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16])
+    assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
+    assert models.accuracy(model, test_x, test_y) == models.accuracy(tiny_model, test_x, test_y) > 0.5
+    same, _ = zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.5], [0.25])
+    torch.testing.assert_close(same(test_x), model(test_x))
+    with pytest.raises(InputError, match=r"mean = \[0.449\], std = \[0.226\] differ from the normalisation stored"):
+        zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.449], [0.226], "models[1]")
+
+
 def test_checkpoint_torchvision_arch(tmp_path):
     network = models.build_network("torchvision:resnet18", num_classes=3)
     torch.save(network.state_dict(), tmp_path / "r18.pt")
-    model = zoo.acquire_checkpoint(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
+    model, kwargs = zoo.acquire_checkpoint(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
     models.save_model(tmp_path / "m.pt", model, arch="torchvision:resnet18", input_shape=[3, 32, 32],
-                      num_classes=3, source="checkpoint",
-                      arch_kwargs=zoo.network_kwargs("torchvision:resnet18", 3, 3))
+                      num_classes=3, source="checkpoint", arch_kwargs=kwargs)
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(models.load_model(tmp_path / "m.pt")(images), model(images))
@@ -176,13 +220,125 @@ def test_checkpoint_errors(tmp_path):
     with pytest.raises(InputError, match=r"missing keys \['stem.0.weight'.*unexpected keys \['features"):
         zoo.acquire_checkpoint(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
     torch.save({"optimizer": {"lr": torch.tensor(0.1)}, "epoch": 1}, tmp_path / "opt.pt")
-    with pytest.raises(InputError, match="nor under any of the keys state_dict, model, net"):
+    with pytest.raises(InputError, match="nor under any of the keys state_dict, model_state_dict, model, net"):
         zoo.acquire_checkpoint(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
     with pytest.raises(InputError, match="3 input channels"):
         zoo.network_kwargs("torchvision:resnet18", 1, 5)
     spec = {"name": "c", "source": "checkpoint", "path": str(tmp_path / "absent.pt"), "arch": "small_cnn"}
     assert zoo.missing_files({"dataset": {"name": "photos"}, "models": [spec]}, tmp_path) == [
         ("c", tmp_path / "absent.pt")]
+
+
+PACKAGE = """
+from pathlib import Path
+from torch import nn
+Path(__file__).with_name("imported").write_text("module code ran")
+
+class Net(nn.Module):
+    def __init__(self, classes=4):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, classes))
+
+    def forward(self, x):
+        return self.body(x)
+
+def build(classes=4):
+    return Net(classes)
+"""
+
+
+@pytest.fixture
+def user_package(tmp_path):
+    """A package ``userpkg`` (not importable from sys.path) whose import leaves a marker file."""
+    code = tmp_path / "code"
+    (code / "userpkg").mkdir(parents=True)
+    (code / "userpkg" / "__init__.py").write_text("")
+    (code / "userpkg" / "nets.py").write_text(PACKAGE)
+    yield code, code / "userpkg" / "imported"
+    for name in ("userpkg.nets", "userpkg"):
+        sys.modules.pop(name, None)
+
+
+def test_pickled_module_is_refused_unless_trusted(user_package, tmp_path):
+    """A torch.save of a whole module pickles its class: unpickling imports and runs its code."""
+    code, marker = user_package
+    with models.on_sys_path([code]):
+        network = models.build_network("import:userpkg.nets:build", python_path=[code]).eval()
+    torch.save(network, tmp_path / "whole.pt")
+    marker.unlink()
+    for name in ("userpkg.nets", "userpkg"):
+        sys.modules.pop(name, None)
+    with pytest.raises(InputError, match=r"models\[0\].trust_pickle: true, or re-save its weights alone"):
+        zoo.acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+                               where="models[0]", python_path=[code])
+    assert not marker.exists(), "the file's code ran although trust_pickle was not given"
+    model, kwargs = zoo.acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+                                           python_path=[code], trust_pickle=True)
+    assert marker.exists() and kwargs == {}
+    images = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), network(images))
+    assert str(code.resolve()) not in sys.path, "python_path stays on sys.path after the import"
+
+
+def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
+    code, marker = user_package
+    network = models.build_network("import:userpkg.nets:build", python_path=[code], classes=5).eval()
+    torch.save({"state_dict": network.state_dict()}, tmp_path / "w.pt")
+    spec = {"name": "mine", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "import:userpkg.nets:build",
+            "arch_kwargs": {"classes": 5}, "python_path": [str(code)], "trust_pickle": False}
+    dataset = {"name": "photos", "channels": 3, "image_size": 8, "n_classes": 5}
+    zoo.acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+    record = models.read_record(tmp_path / "model.pt")
+    assert record["arch_kwargs"] == {"classes": 5} and record["python_path"] == [str(code.resolve())]
+    for name in ("userpkg.nets", "userpkg"):
+        sys.modules.pop(name, None)
+    marker.unlink()
+    with pytest.raises(InputError, match="runs only on request"):
+        models.load_model(tmp_path / "model.pt")
+    assert not marker.exists(), "a model file named code that ran without the caller's consent"
+    imports = models.imports_of([spec])
+    assert imports == {"import:userpkg.nets:build": [str(code)]}
+    images = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(models.load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
+    with pytest.raises(InputError, match=r"the network has 5 outputs but the dataset has 4 classes"):
+        zoo.acquire(spec, tmp_path, tmp_path / "m4.pt", dataset={**dataset, "n_classes": 4})
+    with pytest.raises(InputError, match=r"has no attribute 'buidl'"):
+        models.build_network("import:userpkg.nets:buidl", python_path=[code])
+    with pytest.raises(InputError, match=r"module 'nopkg.nets' cannot be imported.*No module named 'nopkg'"):
+        models.build_network("import:nopkg.nets:build", python_path=[code])
+    with pytest.raises(InputError, match=r"python_path folders \['absent'\] do not exist"):
+        models.build_network("import:userpkg.nets:build", python_path=["absent"])
+
+
+def test_model_file_sha256_is_checked(tmp_path):
+    network = models.SmallCNN(1, 3)
+    torch.save(network.state_dict(), tmp_path / "w.pt")
+    spec = {"name": "m", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "small_cnn", "sha256": "0" * 64}
+    dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 3}
+    with pytest.raises(InputError, match=r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"):
+        zoo.acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_accuracy_check_stops_at_chance_and_far_from_expected(tiny_model, tiny_data):
+    _, _, images, labels = tiny_data
+    names = ["a", "b", "c"]
+    options = {"where": "models[0]", "chance_check": True, "expected_accuracy": None, "accuracy_tolerance": 0.03}
+    measured = zoo.check_accuracy(tiny_model, images, labels, names, **options)
+    assert measured == models.accuracy(tiny_model, images, labels) > 0.5
+    assert zoo.check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": measured - 0.02})
+    with pytest.raises(InputError, match=rf"clean accuracy {measured:.3f} .* more than accuracy_tolerance = 0.03 "
+                                         r"away from expected_accuracy = 0.5\. Usual causes: mean/std"):
+        zoo.check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": 0.5})
+    shuffled = (labels + 1) % 3  # a wrong class order
+    with pytest.raises(InputError, match=r"at or below 1.5 x chance \(0.333\).*class order \(dataset.classes\)"
+                                         r".*models\[0\].chance_check: false"):
+        zoo.check_accuracy(tiny_model, images, shuffled, names, **options)
+    assert zoo.check_accuracy(tiny_model, images, shuffled, names, **{**options, "chance_check": False}) < 0.5
+    with pytest.raises(InputError, match=r"the network has 3 outputs but the dataset has 4 classes"):
+        zoo.check_accuracy(tiny_model, images, labels, names + ["d"], **options)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
