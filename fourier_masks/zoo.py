@@ -23,6 +23,7 @@ Nothing is unpickled beyond tensors unless the model entry says ``trust_pickle: 
 from __future__ import annotations
 
 import difflib
+import itertools
 import math
 import sys
 import warnings
@@ -463,8 +464,9 @@ def acquire_checkpoint(path, arch: str, num_classes: int | None, input_shape, me
 @torch.no_grad()
 def output_classes(model: nn.Module, input_shape, where: str) -> int:
     """Number of outputs of ``model`` on a batch of two black images of ``input_shape`` ``[C, H, W]``."""
+    device = next(itertools.chain(model.buffers(), model.parameters()), torch.zeros(0)).device
     try:
-        logits = model(torch.zeros(2, *input_shape))
+        logits = model(torch.zeros(2, *input_shape, device=device))
     except Exception as error:  # any network error on the expected input shape
         raise InputError(f"{where}: the network fails on images of shape [N, {', '.join(map(str, input_shape))}] "
                          f"({type(error).__name__}: {brief(error)}); check input_shape, dataset.image_size and "
