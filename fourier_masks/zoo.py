@@ -509,10 +509,10 @@ def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: d
     from .sources import model_file, verify_sha256
 
     where = where or f"models[{spec['name']}]"
-    input_shape, num_classes = dataset_shape(dataset, resources_dir) if dataset else (None, None)
     if spec["source"] == "robustbench":
         _acquire_zoo(spec, resources_dir, output, offline, dataset, where)
         return
+    input_shape, num_classes = dataset_shape(dataset, resources_dir) if dataset else (None, None)
     path = model_file(spec, resources_dir)
     if not path.is_file():
         key = "path" if spec.get("path") else "url"

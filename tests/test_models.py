@@ -1,5 +1,7 @@
 """Model files: round trip, normalisation inside, clear errors for bad files."""
 
+import os
+
 import pytest
 import torch
 
@@ -50,3 +52,23 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
 def test_unknown_architecture_lists_the_allowed_ones():
     with pytest.raises(InputError, match="small_cnn"):
         make_model("alexnet2", 3, 10)
+
+
+def test_torch_load_mode_forces_tensors_only_and_restores_the_environment(tmp_path, monkeypatch):
+    from own_model import Payload
+
+    from fourier_masks.models import torch_load_mode
+
+    marker = tmp_path / "marker"
+    torch.save({"w": torch.ones(2), "x": Payload(marker)}, tmp_path / "p.pt")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # a user's environment that allows everything
+    with torch_load_mode(weights_only=True), pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(tmp_path / "p.pt", weights_only=False)
+    assert not marker.exists()
+    assert os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] == "1" and "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+def test_program_model_file_without_its_program_is_refused(tmp_path):
+    torch.save({"arch": "exported", "state_dict": {}, "input_shape": [3, 8, 8], "num_classes": 2}, tmp_path / "m.pt")
+    with pytest.raises(InputError, match="has arch 'exported' but no program"):
+        load_model(tmp_path / "m.pt")

@@ -114,6 +114,13 @@ def test_model_files_record_how_to_rebuild(workflow_run, trained):
             torch.testing.assert_close(other(images), network(normalised), rtol=1e-4, atol=1e-5)
 
 
+def test_nothing_reruns_once_the_temporary_acquired_files_are_gone(workflow_run):
+    workdir, _ = workflow_run
+    plan = snakemake(workdir, "-n", "results/tables/models.parquet", "results/tables/masks.parquet",
+                     config=workdir / "config.yaml")
+    assert "Nothing to be done" in plan.stdout, plan.stdout[-2000:]
+
+
 def test_wrong_class_order_stops_before_masks(trained, tmp_path):
     workdir, _, _ = trained
     for name in ("code", "photos", "models"):
