@@ -20,6 +20,9 @@ import difflib
 import hashlib
 import json
 import math
+import os
+import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +32,15 @@ from jsonschema.exceptions import ValidationError
 
 from .errors import InputError
 
-__all__ = ["SCHEMA_PATH", "check_config", "load_config", "load_schema", "config_hash"]
+__all__ = [
+    "SCHEMA_PATH",
+    "TEMPLATES_OPT_IN",
+    "check_config",
+    "config_hash",
+    "load_config",
+    "load_schema",
+    "read_config_file",
+]
 
 #: The config schema shipped with the workflow.
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
@@ -37,10 +48,39 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / 
 #: Most schema problems listed in one message.
 MAX_REPORTED = 5
 
+#: Environment variable that, set to 1, lets a config file switch on Snakemake's YTE
+#: templating (``__use_yte__: true``), which runs the Python code written in the file.
+TEMPLATES_OPT_IN = "FOURIER_MASKS_TRUST_TEMPLATES"
+
+#: Integers must fit a signed 64-bit integer (seeds go to torch and numpy generators).
+INT64_LIMIT = 2**63
+
+#: Longest model name: it names folders and files and labels the figures.
+MAX_NAME_LENGTH = 64
+
+#: Snakemake refuses a wildcard value that ends in a substring repeated 20 times or more
+#: (``snakemake.io.PeriodicityDetector``): the jobs of such a model name would not run.
+_PERIODIC = re.compile(r"(.+)\1{19,}$")
+
+#: Bytes per pixel while planted images are generated (float64 noise and gains, complex128
+#: spectra), and per pixel and channel of an image a job holds as float32.
+PLANTED_BYTES_PER_PIXEL = 48
+FLOAT32_BYTES = 4
+
 
 def _strict_integer(checker, instance) -> bool:
-    """JSON integers without floats like ``2.0`` and without booleans."""
-    return isinstance(instance, int) and not isinstance(instance, bool)
+    """JSON integers without floats like ``2.0``, without booleans, within signed 64 bits."""
+    return isinstance(instance, int) and not isinstance(instance, bool) and -INT64_LIMIT <= instance < INT64_LIMIT
+
+
+def _finite_number(checker, instance) -> bool:
+    """JSON numbers without booleans, NaN and infinities."""
+    if isinstance(instance, bool) or not isinstance(instance, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(instance))
+    except OverflowError:
+        return False
 
 
 def _fill_defaults(validator, properties, instance, schema):
@@ -55,7 +95,8 @@ def _fill_defaults(validator, properties, instance, schema):
 _DefaultingValidator = validators.extend(
     Draft202012Validator,
     validators={"properties": _fill_defaults},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _strict_integer, "number": _finite_number}),
 )
 
 
@@ -87,7 +128,73 @@ def load_schema(path=None) -> dict:
     path = Path(path or SCHEMA_PATH)
     if not path.is_file():
         raise InputError(f"config schema {path} does not exist; pass schema_path to check_config.")
-    return yaml.safe_load(path.read_text())
+    return _read_yaml(path, "config schema")
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """Safe YAML (plain values, no tags that build Python objects) that refuses repeated keys."""
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else []:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                repeated = key in lines
+            except TypeError:  # an unhashable key: the base class explains
+                break
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice, at line {lines[key]} and at line {line} (YAML would "
+                    "silently keep the last); remove one of them", key_node.start_mark)
+            lines[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, what: str):
+    """Plain data of the YAML (or JSON) file ``path``; an :class:`InputError` naming it and the line if not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"Invalid config: {what} {path} cannot be read: {error}.") from None
+    try:
+        return yaml.load(text, Loader=_PlainLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        if "constructor for the tag" in problem:
+            problem += " (only plain values are allowed: numbers, strings, true/false, null, lists and mappings)"
+        raise InputError(f"Invalid config: {what} {path} is not valid YAML{where}: {problem}.") from None
+
+
+def read_config_file(path, templates_allowed: bool = False) -> dict:
+    """The mapping in the YAML or JSON config file ``path``, as plain values, unchecked.
+
+    Raises :class:`InputError` naming the file for a missing or unreadable file, YAML
+    errors (with the line), a key given twice in one mapping (with both lines), tags that
+    would build Python objects, a top level that is not a mapping, and YTE templating
+    (``__use_yte__: true``) unless ``templates_allowed``. A file that sets ``__use_yte__``
+    false is read without it, as Snakemake does. Templates are never evaluated here.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Invalid config: config file {path} does not exist.")
+    config = _read_yaml(path, "config file")
+    if not isinstance(config, (dict, type(None))):
+        raise InputError(f"Invalid config: {path} must hold a mapping of keys to values, not a "
+                         f"{type(config).__name__}.")
+    config = config or {}
+    if config.get("__use_yte__") and not templates_allowed:
+        raise InputError(
+            f"Invalid config: {path} sets __use_yte__: true, which switches on YTE templating (Python code in the "
+            "file is evaluated while Snakemake reads it). Config files hold plain values here: remove __use_yte__ "
+            f"and write the values out, or, for a template you wrote yourself, set {TEMPLATES_OPT_IN}=1 (README, "
+            "Configuration). Check a file you did not write with `python -m fourier_masks.config FILE` first: "
+            "snakemake --configfile evaluates templates before any check can run.")
+    config.pop("__use_yte__", None)
+    return config
 
 
 def _allowed_keys(schema: dict, instance: dict) -> tuple[list[str], str]:
@@ -133,6 +240,19 @@ def _allowed_values(schema: dict) -> list[str]:
     return values + [f"a string matching {part['pattern']}" for part in parts if "pattern" in part]
 
 
+def _describe_type(key: str, value, types: str) -> str:
+    """Why ``value`` of ``key`` is not of ``types``: not finite, beyond 64 bits, or another type."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if whole and "integer" in types and not -INT64_LIMIT <= value < INT64_LIMIT:
+        return (f"{key} = {value} does not fit in a signed 64-bit integer; it must be a {types} "
+                f"between -2^63 and 2^63 - 1 = {INT64_LIMIT - 1}.")
+    if (whole and "number" in types) or (isinstance(value, float) and not math.isfinite(value)):
+        shown = f"{str(value)[:12]}... ({len(str(value))} digits)" if whole else str(value)
+        return f"{key} = {shown} is not a finite number; it must be a {types} (NaN and infinities are refused)."
+    shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return f"{key} = {shown} has the wrong type; it must be {types}."
+
+
 def _describe(error: ValidationError) -> str:
     """One sentence naming the key of ``error``, its value and what is allowed."""
     key, value, rule = _dotted(error.absolute_path), error.instance, error.validator_value
@@ -146,8 +266,7 @@ def _describe(error: ValidationError) -> str:
         allowed = _allowed_values(error.schema)
         return f"{key} = {shown} is not allowed; use {_either(allowed)}.{_suggestion(value, allowed)}"
     if kind == "type":
-        types = " or ".join([rule] if isinstance(rule, str) else rule)
-        return f"{key} = {shown} has the wrong type; it must be {types}."
+        return _describe_type(key, value, " or ".join([rule] if isinstance(rule, str) else rule))
     limits = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
     if kind in limits:
         return f"{key} = {shown} is out of range; it must be {limits[kind]} {rule}."
@@ -160,6 +279,8 @@ def _describe(error: ValidationError) -> str:
         return f"{key} = {shown} repeats {', '.join(repeated)}; its items must be unique."
     if kind == "minLength":
         return f"{key} = {shown} is empty; it needs a non-empty string."
+    if kind == "maxLength":
+        return f"{key} = {shown[:40]}... is {len(value)} characters long; at most {rule} are allowed."
     return f"{key}: {error.message}."
 
 
@@ -180,10 +301,6 @@ def _schema_problems(config: dict, schema: dict) -> list[str]:
 def _check_models(config: dict) -> None:
     """Unique model names, reference_model among them, retrained models trained here, entries that fit the dataset."""
     names = [model["name"] for model in config["models"]]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            _fail(f"models[{i}].name = {name!r} repeats models[{names.index(name)}].name; "
-                  "model names must be unique, as they name the result folders.")
     if config["reference_model"] not in names:
         _fail(f"reference_model = {config['reference_model']!r} is not the name of a model in models; "
               f"use one of {', '.join(names)}.{_suggestion(config['reference_model'], names)}")
@@ -200,6 +317,73 @@ def _check_models(config: dict) -> None:
             _check_robustbench(model, dataset["name"], f"models[{i}]")
         elif model["source"] != "train":
             _check_checkpoint(model, dataset, f"models[{i}]")
+
+
+def _check_model_names(config: dict) -> None:
+    """Names unique ignoring case (folders on macOS and Windows) and matchable by Snakemake."""
+    seen = {}
+    for i, name in enumerate(model["name"] for model in config["models"]):
+        if name.lower() in seen:
+            first = seen[name.lower()]
+            _fail(f"models[{i}].name = {name!r} repeats models[{first}].name = {config['models'][first]['name']!r} "
+                  "(compared ignoring case); model names must be unique, as they name the result folders.")
+        seen[name.lower()] = i
+        periodic = _PERIODIC.search(name)
+        if periodic:
+            _fail(f"models[{i}].name = {name!r} ends in {periodic.group(1)!r} repeated "
+                  f"{len(periodic.group(0)) // len(periodic.group(1))} times; Snakemake refuses such names (it "
+                  "takes them for an endless recursion) and would silently skip the model's jobs. Choose a name "
+                  "without a part repeated 20 times or more.")
+
+
+def _check_sizes(config: dict) -> None:
+    """Each split holds at least one image per class (datasets whose config sets n_classes)."""
+    dataset = config["dataset"]
+    if "n_classes" not in dataset:
+        return
+    for key in ("n_train", "n_test"):
+        if dataset[key] < dataset["n_classes"]:
+            _fail(f"dataset.{key} = {dataset[key]} is smaller than dataset.n_classes = {dataset['n_classes']}; "
+                  "every class needs at least one image in each split.")
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine, or None where the system does not tell."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def dataset_memory(dataset: dict) -> tuple[int, str]:
+    """Estimated peak bytes of holding (and, for planted, generating) the dataset, and how it was counted.
+
+    Jobs hold images as float32 (4 bytes per pixel and channel, both splits); generating
+    planted images takes about 48 bytes per pixel of the larger split. Splits given as 0
+    (all images of an external dataset) are not counted.
+    """
+    size = dataset.get("image_size")
+    if size is None:
+        return 0, ""
+    n_train, n_test = dataset.get("n_train", 0), dataset.get("n_test", 0)
+    pixels = size * size
+    held = (n_train + n_test) * dataset.get("channels", 3) * pixels * FLOAT32_BYTES
+    if dataset["name"] == "planted":
+        made = max(n_train, n_test) * pixels * PLANTED_BYTES_PER_PIXEL
+        if made > held:
+            return made, f"{max(n_train, n_test)} planted images generated in float64, {PLANTED_BYTES_PER_PIXEL} bytes per pixel"
+    return held, f"{n_train + n_test} images held as float32"
+
+
+def _check_memory(config: dict, memory: int | None) -> None:
+    """The dataset fits in ``memory`` bytes (None: unknown, not checked)."""
+    needed, counted = dataset_memory(config["dataset"])
+    if memory and needed > memory:
+        dataset = config["dataset"]
+        _fail(f"dataset.image_size = {dataset['image_size']} with dataset.n_train = {dataset.get('n_train', 0)} and "
+              f"dataset.n_test = {dataset.get('n_test', 0)} needs about {needed / 2**30:.1f} GiB of memory "
+              f"({counted}), more than this machine's {memory / 2**30:.1f} GiB; use a smaller image_size or "
+              "fewer images.")
 
 
 def _check_robustbench(model: dict, dataset: str, where: str) -> None:
@@ -259,13 +443,16 @@ def _check_ranges(config: dict) -> None:
                   f"dataset.image_size = {dataset['image_size']} the corner radius is {corner:.2f} cycles per image.")
 
 
-def check_config(config: dict, schema_path=None) -> dict:
+def check_config(config: dict, schema_path=None, memory: int | None = None) -> dict:
     """Validate ``config``; return a copy with all defaults filled and keys sorted (``config`` is not changed).
 
     Order: unknown keys (with the closest allowed key), then the schema (types, choices,
-    limits), then cross-key rules: unique model names, ``reference_model`` among the models
-    (``null`` = the first model), ranges ``[lo, hi]`` ordered, model sources that fit the
-    dataset. Raises :class:`InputError` starting ``Invalid config:``.
+    limits; numbers finite, integers within signed 64 bits), then cross-key rules: model
+    names unique ignoring case and matchable by Snakemake, ``reference_model`` among the
+    models (``null`` = the first model), ranges ``[lo, hi]`` ordered, model sources that fit
+    the dataset, at least one image per class and split, and a dataset that fits in
+    ``memory`` bytes (default: this machine's physical memory). Raises :class:`InputError`
+    starting ``Invalid config:``.
     """
     if not isinstance(config, dict):
         _fail(f"the config must be a mapping of keys to values, got {type(config).__name__}.")
@@ -278,8 +465,11 @@ def check_config(config: dict, schema_path=None) -> dict:
         _fail(" ".join(problems[:MAX_REPORTED]) + more)
     if filled["reference_model"] is None:
         filled["reference_model"] = filled["models"][0]["name"]
+    _check_model_names(filled)
     _check_models(filled)
     _check_ranges(filled)
+    _check_sizes(filled)
+    _check_memory(filled, memory or physical_memory())
     return _sorted_keys(filled)
 
 
@@ -296,25 +486,47 @@ def _sorted_keys(value):
     return value
 
 
-def load_config(path, schema_path=None) -> dict:
-    """Read the YAML config file ``path`` and return :func:`check_config` of it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"Invalid config: config file {path} does not exist.")
+def load_config(path, schema_path=None, templates_allowed: bool = False) -> dict:
+    """Read the YAML config file ``path`` (:func:`read_config_file`) and return :func:`check_config` of it."""
+    return check_config(read_config_file(path, templates_allowed), schema_path)
+
+
+def _merged(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update``, nested mappings merged key by key (as Snakemake merges config files)."""
+    merged = dict(base)
+    for key, value in update.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merged(merged[key], value) if both else value
+    return merged
+
+
+def main(argv=None) -> int:
+    """``python -m fourier_masks.config FILE [FILE ...]``: check config files without running any code in them.
+
+    The files are merged in order, as ``snakemake --configfile FILE ...`` merges them.
+    Prints ``OK`` and returns 0, or prints the problem and returns 1.
+    """
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m fourier_masks.config FILE [FILE ...]", file=sys.stderr)
+        return 2
     try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise InputError(f"Invalid config: {path} is not valid YAML{where}: {problem}.") from None
-    if not isinstance(config, (dict, type(None))):
-        raise InputError(f"Invalid config: {path} must hold a mapping of keys to values, not a "
-                         f"{type(config).__name__}.")
-    return check_config(config or {}, schema_path)
+        config = {}
+        for path in paths:
+            config = _merged(config, read_config_file(path))
+        check_config(config)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"OK: {', '.join(paths)}")
+    return 0
 
 
 def config_hash(config: dict) -> str:
     """SHA-256 hex digest of ``config`` as canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,7 +10,16 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from fourier_masks.config import SCHEMA_PATH, check_config, config_hash, load_config, load_schema
+from fourier_masks.config import (
+    SCHEMA_PATH,
+    TEMPLATES_OPT_IN,
+    check_config,
+    config_hash,
+    dataset_memory,
+    load_config,
+    load_schema,
+    read_config_file,
+)
 from fourier_masks.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +52,6 @@ def test_defaults_are_filled_without_changing_the_input(default):
     assert default == before
     assert config["mask"]["lambda"] == 0.05
     assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 500}
-    assert config["analysis"]["controls"] is True
     assert config["reference_model"] == "standard"  # null means the first model
 
 
@@ -281,12 +289,60 @@ BAD = [
     ("orientation-range", _set("dataset", {**PLANTED, "orientation": [0, 400]}),
      ["dataset.orientation[1] = 400 is out of range; it must be <= 360"]),
     ("scale-backwards", _set("training.scale", [1.5, 0.5]), ["training.scale = [1.5, 0.5] is backwards"]),
+    ("controls-switch-removed", _set("analysis.controls", False), ["analysis.controls: unknown key"]),
+    # NaN and infinities (YAML .nan, .inf) in every kind of number
+    ("nan-keep-threshold", _set("mask.keep_threshold", float("nan")),
+     ["mask.keep_threshold = nan is not a finite number"]),
+    ("inf-training-lr", _set("training.lr", float("inf")), ["training.lr = inf is not a finite number"]),
+    ("nan-mask-lr", _set("mask.lr", float("nan")), ["mask.lr = nan is not a finite number"]),
+    ("minus-inf-norm", _set("analysis.fourier_heatmap.norm", float("-inf")),
+     ["analysis.fourier_heatmap.norm = -inf is not a finite number"]),
+    ("nan-lambda", _set("mask.lambda", float("nan")), ["mask.lambda = nan is not a finite number"]),
+    ("nan-tolerance", _set("mask.tolerance", float("nan")), ["mask.tolerance = nan"]),
+    ("nan-eps", _set("training.pgd_linf.eps", float("nan")), ["training.pgd_linf.eps = nan"]),
+    ("inf-rotate", _set("training.rotate", float("inf")), ["training.rotate = inf is not a finite number"]),
+    ("nan-in-scale", _set("training.scale", [float("nan"), 1.0]), ["training.scale[0] = nan is not a finite"]),
+    ("nan-radius", _set("dataset", {**PLANTED, "radius": [float("nan"), 4]}), ["dataset.radius[0] = nan"]),
+    ("nan-snr", _set("dataset", {**PLANTED, "snr": float("nan")}), ["dataset.snr = nan is not a finite number"]),
+    ("inf-snr", _set("dataset", {**PLANTED, "snr": float("inf")}), ["dataset.snr = inf is not a finite number"]),
+    ("nan-checkpoint-std", _models({**CK, "mean": [0.5] * 3, "std": [0.2, float("nan"), 0.2]}),
+     ["models[0].std[1] = nan is not a finite number"]),
+    ("huge-int-as-number", _set("mask.lr", 10**400), ["mask.lr = 100000000000... (401 digits) is not a finite number"]),
+    # integers beyond 64 bits
+    ("seed-beyond-64-bits", _set("seeds", [1, 2**64]),
+     ["seeds[1] = 18446744073709551616 does not fit in a signed 64-bit integer"]),
+    ("seed-2-63", _set("seeds", [2**63]), ["seeds[0] = 9223372036854775808 does not fit"]),
+    ("training-seed-huge", _set("training.seed", 2**70), ["training.seed = 1180591620717411303424 does not fit"]),
+    ("dataset-seed-huge", _set("dataset.seed", -(2**63) - 1), ["dataset.seed = -9223372036854775809 does not fit"]),
+    ("epochs-huge", _set("mask.epochs", 10**30), ["mask.epochs = 1000000000000000000000000000000 does not fit"]),
+    # sizes that cannot work
+    ("n-test-below-classes", _set("dataset.n_test", 9),
+     ["dataset.n_test = 9 is smaller than dataset.n_classes = 10"]),
+    ("n-train-below-classes", _set("dataset.n_train", 3),
+     ["dataset.n_train = 3 is smaller than dataset.n_classes = 10"]),
+    ("planted-n-test-below-classes", _set("dataset", {**PLANTED, "n_test": 3}),
+     ["dataset.n_test = 3 is smaller than dataset.n_classes = 4"]),
+    ("planted-image-size-beyond-memory", _set("dataset", {"name": "planted", "image_size": 4096}),
+     ["dataset.image_size = 4096 with dataset.n_train = 2000 and dataset.n_test = 500 needs about 1500.0 GiB",
+      "2000 planted images generated in float64", "more than this machine's"]),
+    ("photos-image-size-beyond-memory", _set("dataset.image_size", 8192),
+     ["dataset.image_size = 8192", "6000 images held as float32"]),
+    ("imagenet-beyond-memory", _set("dataset", {"name": "imagenet", "image_size": 8192}),
+     ["dataset.image_size = 8192 with dataset.n_train = 0 and dataset.n_test = 5000"]),
+    # model names
+    ("name-300-characters", _set("models.1.name", "a" * 300), ["models[1].name = 'aaaa", "is 300 characters long; at most 64"]),
+    ("name-65-characters", _set("models.1.name", "adv" + "x1" * 31), ["is 65 characters long; at most 64"]),
+    ("name-case-duplicate", _set("models.1.name", "Standard"),
+     ["models[1].name = 'Standard' repeats models[0].name = 'standard' (compared ignoring case)"]),
+    ("name-periodic", _set("models.1.name", "x_" + "ab" * 25),
+     ["models[1].name = 'x_abab", "ends in 'ab' repeated 25 times; Snakemake refuses such names"]),
+    ("name-one-letter-repeated", _set("models.1.name", "adv_" + "l" * 20), ["ends in 'l' repeated 20 times"]),
 ]
 
 
 def test_bad_table_is_large_and_unique():
     ids = [case[0] for case in BAD]
-    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+    assert len(ids) >= 90 and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize("mutate, expected", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
@@ -326,6 +382,118 @@ def test_missing_file_empty_file_and_list_file(tmp_path):
         load_config(tmp_path / "list.yaml")
     (tmp_path / "empty.yaml").write_text("# nothing\n")
     assert load_config(tmp_path / "empty.yaml") == check_config({})
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("seeds: [1]\nmask:\n  lambda: 0.1\n  lr: 0.05\n  lambda: 0.2\n", "lambda", (3, 5)),
+        ("device: cpu\nseeds: [1]\ndevice: cuda\n", "device", (1, 3)),
+        ("models:\n  - {name: a, source: train, name: b}\n", "name", (2, 2)),
+        ("mask: {lr: 0.1}\nmask: {lambda: 0.2}\n", "mask", (1, 2)),
+        ('{"seeds": [1], "offline": true, "seeds": [2]}\n', "seeds", (1, 1)),
+    ],
+    ids=["nested", "top-level", "flow-mapping-in-list", "section", "json"],
+)
+def test_duplicate_keys_name_the_key_and_both_lines(tmp_path, text, key, lines):
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith("Invalid config: ") and str(path) in message
+    assert f"key {key!r} is given twice, at line {lines[0]} and at line {lines[1]}" in message
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {lr: 0.1, epochs: 2}\n")
+    assert read_config_file(path) == {"base": {"lr": 0.1, "epochs": 2}}
+    path.write_text("mask:\n  <<: {lr: 0.1, epochs: 2}\n  epochs: 3\n")
+    assert load_config(path)["mask"]["epochs"] == 3 and load_config(path)["mask"]["lr"] == 0.1
+
+
+def _payload(marker: Path) -> str:
+    """Python that, if anything evaluates it, writes ``marker``."""
+    return f"__import__('pathlib').Path({str(marker)!r}).write_text('ran')"
+
+
+def test_yte_template_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "MARKER"
+    path = tmp_path / "template.yaml"
+    path.write_text(f'__use_yte__: true\ndevice: ?{_payload(marker)} and "cpu"\n')
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message and "__use_yte__" in message and TEMPLATES_OPT_IN in message
+    assert not marker.exists()
+    # The opt-in lets the file through (Snakemake evaluates it); this loader still runs nothing.
+    assert read_config_file(path, templates_allowed=True)["device"].startswith("?__import__")
+    assert not marker.exists()
+
+
+def test_yte_switched_off_is_plain_yaml(tmp_path):
+    path = tmp_path / "plain.yaml"
+    path.write_text("__use_yte__: false\nseeds: [4]\n")
+    assert load_config(path)["seeds"] == [4]
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system", "!!python/object/new:os.system",
+                                 "!!python/name:os.system", "!!python/module:os"])
+def test_python_tags_are_refused_without_running_them(tmp_path, tag):
+    marker = tmp_path / "MARKER"
+    path = tmp_path / "tagged.yaml"
+    path.write_text(f"device: {tag} [\"touch {marker}\"]\n")
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value) and "only plain values are allowed" in str(caught.value)
+    assert not marker.exists()
+
+
+def test_command_line_check_runs_no_code_and_merges_like_snakemake(tmp_path):
+    marker = tmp_path / "MARKER"
+    (tmp_path / "template.yaml").write_text(f"__use_yte__: true\nseeds: ?[{_payload(marker)}]\n")
+    (tmp_path / "models.yaml").write_text("models: [{name: a}, {name: b}]\nreference_model: b\n")
+    (tmp_path / "more.yaml").write_text("mask: {lr: 0.01}\n")
+    check = [sys.executable, "-m", "fourier_masks.config"]
+    refused = subprocess.run([*check, "template.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "template.yaml sets __use_yte__: true" in refused.stderr
+    assert "Traceback" not in refused.stderr and not marker.exists()
+    merged = subprocess.run([*check, "models.yaml", "more.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert merged.returncode == 0, merged.stderr
+    (tmp_path / "bad.yaml").write_text("reference_model: c\n")
+    wrong = subprocess.run([*check, "models.yaml", "bad.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert wrong.returncode == 1 and "reference_model = 'c' is not the name of a model" in wrong.stderr
+
+
+def test_refused_model_names_are_those_snakemake_cannot_match():
+    """Our rule against periodic names agrees with Snakemake's own detector (the oracle)."""
+    from snakemake.io import PeriodicityDetector
+
+    detector = PeriodicityDetector()
+    names = ["standard", "adv_linf", "a" * 19, "a" * 20, "x_" + "ab" * 19, "x_" + "ab" * 20, "abc" * 20,
+             "ab" * 10 + "c", "l" * 25 + "x", "m" + "1" * 21, "resnet18_" + "ab12" * 13]
+    for name in names:
+        config = {"models": [{"name": "ref"}, {"name": name}]}
+        try:
+            check_config(config)
+            refused = False
+        except InputError as error:
+            assert "Snakemake refuses such names" in str(error)
+            refused = True
+        assert refused == (detector.is_periodic(name) is not None), name
+
+
+def test_dataset_memory_counts_float32_copies_and_planted_generation():
+    photos = check_config({})["dataset"]
+    assert dataset_memory(photos)[0] == 6000 * 3 * 32 * 32 * 4
+    planted = check_config({"dataset": {"name": "planted", "image_size": 64}})["dataset"]
+    assert dataset_memory(planted)[0] == 2000 * 64 * 64 * 48
+    assert dataset_memory(check_config({"dataset": CIFAR})["dataset"]) == (0, "")
+    small = {"dataset": {"name": "planted", "image_size": 64}}
+    with pytest.raises(InputError, match="more than this machine's 0.2 GiB"):
+        check_config(small, memory=2**28)
+    assert check_config(small, memory=2**30)["dataset"]["image_size"] == 64
 
 
 def test_config_hash_is_canonical(default):
