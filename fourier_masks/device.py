@@ -12,7 +12,8 @@ __all__ = ["resolve_device", "set_threads"]
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are taken as is.
 
-    A device that is asked for by name but absent raises :class:`InputError`.
+    A device that is asked for by name but absent (or a GPU index beyond the visible ones)
+    raises :class:`InputError`.
     """
     if isinstance(name, torch.device):
         return name
@@ -28,6 +29,9 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
         raise InputError(f"device = {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device = {name!r} was asked for, but no CUDA GPU is visible; use auto or cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise InputError(f"device = {name!r} was asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                         f"visible (cuda:0 to cuda:{torch.cuda.device_count() - 1}); use cuda, auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"device = {name!r} was asked for, but MPS is not available; use auto or cpu.")
     return device

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .analysis import check_mask
-from .errors import InputError
+from .errors import InputError, paragraph
 
-__all__ = ["write_table", "read_table", "save_mask", "load_mask", "logged"]
+__all__ = ["load_mask", "logged", "read_table", "save_mask", "unwritable_folders", "write_table"]
 
 
 def _atomic_target(path: Path) -> Path:
@@ -63,11 +63,16 @@ def load_mask(path, shape=None) -> np.ndarray:
 
 @contextmanager
 def logged(log_path):
-    """Send Python logging and stderr of a rule job to its log file."""
+    """Send Python logging and stderr of a rule job to its log file.
+
+    A job that fails writes its traceback to the log and one paragraph naming the key or
+    file (:func:`fourier_masks.errors.paragraph`) to the console, and exits with status 1.
+    """
     if not log_path:
         yield logging.getLogger("fourier_masks")
         return
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    failure = None
     with open(log_path, "w") as stream:
         old_stderr, sys.stderr = sys.stderr, stream
         handler = logging.StreamHandler(stream)
@@ -77,9 +82,24 @@ def logged(log_path):
         logger.setLevel(logging.INFO)
         try:
             yield logger
-        except Exception:
+        except Exception as error:
             logger.exception("job failed")
-            raise
+            failure = error
         finally:
             logger.removeHandler(handler)
             sys.stderr = old_stderr
+    if failure is not None:
+        print(f"Job failed: {paragraph(failure)} [traceback in {log_path}]", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def unwritable_folders(paths) -> list[str]:
+    """The folders, among those that would hold ``paths``, in which no file can be made (nearest existing ancestor)."""
+    blocked = set()
+    for path in map(Path, paths):
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            blocked.add(str(folder))
+    return sorted(blocked)

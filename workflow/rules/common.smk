@@ -1,4 +1,5 @@
 # Config validation, model and seed lists, input functions. No rules here.
+import os
 import re
 import sys
 
@@ -6,14 +7,22 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
-from fourier_masks.config import check_config
+from fourier_masks.config import TEMPLATES_OPT_IN, check_config, read_config_file
+from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.sources import check_sources
 
-checked_config = check_config(config)
-config.clear()
-config.update(checked_config)
+# A bad config ends in one paragraph naming the key or file, without a traceback. The
+# config files are read again as plain YAML: repeated keys and YTE templates are refused.
+with exit_on_input_error():
+    for path in workflow.configfiles:
+        read_config_file(
+            path, templates_allowed=os.environ.get(TEMPLATES_OPT_IN) == "1"
+        )
+    checked_config = check_config(config)
+    config.clear()
+    config.update(checked_config)
+    check_sources(config, "resources")
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-check_sources(config, "resources")
 
 MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
@@ -105,3 +114,27 @@ def final_outputs():
         )
         + ["results/provenance.json"]
     )
+
+
+def check_before_jobs(jobs, local):
+    """Stop before the first job if an output folder is not writable, or (local runs) the device is absent."""
+    from fourier_masks.io import unwritable_folders
+
+    paths = [
+        str(f) for job in jobs for f in [*job.output, *job.log, job.benchmark] if f
+    ]
+    blocked = unwritable_folders(paths)
+    if blocked:
+        raise InputError(
+            f"cannot write the outputs of this run: {', '.join(blocked)} is not writable; make it writable "
+            "(or run with --directory elsewhere) and rerun. Nothing was changed."
+        )
+    if local and config["device"] not in ("auto", "cpu"):
+        from fourier_masks.device import resolve_device
+
+        resolve_device(config["device"])
+
+
+onstart:
+    with exit_on_input_error():
+        check_before_jobs(workflow.dag.needrun_jobs(), workflow.local_exec)
