@@ -16,8 +16,8 @@ def _photos(cfg: dict, resources_dir) -> Dataset:
 def _planted(cfg: dict, resources_dir) -> Dataset:
     from .planted import planted
 
-    keys = ("image_size", "channels", "n_classes", "n_train", "n_test", "radius", "orientation", "seed")
-    return planted(**{key: cfg[key] for key in keys if key in cfg})
+    keys = ("image_size", "channels", "n_classes", "n_train", "n_test", "radius", "orientation", "seed", "snr")
+    return planted(**{key: cfg[key] for key in keys})
 
 
 def _external(cfg: dict, resources_dir) -> Dataset:
