@@ -244,8 +244,11 @@ def _initial_masks(seeds, shape, init):
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """Data order of one seed in one epoch; a pure function of both, so resumes replay it."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch))
+    """Data order of one seed in one epoch; a pure function of both, so resumes replay it.
+
+    The generator seed wraps at 2^64 (torch's limit), so every seed below 2^63 is accepted.
+    """
+    return torch.randperm(n, generator=torch.Generator().manual_seed((int(seed) * 1_000_003 + epoch) % 2**64))
 
 
 def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkpoint=None, **options):
