@@ -122,3 +122,22 @@ def test_learned_mask_finds_the_planted_region(size, radius, orientation):
     )
     print(f"region r={radius} o={orientation} @ {size}px: acc {test_acc:.3f}, "
           f"mask energy share {share:.3f} vs uniform {area:.3f}")
+
+
+@pytest.mark.parametrize("snr", [0.5, 4.0])
+def test_config_snr_sets_the_class_signal_power(snr):
+    """dataset.snr of a checked config reaches the images: a class's power on its own slice is
+    about 1 + snr^2 times the other classes' power there (snr is an amplitude ratio)."""
+    from fourier_masks.config import check_config
+    from fourier_masks.datasets import load_dataset
+
+    cfg = check_config({"dataset": {"name": "planted", "image_size": 16, "n_train": 800, "n_test": 4,
+                                    "radius": [2, 6], "snr": snr}})["dataset"]
+    data = load_dataset(cfg)
+    power = _power(data.train_images)
+    slices = class_slices(16, cfg["radius"], cfg["orientation"], cfg["n_classes"])
+    ratios = [power[data.train_labels == k][:, slices == k].sum(1).mean()
+              / power[data.train_labels != k][:, slices == k].sum(1).mean() for k in range(cfg["n_classes"])]
+    assert np.mean(ratios) == pytest.approx(1 + snr**2, rel=0.15)
+    other = load_dataset({**cfg, "snr": 2 * snr})
+    assert not np.array_equal(other.train_images, data.train_images)
