@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[zoo,workflow,test]"
 	touch $(STAMP)
 
+# `make run CONFIG=file.yaml` checks the file as plain data (no template runs) before Snakemake reads it.
+CONFIG ?= config/config.yaml
+
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+	$(BIN)/python -m fourier_masks.config $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest tests
