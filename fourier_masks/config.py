@@ -67,6 +67,9 @@ _PERIODIC = re.compile(r"(.+)\1{19,}$")
 PLANTED_BYTES_PER_PIXEL = 48
 FLOAT32_BYTES = 4
 
+#: Most values a config file may hold, YAML aliases expanded (a few aliases can stand for billions).
+MAX_CONFIG_VALUES = 100_000
+
 
 def _strict_integer(checker, instance) -> bool:
     """JSON integers without floats like ``2.0``, without booleans, within signed 64 bits."""
@@ -92,9 +95,17 @@ def _fill_defaults(validator, properties, instance, schema):
     yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
 
+def _whole_string_pattern(validator, pattern, instance, schema):
+    """The ``pattern`` keyword, where ``$`` does not match before a final newline (as in JSON Schema, not Python)."""
+    if isinstance(instance, str) and pattern.endswith("$") and instance.endswith("\n"):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+    else:
+        yield from Draft202012Validator.VALIDATORS["pattern"](validator, pattern, instance, schema)
+
+
 _DefaultingValidator = validators.extend(
     Draft202012Validator,
-    validators={"properties": _fill_defaults},
+    validators={"properties": _fill_defaults, "pattern": _whole_string_pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
         {"integer": _strict_integer, "number": _finite_number}),
 )
@@ -152,21 +163,61 @@ class _PlainLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _unique_pairs(pairs: list) -> dict:
+    """A JSON object from its ``pairs``, refusing a key given twice."""
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise InputError(f"key {key!r} is given twice in one object (JSON would silently keep the last); "
+                             "remove one of them")
+    return dict(pairs)
+
+
+def _expanded_size(data, sizes: dict) -> int:
+    """Number of values in ``data`` with every shared (YAML alias) part counted each time it appears."""
+    if id(data) not in sizes:
+        children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else []
+        sizes[id(data)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(data)]
+
+
 def _read_yaml(path: Path, what: str):
     """Plain data of the YAML (or JSON) file ``path``; an :class:`InputError` naming it and the line if not."""
     try:
         text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_PlainLoader)
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"Invalid config: {what} {path} cannot be read: {error}.") from None
-    try:
-        return yaml.load(text, Loader=_PlainLoader)
+        raise InputError(f"Invalid config: {what} {path} cannot be read as UTF-8 text: {error}.") from None
+    except RecursionError:
+        raise InputError(f"Invalid config: {what} {path} nests lists or mappings too deeply to be read.") from None
+    except (yaml.scanner.ScannerError, yaml.parser.ParserError) as error:
+        data = _read_json_instead(text, path, what, error)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        if "constructor for the tag" in problem:
-            problem += " (only plain values are allowed: numbers, strings, true/false, null, lists and mappings)"
-        raise InputError(f"Invalid config: {what} {path} is not valid YAML{where}: {problem}.") from None
+        raise InputError(f"Invalid config: {what} {path} is not valid YAML{_yaml_problem(error)}.") from None
+    if _expanded_size(data, {}) > MAX_CONFIG_VALUES:
+        raise InputError(f"Invalid config: {what} {path} expands to more than {MAX_CONFIG_VALUES} values through "
+                         "YAML aliases (*name); write the values out.")
+    return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """`` at line L, column C: problem`` of a YAML error."""
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(error, "problem", None) or str(error)
+    if "constructor for the tag" in problem:
+        problem += " (only plain values are allowed: numbers, strings, true/false, null, lists and mappings)"
+    return f"{where}: {problem}"
+
+
+def _read_json_instead(text: str, path: Path, what: str, yaml_error: yaml.YAMLError):
+    """``text`` as JSON (which YAML does not fully cover, e.g. tab indentation), else the YAML error."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except InputError as error:
+        raise InputError(f"Invalid config: {what} {path}: {error}.") from None
+    except (ValueError, RecursionError):
+        raise InputError(f"Invalid config: {what} {path} is not valid YAML{_yaml_problem(yaml_error)}.") from None
 
 
 def read_config_file(path, templates_allowed: bool = False) -> dict:
@@ -180,7 +231,8 @@ def read_config_file(path, templates_allowed: bool = False) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"Invalid config: config file {path} does not exist.")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise InputError(f"Invalid config: config file {path} {problem}.")
     config = _read_yaml(path, "config file")
     if not isinstance(config, (dict, type(None))):
         raise InputError(f"Invalid config: {path} must hold a mapping of keys to values, not a "
@@ -209,6 +261,16 @@ def _allowed_keys(schema: dict, instance: dict) -> tuple[list[str], str]:
             allowed = [key for key in allowed if key in names]
             condition = " and ".join(f"{key} = {instance[key]!r}" for key in branch["if"].get("required", []))
     return allowed, condition
+
+
+def _check_key_types(instance, path: tuple = ()) -> None:
+    """Raise for the first mapping key that is not a string (YAML allows numbers, null, dates)."""
+    items = instance.items() if isinstance(instance, dict) else enumerate(instance) if isinstance(instance, list) else []
+    for key, value in items:
+        if isinstance(instance, dict) and not isinstance(key, str):
+            _fail(f"{_dotted(path) if path else 'the top level'} has the key {key!r}, which is not a name; "
+                  "keys are names like lambda (quote them in YAML if they look like numbers).")
+        _check_key_types(value, (*path, key))
 
 
 def _check_unknown_keys(instance, schema: dict, path: tuple = ()) -> None:
@@ -456,6 +518,7 @@ def check_config(config: dict, schema_path=None, memory: int | None = None) -> d
     """
     if not isinstance(config, dict):
         _fail(f"the config must be a mapping of keys to values, got {type(config).__name__}.")
+    _check_key_types(config)
     schema = load_schema(schema_path)
     filled = copy.deepcopy(config)
     problems = _schema_problems(filled, schema)

@@ -336,6 +336,11 @@ BAD = [
      ["models[1].name = 'Standard' repeats models[0].name = 'standard' (compared ignoring case)"]),
     ("name-periodic", _set("models.1.name", "x_" + "ab" * 25),
      ["models[1].name = 'x_abab", "ends in 'ab' repeated 25 times; Snakemake refuses such names"]),
+    ("name-trailing-newline", _set("models.1.name", "adv_linf\n"), ["models[1].name = 'adv_linf\\n' is not allowed"]),
+    ("device-trailing-newline", _set("device", "cpu\n"), ["device = 'cpu\\n' is not allowed"]),
+    ("arch-trailing-newline", _models({**CK, "arch": "timm:resnet18\n"}), ["models[0].arch = 'timm:resnet18\\n'"]),
+    ("key-not-a-name", lambda c: c["mask"].update({1: 2}), ["mask has the key 1, which is not a name"]),
+    ("key-null", lambda c: c.update({None: 1}), ["the top level has the key None, which is not a name"]),
     ("name-one-letter-repeated", _set("models.1.name", "adv_" + "l" * 20), ["ends in 'l' repeated 20 times"]),
 ]
 
@@ -403,6 +408,41 @@ def test_duplicate_keys_name_the_key_and_both_lines(tmp_path, text, key, lines):
     message = str(caught.value)
     assert message.startswith("Invalid config: ") and str(path) in message
     assert f"key {key!r} is given twice, at line {lines[0]} and at line {lines[1]}" in message
+
+
+def test_json_that_yaml_cannot_read_is_read_as_json(tmp_path):
+    path = tmp_path / "tabs.json"
+    path.write_text('{\n\t"seeds": [5, 6],\n\t"device": "cpu"\n}\n')
+    assert load_config(path)["seeds"] == [5, 6]
+    path.write_text('{\n\t"seeds": [5],\n\t"seeds": [6]\n}\n')
+    with pytest.raises(InputError, match="key 'seeds' is given twice in one object"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("seeds: " + "[" * 3000 + "]" * 3000 + "\n", "nests lists or mappings too deeply"),
+        ('{"seeds": ' + "[" * 3000 + "]" * 3000 + "}", "nests lists or mappings too deeply"),
+        ("a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+         + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 6)), "expands to more than"),
+        (bytes(range(256)), "cannot be read as UTF-8 text"),
+        (None, "is a folder, not a file"),
+    ],
+    ids=["deep-yaml", "deep-json", "alias-bomb", "binary", "folder"],
+)
+def test_hostile_config_files_are_refused_quickly(tmp_path, content, expected):
+    path = tmp_path / "hostile.yaml"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(InputError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith("Invalid config: ") and str(path) in str(caught.value)
+    assert expected in str(caught.value)
 
 
 def test_yaml_merge_keys_are_not_duplicates(tmp_path):
