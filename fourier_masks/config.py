@@ -52,6 +52,9 @@ MAX_REPORTED = 5
 #: templating (``__use_yte__: true``), which runs the Python code written in the file.
 TEMPLATES_OPT_IN = "FOURIER_MASKS_TRUST_TEMPLATES"
 
+#: Largest float32; numbers end up in float32 tensors.
+FLOAT32_MAX = 3.4028234663852886e38
+
 #: Integers must fit a signed 64-bit integer (seeds go to torch and numpy generators).
 INT64_LIMIT = 2**63
 
@@ -77,11 +80,11 @@ def _strict_integer(checker, instance) -> bool:
 
 
 def _finite_number(checker, instance) -> bool:
-    """JSON numbers without booleans, NaN and infinities."""
+    """JSON numbers without booleans, NaN, infinities and magnitudes beyond float32 (the tensors' type)."""
     if isinstance(instance, bool) or not isinstance(instance, (int, float)):
         return False
     try:
-        return math.isfinite(float(instance))
+        return abs(float(instance)) <= FLOAT32_MAX
     except OverflowError:
         return False
 
@@ -308,9 +311,10 @@ def _describe_type(key: str, value, types: str) -> str:
     if whole and "integer" in types and not -INT64_LIMIT <= value < INT64_LIMIT:
         return (f"{key} = {value} does not fit in a signed 64-bit integer; it must be a {types} "
                 f"between -2^63 and 2^63 - 1 = {INT64_LIMIT - 1}.")
-    if (whole and "number" in types) or (isinstance(value, float) and not math.isfinite(value)):
+    if (whole and "number" in types) or (isinstance(value, float) and not abs(value) <= FLOAT32_MAX):
         shown = f"{str(value)[:12]}... ({len(str(value))} digits)" if whole else str(value)
-        return f"{key} = {shown} is not a finite number; it must be a {types} (NaN and infinities are refused)."
+        return (f"{key} = {shown} is not a finite number; it must be a {types} of magnitude at most 3.4e38 "
+                "(float32; NaN and infinities are refused).")
     shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return f"{key} = {shown} has the wrong type; it must be {types}."
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import pgd
+from .errors import NumericalError
 from .models import make_model
 
 __all__ = ["REGIMES", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
@@ -133,6 +134,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str =
             schedule.step()
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(1) == y).sum())
+        if not math.isfinite(total_loss):
+            raise NumericalError(f"training diverged in epoch {epoch + 1}: the loss is {total_loss}, so the weights are "
+                                 f"no longer numbers; lower training.lr (now {lr}) and rerun.")
         rows.append({"epoch": epoch + 1, "loss": total_loss / len(images),
                      "train_acc": correct / len(images), "seconds": time.perf_counter() - start})
     model.eval()

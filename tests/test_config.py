@@ -307,6 +307,7 @@ BAD = [
     ("inf-snr", _set("dataset", {**PLANTED, "snr": float("inf")}), ["dataset.snr = inf is not a finite number"]),
     ("nan-checkpoint-std", _models({**CK, "mean": [0.5] * 3, "std": [0.2, float("nan"), 0.2]}),
      ["models[0].std[1] = nan is not a finite number"]),
+    ("beyond-float32", _set("mask.lr", 1e308), ["mask.lr = 1e+308 is not a finite number", "at most 3.4e38"]),
     ("huge-int-as-number", _set("mask.lr", 10**400), ["mask.lr = 100000000000... (401 digits) is not a finite number"]),
     # integers beyond 64 bits
     ("seed-beyond-64-bits", _set("seeds", [1, 2**64]),

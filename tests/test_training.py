@@ -49,3 +49,15 @@ def test_unknown_regime_is_refused(tiny_data):
 
     with pytest.raises(ValueError, match="standard"):
         train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "mixup")
+
+
+def test_diverged_training_stops_instead_of_leaving_a_nan_model():
+    """A learning rate that turns the weights into NaN is an error naming training.lr, not a model
+    whose accuracy looks plausible."""
+    from fourier_masks.errors import NumericalError
+    from fourier_masks.models import make_model
+
+    images, labels = torch.rand(32, 1, 16, 16), torch.randint(0, 3, (32,))
+    model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
+    with pytest.raises(NumericalError, match=r"training diverged in epoch 1.*lower training.lr \(now 1e\+30\)"):
+        train_model(model, images, labels, "standard", epochs=2, batch_size=16, lr=1e30)
