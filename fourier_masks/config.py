@@ -145,6 +145,10 @@ def load_schema(path=None) -> dict:
     return _read_yaml(path, "config schema")
 
 
+class _RepeatedKey(yaml.YAMLError):
+    """A key given twice in one YAML mapping."""
+
+
 class _PlainLoader(yaml.SafeLoader):
     """Safe YAML (plain values, no tags that build Python objects) that refuses repeated keys."""
 
@@ -159,9 +163,8 @@ class _PlainLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the base class explains
                 break
             if repeated:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice, at line {lines[key]} and at line {line} (YAML would "
-                    "silently keep the last); remove one of them", key_node.start_mark)
+                raise _RepeatedKey(f"key {key!r} is given twice, at line {lines[key]} and at line {line} (YAML "
+                                   "would silently keep the last); remove one of them")
             lines[key] = line
         return super().construct_mapping(node, deep=deep)
 
@@ -193,6 +196,8 @@ def _read_yaml(path: Path, what: str):
         raise InputError(f"Invalid config: {what} {path} cannot be read as UTF-8 text: {error}.") from None
     except RecursionError:
         raise InputError(f"Invalid config: {what} {path} nests lists or mappings too deeply to be read.") from None
+    except _RepeatedKey as error:
+        raise InputError(f"Invalid config: {what} {path}: {error}.") from None
     except (yaml.scanner.ScannerError, yaml.parser.ParserError) as error:
         data = _read_json_instead(text, path, what, error)
     except yaml.YAMLError as error:
@@ -309,12 +314,12 @@ def _describe_type(key: str, value, types: str) -> str:
     """Why ``value`` of ``key`` is not of ``types``: not finite, beyond 64 bits, or another type."""
     whole = isinstance(value, int) and not isinstance(value, bool)
     if whole and "integer" in types and not -INT64_LIMIT <= value < INT64_LIMIT:
-        return (f"{key} = {value} does not fit in a signed 64-bit integer; it must be a {types} "
-                f"between -2^63 and 2^63 - 1 = {INT64_LIMIT - 1}.")
+        return (f"{key} = {value} does not fit in a signed 64-bit integer; it must be between -2^63 and "
+                f"2^63 - 1 = {INT64_LIMIT - 1}.")
     if (whole and "number" in types) or (isinstance(value, float) and not abs(value) <= FLOAT32_MAX):
         shown = f"{str(value)[:12]}... ({len(str(value))} digits)" if whole else str(value)
-        return (f"{key} = {shown} is not a finite number; it must be a {types} of magnitude at most 3.4e38 "
-                "(float32; NaN and infinities are refused).")
+        return (f"{key} = {shown} is not a finite number; it must be of type {types}, at most 3.4e38 in "
+                "magnitude (float32; NaN and infinities are refused).")
     shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return f"{key} = {shown} has the wrong type; it must be {types}."
 
