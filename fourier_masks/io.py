@@ -100,6 +100,6 @@ def unwritable_folders(paths) -> list[str]:
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
-        if not os.access(folder, os.W_OK | os.X_OK):
+        if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
             blocked.add(str(folder))
     return sorted(blocked)

@@ -573,6 +573,7 @@ def test_dry_run_stops_before_any_job_on_a_cross_key_error(tmp_path):
     assert code != 0
     assert "Invalid config: reference_model = 'standrd' is not the name of a model" in output
     assert "Job stats" not in output and not (tmp_path / "results").exists()
+    assert "Traceback" not in output and 'File "' not in output
 
 
 @needs_snakefile

@@ -139,7 +139,7 @@ def test_read_only_results_stop_the_run_before_any_job(tmp_path):
         code, output = run(tmp_path, tiny(), wrap=wrap)
     finally:
         (tmp_path / "results").chmod(0o755)
-    assert_one_paragraph(code, output, "cannot write the outputs of this run: results is not writable")
+    assert_one_paragraph(code, output, "cannot write the outputs of this run: results is not a writable folder")
     assert not list((tmp_path / "results").iterdir()) and not (tmp_path / "logs").exists()
 
 
@@ -148,3 +148,11 @@ def test_mask_seeds_up_to_2_63_learn(tiny_model, tiny_data):
     images, labels = tiny_data[0][:16], tiny_data[1][:16]
     masks, history = learn_masks(tiny_model, images, labels, seeds=[2**63 - 1, 1], epochs=1, batch_size=8)
     assert masks.shape == (2, 1, 16, 16) and history["seed"].tolist() == [2**63 - 1, 1]
+
+
+@pytest.mark.slow
+def test_results_that_is_a_file_stops_the_run_before_any_job(tmp_path):
+    (tmp_path / "results").write_text("not a folder")
+    code, output = run(tmp_path, tiny())
+    assert_one_paragraph(code, output, "cannot write the outputs of this run: results is not a writable folder")
+    assert (tmp_path / "results").read_text() == "not a folder"

@@ -126,7 +126,7 @@ def check_before_jobs(jobs, local):
     blocked = unwritable_folders(paths)
     if blocked:
         raise InputError(
-            f"cannot write the outputs of this run: {', '.join(blocked)} is not writable; make it writable "
+            f"cannot write the outputs of this run: {', '.join(blocked)} is not a writable folder; make it writable "
             "(or run with --directory elsewhere) and rerun. Nothing was changed."
         )
     if local and config["device"] not in ("auto", "cpu"):
