@@ -154,5 +154,5 @@ def test_mask_seeds_up_to_2_63_learn(tiny_model, tiny_data):
 def test_results_that_is_a_file_stops_the_run_before_any_job(tmp_path):
     (tmp_path / "results").write_text("not a folder")
     code, output = run(tmp_path, tiny())
-    assert_one_paragraph(code, output, "cannot write the outputs of this run: results is not a writable folder")
+    assert_one_paragraph(code, output, f"{tmp_path / 'results'} is not a folder; the run writes its results there")
     assert (tmp_path / "results").read_text() == "not a folder"

@@ -22,6 +22,11 @@ with exit_on_input_error():
     config.clear()
     config.update(checked_config)
     check_sources(config, "resources")
+    for folder in ("results", "logs"):
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise InputError(
+                f"{os.path.abspath(folder)} is not a folder; the run writes its {folder} there. Move it away."
+            )
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 MODELS = {model["name"]: model for model in config["models"]}
