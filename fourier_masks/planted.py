@@ -166,8 +166,8 @@ def planted(
     for key, value in (("n_train", n_train), ("n_test", n_test)):
         if int(value) != value or value < n_classes:
             raise InputError(f"dataset.{key} = {value!r} must be an integer >= dataset.n_classes = {n_classes}.")
-    if not snr > 0:
-        raise InputError(f"dataset.snr = {snr!r} must be positive.")
+    if not 0 < snr < np.inf:
+        raise InputError(f"dataset.snr = {snr!r} must be a positive finite number.")
     slices = class_slices(image_size, radius, orientation, n_classes)
     amplitudes = _amplitudes(image_size, slices, n_classes, snr)
     # Pixel variance of Re(ifft2(fft2(white) * a)) is mean(a^2); equal for every class.

@@ -85,6 +85,8 @@ def test_background_is_pink():
         (dict(channels=2), "dataset.channels"),
         (dict(n_train=2), "dataset.n_train"),
         (dict(snr=0), "dataset.snr"),
+        (dict(snr=float("nan")), "dataset.snr"),
+        (dict(snr=float("inf")), "dataset.snr"),
     ],
 )
 def test_planted_rejects_bad_arguments(kwargs, key):
