@@ -58,9 +58,6 @@ FLOAT32_MAX = 3.4028234663852886e38
 #: Integers must fit a signed 64-bit integer (seeds go to torch and numpy generators).
 INT64_LIMIT = 2**63
 
-#: Longest model name: it names folders and files and labels the figures.
-MAX_NAME_LENGTH = 64
-
 #: Snakemake refuses a wildcard value that ends in a substring repeated 20 times or more
 #: (``snakemake.io.PeriodicityDetector``): the jobs of such a model name would not run.
 _PERIODIC = re.compile(r"(.+)\1{19,}$")
@@ -202,7 +199,11 @@ def _read_yaml(path: Path, what: str):
         data = _read_json_instead(text, path, what, error)
     except yaml.YAMLError as error:
         raise InputError(f"Invalid config: {what} {path} is not valid YAML{_yaml_problem(error)}.") from None
-    if _expanded_size(data, {}) > MAX_CONFIG_VALUES:
+    try:
+        size = _expanded_size(data, {})
+    except RecursionError:
+        raise InputError(f"Invalid config: {what} {path} nests lists or mappings too deeply to be read.") from None
+    if size > MAX_CONFIG_VALUES:
         raise InputError(f"Invalid config: {what} {path} expands to more than {MAX_CONFIG_VALUES} values through "
                          "YAML aliases (*name); write the values out.")
     return data
@@ -442,7 +443,8 @@ def dataset_memory(dataset: dict) -> tuple[int, str]:
     if dataset["name"] == "planted":
         made = max(n_train, n_test) * pixels * PLANTED_BYTES_PER_PIXEL
         if made > held:
-            return made, f"{max(n_train, n_test)} planted images generated in float64, {PLANTED_BYTES_PER_PIXEL} bytes per pixel"
+            return made, (f"{max(n_train, n_test)} planted images generated in float64, "
+                          f"{PLANTED_BYTES_PER_PIXEL} bytes per pixel")
     return held, f"{n_train + n_test} images held as float32"
 
 
