@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip<26"
 	$(BIN)/pip install --quiet -e ".[zoo,workflow,test]"
+	$(BIN)/python -m fourier_masks.template_guard  # Snakemake in this venv refuses config templates
 	touch $(STAMP)
 
 # `make run CONFIG=file.yaml` checks the file as plain data (no template runs) before Snakemake reads it.

@@ -31,6 +31,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from .errors import InputError
+from .template_guard import TEMPLATES_OPT_IN, refusal
 
 __all__ = [
     "SCHEMA_PATH",
@@ -47,10 +48,6 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / 
 
 #: Most schema problems listed in one message.
 MAX_REPORTED = 5
-
-#: Environment variable that, set to 1, lets a config file switch on Snakemake's YTE
-#: templating (``__use_yte__: true``), which runs the Python code written in the file.
-TEMPLATES_OPT_IN = "FOURIER_MASKS_TRUST_TEMPLATES"
 
 #: Largest float32; numbers end up in float32 tensors.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -248,12 +245,7 @@ def read_config_file(path, templates_allowed: bool = False) -> dict:
                          f"{type(config).__name__}.")
     config = config or {}
     if config.get("__use_yte__") and not templates_allowed:
-        raise InputError(
-            f"Invalid config: {path} sets __use_yte__: true, which switches on YTE templating (Python code in the "
-            "file is evaluated while Snakemake reads it). Config files hold plain values here: remove __use_yte__ "
-            f"and write the values out, or, for a template you wrote yourself, set {TEMPLATES_OPT_IN}=1 (README, "
-            "Configuration). Check a file you did not write with `python -m fourier_masks.config FILE` first: "
-            "snakemake --configfile evaluates templates before any check can run.")
+        raise InputError(refusal(path))
     config.pop("__use_yte__", None)
     return config
 

@@ -49,14 +49,14 @@ def assert_one_paragraph(code, output, *parts):
 
 @pytest.mark.slow
 def test_yte_template_is_refused(tmp_path):
-    """Snakemake itself evaluates a template while it reads --configfile, before any workflow
-    code: the workflow refuses the file so no job runs (the safe check is
-    ``python -m fourier_masks.config``, tested in test_config)."""
+    """Snakemake renders a template while it reads --configfile, before any workflow code: the
+    guard ``make`` installs in the venv (fourier_masks.template_guard) refuses it first."""
     marker = tmp_path / "MARKER"
     text = f'__use_yte__: true\ndevice: ?__import__("pathlib").Path({str(marker)!r}).write_text("x") and "cpu"\n'
     code, output = run(tmp_path, text, "-n")
     assert_one_paragraph(code, output, "config.yaml sets __use_yte__: true", TEMPLATES_OPT_IN)
     assert "Job stats" not in output and not (tmp_path / "results").exists()
+    assert not marker.exists(), "the template's code ran"
 
 
 @pytest.mark.slow

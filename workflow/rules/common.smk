@@ -7,17 +7,16 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
-from fourier_masks.config import TEMPLATES_OPT_IN, check_config, read_config_file
+from fourier_masks.config import check_config, read_config_file
 from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.sources import check_sources
+from fourier_masks.template_guard import templates_allowed
 
 # A bad config ends in one paragraph naming the key or file, without a traceback. The
 # config files are read again as plain YAML: repeated keys and YTE templates are refused.
 with exit_on_input_error():
     for path in workflow.configfiles:
-        read_config_file(
-            path, templates_allowed=os.environ.get(TEMPLATES_OPT_IN) == "1"
-        )
+        read_config_file(path, templates_allowed=templates_allowed())
     checked_config = check_config(config)
     config.clear()
     config.update(checked_config)
