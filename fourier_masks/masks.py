@@ -1,4 +1,4 @@
-"""Learning Fourier masks of a frozen classifier (Karantzas et al. 2022, method.md).
+"""Learning Fourier masks of a frozen classifier (Karantzas et al. 2022; README, Definitions).
 
 For a frozen network ``f`` and images ``x`` the mask ``M`` (one value in ``[0, 1]`` per
 frequency bin) minimises, by projected Adam (clamp to ``[0, 1]`` after every step)::
@@ -14,11 +14,16 @@ term is per image: at batch size B it is the mean over the batch of
 ``lambda`` has one scale for every loss.
 
 All seeds of one model are learned in one pass: their masks are stacked, each seed draws
-its own data order (and, with ``init='random'``, its own initial mask), and one model call
-serves all of them. Adam acts element-wise, so this is exactly the same as learning the
-seeds one after another. Each epoch a seed keeps its mask if the masked accuracy on the
-fitting images is at least ``keep_threshold`` times the clean accuracy, and stops when its
-density moved by at most ``tolerance`` for ``patience`` epochs in a row.
+its own data order (and, with ``init='random'``, its own initial mask), and the model
+calls serve all of them. Adam acts element-wise, so this is exactly the same as learning
+the seeds one after another. After each epoch one batched pass measures every seed's
+masked accuracy on the fitting images, and a :class:`SeedTracker` per seed applies the
+keep and stop rules of ``protocol`` (``default`` or the authors' ``authors``, see
+:class:`SeedTracker`).
+
+The options (:class:`MaskOptions`) have no defaults in Python: the config schema
+``workflow/schemas/config.schema.yaml`` holds them, and :func:`mask_options` fills the
+keywords a caller leaves out from it.
 
 Example
 -------
@@ -29,12 +34,14 @@ Example
 >>> masks, history = learn_masks(model, images, labels, seeds=[1, 2], epochs=2, batch_size=8)
 >>> masks.shape
 (2, 1, 16, 16)
+>>> sorted(set(history["epoch"]))
+[1, 2]
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
+import logging
 import math
 import time
 from pathlib import Path
@@ -44,6 +51,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from . import mask_checkpoint
+from .config import check_config
 from .data import check_images
 from .device import resolve_device
 from .errors import InputError, NumericalError
@@ -51,11 +60,11 @@ from .models import freeze
 from .spectrum import full_to_half, half_to_full, symmetrize
 
 __all__ = [
-    "MASK_DEFAULTS",
-    "LOSSES",
+    "MaskOptions",
+    "SeedTracker",
+    "mask_options",
     "learn_masks",
     "masked_accuracy",
-    "resolve_options",
     "density",
     "bin_weights",
     "filter_masked",
@@ -65,59 +74,78 @@ __all__ = [
     "epoch_order",
 ]
 
-LOSSES = ("paper", "ce", "kl")
-
-#: Mask-learning options and their defaults; keys and values as in the config's ``mask``
-#: section (the authors' protocol is ``lambda=0.2, lr=1e-3, epochs=100, batch_size=1``).
-MASK_DEFAULTS = {
-    "loss": "paper",
-    "lambda": 0.05,
-    "lr": 0.05,
-    "schedule": "onecycle",
-    "warmup": 0.1,
-    "epochs": 4,
-    "batch_size": 32,
-    "init": "ones",
-    "per_channel": False,
-    "parametrization": "rfft",
-    "keep_threshold": 0.99,
-    "patience": 7,
-    "tolerance": 1e-5,
-    "device": "auto",
-    "amp": "auto",
-    "channels_last": False,
-    "compile": False,
-    "eval_batch_size": 512,
-}
-
-#: Config keys of the ``mask`` section that steer the pipeline, not the learning itself.
-PIPELINE_KEYS = ("fit_split", "fit_images", "vectorize_seeds")
-
-_CHOICES = {
-    "loss": LOSSES,
-    "schedule": ("onecycle", "constant"),
-    "init": ("ones", "random"),
-    "parametrization": ("rfft", "fft"),
-}
+log = logging.getLogger(__name__)
 
 
-def resolve_options(options: dict) -> dict:
-    """Defaults merged with ``options``; unknown keys and bad choices raise :class:`InputError`."""
-    unknown = set(options) - set(MASK_DEFAULTS) - set(PIPELINE_KEYS)
+@dataclasses.dataclass(frozen=True)
+class MaskOptions:
+    """How masks are learned: the config's ``mask`` keys that decide the masks, and the device.
+
+    Each field is the config key of the same name (``lam`` is ``mask.lambda``); the schema
+    documents them. Build it with :meth:`from_config` from a checked config, or with
+    :func:`mask_options` from keywords over the schema's defaults.
+    """
+
+    loss: str
+    lam: float
+    lr: float
+    schedule: str
+    warmup: float
+    epochs: int
+    batch_size: int
+    init: str
+    per_channel: bool
+    parametrization: str
+    protocol: str
+    keep_threshold: float
+    patience: int
+    tolerance: float
+    amp: bool | str
+    channels_last: bool
+    compile: bool
+    model_batch_size: int
+    checkpoint_interval: float
+    device: str
+
+    @classmethod
+    def config_keys(cls) -> list[str]:
+        """The keyword (config key) of each field, ``device`` last."""
+        return ["lambda" if field.name == "lam" else field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_config(cls, mask: dict, device: str) -> MaskOptions:
+        """From a checked config's ``mask`` section (other keys in it are ignored) and ``device``."""
+        keys = cls.config_keys()[:-1]
+        return cls(**{name: mask[key] for name, key in zip(cls._names(), keys)}, device=device)
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [field.name for field in dataclasses.fields(cls)][:-1]
+
+    def learning_rate(self, step: int, total: int) -> tuple[float, float]:
+        """``(learning rate, Adam beta1)`` of the ``step``-th update (0-based) of ``total``."""
+        if self.schedule == "constant":
+            return self.lr, 0.9
+        return _onecycle(step, total, self.lr, self.warmup)
+
+
+def mask_options(**keywords) -> MaskOptions:
+    """Options from keyword arguments (``mask`` config keys and ``device``) over the schema's defaults.
+
+    The values are checked like a config (``mask.<key>`` names a bad one); a keyword that
+    is not a mask-learning option raises :class:`InputError`.
+
+    >>> mask_options(epochs=2, device="cpu").epochs
+    2
+    """
+    allowed = MaskOptions.config_keys()
+    unknown = sorted(set(keywords) - set(allowed))
     if unknown:
-        raise InputError(
-            f"unknown mask option(s) {sorted(unknown)}; allowed: {', '.join(MASK_DEFAULTS)}."
-        )
-    resolved = {**MASK_DEFAULTS, **{k: v for k, v in options.items() if k in MASK_DEFAULTS}}
-    for key, allowed in _CHOICES.items():
-        if resolved[key] not in allowed:
-            raise InputError(f"mask.{key} = {resolved[key]!r} is not allowed; use one of {', '.join(allowed)}.")
-    if resolved["lambda"] < 0:
-        raise InputError(f"mask.lambda = {resolved['lambda']} is negative; it must be >= 0.")
-    for key in ("lr", "epochs", "batch_size", "eval_batch_size"):
-        if resolved[key] <= 0:
-            raise InputError(f"mask.{key} = {resolved[key]} must be positive.")
-    return resolved
+        raise InputError(f"unknown mask option(s) {unknown}; the options of learn_masks are {', '.join(allowed)} "
+                         "(fit_split, fit_images, vectorize_seeds and eval_batch_size steer the pipeline only).")
+    section = {key: value for key, value in keywords.items() if key != "device"}
+    config = check_config({"mask": section, **({"device": keywords["device"]} if "device" in keywords else {})})
+    return MaskOptions.from_config(config["mask"], config["device"])
 
 
 def _cosine(start: float, end: float, fraction: float) -> float:
@@ -163,20 +191,42 @@ def filter_masked(images: torch.Tensor, params: torch.Tensor, parametrization: s
     return torch.fft.ifft2(torch.fft.fft2(images) * masks).real
 
 
+def _effective_masks(params: torch.Tensor, width: int, parametrization: str) -> torch.Tensor:
+    """Effective (symmetric) full-layout masks ``[S, C', H, W]`` of parameters, on their device."""
+    params = params.detach().float()
+    return half_to_full(params, width) if parametrization == "rfft" else symmetrize(params)
+
+
 def to_full_masks(params: torch.Tensor, width: int, parametrization: str) -> np.ndarray:
     """Effective (symmetric) full-layout masks, float32 numpy ``[S, C', H, W]``."""
-    params = params.detach().float().cpu()
-    if parametrization == "rfft":
-        return half_to_full(params, width).numpy()
-    return symmetrize(params).numpy()
+    return _effective_masks(params, width, parametrization).cpu().numpy()
 
 
-def masked_accuracy(model, images: torch.Tensor, labels: torch.Tensor, masks, batch_size: int = 512) -> np.ndarray:
+def _count_correct(model, images: torch.Tensor, labels: torch.Tensor, half: torch.Tensor,
+                   batch_size: int) -> torch.Tensor:
+    """Correct predictions ``[S]`` (on the device) through each half mask ``[S, C', H, W//2+1]``.
+
+    One pass over ``images`` serves every mask; each model call gets at most ``batch_size``
+    masked images (at least one image per mask).
+    """
+    correct = torch.zeros(len(half), dtype=torch.long, device=half.device)
+    per_call = max(1, batch_size // max(1, len(half)))
+    with torch.inference_mode():
+        for i in range(0, len(images), per_call):
+            x = images[i : i + per_call].to(half.device)
+            stacked = filter_masked(x.unsqueeze(0).expand(len(half), *x.shape), half, "rfft")
+            logits = model(stacked.flatten(0, 1)).view(len(half), len(x), -1)
+            correct += (logits.argmax(-1) == labels[i : i + per_call].to(half.device)).sum(1)
+    return correct
+
+
+def masked_accuracy(model, images: torch.Tensor, labels: torch.Tensor, masks, batch_size: int) -> np.ndarray:
     """Accuracy of ``model`` on ``images`` seen through each full-layout mask.
 
     Parameters
     ----------
     masks : ``[S, C', H, W]`` full-layout masks (C' = 1 or C), numpy or tensor.
+    batch_size : most masked images per model call.
 
     Returns
     -------
@@ -184,16 +234,8 @@ def masked_accuracy(model, images: torch.Tensor, labels: torch.Tensor, masks, ba
     """
     device = next(iter(model.buffers()), images).device
     half = full_to_half(torch.as_tensor(np.asarray(masks), dtype=torch.float32)).to(device)
-    correct = torch.zeros(len(half), dtype=torch.long)
-    per_call = max(1, batch_size // max(1, len(half)))
-    with torch.no_grad():
-        for i in range(0, len(images), per_call):
-            x = images[i : i + per_call].to(device)
-            y = labels[i : i + per_call].to(device)
-            stacked = filter_masked(x.unsqueeze(0).expand(len(half), *x.shape), half, "rfft")
-            logits = model(stacked.flatten(0, 1)).view(len(half), len(x), -1)
-            correct += (logits.argmax(-1) == y).sum(1).cpu()
-    return correct.double().numpy() / max(len(images), 1)
+    correct = _count_correct(model, images, labels, half, batch_size)
+    return correct.cpu().double().numpy() / max(len(images), 1)
 
 
 def clean_reference(model, images, labels, batch_size, device):
@@ -205,8 +247,8 @@ def clean_reference(model, images, labels, batch_size, device):
             y = labels[i : i + batch_size].to(device)
             ce.append(F.cross_entropy(logits, y, reduction="none"))
             logp.append(F.log_softmax(logits, -1))
-            correct += int((logits.argmax(1) == y).sum())
-    return torch.cat(ce), torch.cat(logp), correct / len(images)
+            correct += (logits.argmax(1) == y).sum()
+    return torch.cat(ce), torch.cat(logp), int(correct) / len(images)
 
 
 def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
@@ -224,25 +266,6 @@ def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
     return term + lam * mean_mask
 
 
-def _fingerprint(seeds, options, images, labels) -> str:
-    """Hash of everything a resumed run must share with the interrupted one."""
-    digest = hashlib.sha256(json.dumps({"seeds": list(seeds), **{k: options[k] for k in sorted(options)
-                                         if k not in ("device", "eval_batch_size")}}, default=str).encode())
-    digest.update(images.cpu().numpy().tobytes()[:: max(1, images.numel() // 4096)])
-    digest.update(labels.cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _initial_masks(seeds, shape, init):
-    masks = []
-    for seed in seeds:
-        if init == "random":
-            masks.append(torch.rand(shape, generator=torch.Generator().manual_seed(int(seed))))
-        else:
-            masks.append(torch.ones(shape))
-    return torch.stack(masks)
-
-
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """Data order of one seed in one epoch; a pure function of both, so resumes replay it.
 
@@ -251,7 +274,290 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed((int(seed) * 1_000_003 + epoch) % 2**64))
 
 
-def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkpoint=None, **options):
+class SeedTracker:
+    """Keep and stop bookkeeping of one seed.
+
+    After each epoch :meth:`update` is given the seed's mask, its density and its masked
+    accuracy on the fitting images. ``protocol='default'`` keeps the mask if that accuracy
+    is at least ``keep_threshold`` times the clean accuracy, and counts an epoch as calm when
+    the end-of-epoch density moved by at most ``tolerance``; a moving epoch resets the
+    count. ``protocol='authors'`` follows the authors' ``train_masks.py``: the epoch-1 mask
+    is never kept, the density is the mean over the epoch's steps of the mask's density
+    before each step, and only kept epochs touch the count (calm: +1, moving: reset). Both
+    stop after ``patience`` calm epochs in a row.
+    """
+
+    def __init__(self, seed: int, mask: torch.Tensor, measured: float):
+        self.seed = seed
+        self.kept = mask
+        self.active = True
+        self.calm = 0
+        self.last_density = measured
+
+    def update(self, epoch: int, mask: torch.Tensor, measured: float, fit_acc: float, clean_acc: float,
+               options: MaskOptions) -> bool:
+        """Apply the rules after ``epoch`` (1-based); returns whether the mask was kept."""
+        authors = options.protocol == "authors"
+        kept = fit_acc >= options.keep_threshold * clean_acc and not (authors and epoch == 1)
+        if kept:
+            self.kept = mask
+        if kept or not authors:
+            calm = abs(measured - self.last_density) <= options.tolerance
+            self.calm = self.calm + 1 if calm else 0
+        self.last_density = measured
+        self.active = self.calm < options.patience
+        return kept
+
+    @classmethod
+    def from_state(cls, state: dict) -> SeedTracker:
+        """A tracker from its attributes (``vars`` of one, as a checkpoint holds them)."""
+        tracker = cls(int(state["seed"]), state["kept"], float(state["last_density"]))
+        tracker.active, tracker.calm = bool(state["active"]), int(state["calm"])
+        return tracker
+
+
+@dataclasses.dataclass
+class _Problem:
+    """What stays fixed while learning: the model, fitting images on the device, clean reference."""
+
+    model: torch.nn.Module
+    forward: object
+    images: torch.Tensor
+    labels: torch.Tensor
+    ce_clean: torch.Tensor
+    logp_clean: torch.Tensor
+    clean_acc: float
+    weights: torch.Tensor
+    device: torch.device
+    amp: bool
+    options: MaskOptions
+
+    @classmethod
+    def build(cls, model, images, labels, options: MaskOptions) -> _Problem:
+        device = resolve_device(options.device)
+        model = freeze(model).to(device)
+        if options.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        amp = options.amp is True or (options.amp == "auto" and device.type == "cuda")
+        images = (images.float() / 255 if images.dtype == torch.uint8 else images.float()).to(device)
+        labels = labels.to(device)
+        ce, logp, clean_acc = clean_reference(model, images, labels, options.model_batch_size, device)
+        weights = bin_weights(*images.shape[-2:], options.parametrization).to(device)
+        forward = torch.compile(model) if options.compile else model
+        return cls(model, forward, images, labels, ce, logp, clean_acc, weights, device, amp, options)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.images) / self.options.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.options.epochs * self.steps_per_epoch
+
+    @property
+    def bins(self) -> int:
+        """Bins of the full-layout masks of one seed, ``C' H W``."""
+        return self.param_shape[0] * self.images.shape[-2] * self.images.shape[-1]
+
+    @property
+    def param_shape(self) -> tuple[int, int, int]:
+        channels, height, width = self.images.shape[1:]
+        width = width // 2 + 1 if self.options.parametrization == "rfft" else width
+        return (channels if self.options.per_channel else 1, height, width)
+
+    def logits(self, masked: torch.Tensor) -> torch.Tensor:
+        """Model outputs ``[S, B, K]`` of masked images ``[S, B, C, H, W]``, whole seeds per call."""
+        seeds_per_call = max(1, self.options.model_batch_size // masked.shape[1])
+        outputs = []
+        for part in masked.split(seeds_per_call):
+            part = part.flatten(0, 1)
+            if self.options.channels_last:
+                part = part.contiguous(memory_format=torch.channels_last)
+            outputs.append(self.forward(part))
+        return torch.cat(outputs).view(*masked.shape[:2], -1)
+
+
+@dataclasses.dataclass
+class _State:
+    """What changes while learning: the masks and Adam moments of the seeds still learning."""
+
+    epoch: int
+    step: int
+    params: torch.Tensor
+    adam_m: torch.Tensor
+    adam_v: torch.Tensor
+    trackers: list[SeedTracker]
+    history: list[dict]
+
+    @property
+    def active(self) -> list[SeedTracker]:
+        return [tracker for tracker in self.trackers if tracker.active]
+
+    def payload(self) -> dict:
+        """Tensors (on the CPU) and plain values, for a checkpoint."""
+        return {"epoch": self.epoch, "step": self.step, "params": self.params.cpu(), "adam_m": self.adam_m.cpu(),
+                "adam_v": self.adam_v.cpu(), "trackers": [vars(t) for t in self.trackers], "history": self.history}
+
+    @classmethod
+    def from_payload(cls, saved: dict, like: _State) -> _State:
+        """The state in a checkpoint's payload, checked against a fresh state ``like`` it must fit."""
+        trackers = [SeedTracker.from_state(entry) for entry in saved["trackers"]]
+        tensors = [saved[key].to(like.params) for key in ("params", "adam_m", "adam_v")]
+        if ([t.seed for t in trackers] != [t.seed for t in like.trackers]
+                or any(t.shape != (sum(x.active for x in trackers), *like.params.shape[1:]) for t in tensors)
+                or any(t.kept.shape != like.params.shape[1:] for t in trackers)):
+            raise ValueError("its seeds or tensor shapes do not fit this run")
+        return cls(int(saved["epoch"]), int(saved["step"]), *tensors, trackers, list(saved["history"]))
+
+
+class _Checkpointer:
+    """Saves the state every ``options.checkpoint_interval`` seconds and at the end; resumes a matching one."""
+
+    def __init__(self, path, problem: _Problem, images, labels, seeds: list[int]):
+        self.path = Path(path) if path else None
+        self.interval, self.saved_at = problem.options.checkpoint_interval, time.monotonic()
+        if self.path:
+            options = {key: value for key, value in dataclasses.asdict(problem.options).items()
+                       if key not in ("device", "checkpoint_interval")}
+            self.prints = mask_checkpoint.fingerprint(problem.model, images, labels, seeds,
+                                                      {**options, "device": problem.device.type})
+
+    def resume(self, fresh: _State) -> _State:
+        saved = mask_checkpoint.load(self.path, self.prints) if self.path else None
+        if saved is None:
+            return fresh
+        try:
+            state = _State.from_payload(saved, fresh)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+            mask_checkpoint.move_aside(self.path, f"{type(error).__name__}: {error}")
+            return fresh
+        log.info("resumed mask learning from %s after epoch %d.", self.path, state.epoch)
+        return state
+
+    def save(self, state: _State, due_only: bool = False) -> None:
+        if self.path and not (due_only and time.monotonic() - self.saved_at < self.interval):
+            mask_checkpoint.save(self.path, self.prints, state.payload())
+            self.saved_at = time.monotonic()
+
+
+def _initial_state(seeds: list[int], problem: _Problem) -> _State:
+    options, shape = problem.options, problem.param_shape
+    masks = [torch.rand(shape, generator=torch.Generator().manual_seed(seed)) if options.init == "random"
+             else torch.ones(shape) for seed in seeds]
+    params = torch.stack(masks).to(problem.device)
+    densities = density(to_full_masks(params, problem.images.shape[-1], options.parametrization))
+    trackers = [SeedTracker(seed, mask, float(d)) for seed, mask, d in zip(seeds, masks, densities)]
+    return _State(0, 0, params, torch.zeros_like(params), torch.zeros_like(params), trackers, [])
+
+
+def _projected_adam(params, grad, adam_m, adam_v, step: int, lr: float, beta1: float,
+                    beta2: float = 0.999, eps: float = 1e-8) -> None:
+    """One in-place Adam update of ``params`` (``step`` counts from 1), clamped to ``[0, 1]``."""
+    adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denominator = (adam_v / (1 - beta2**step)).sqrt_().add_(eps)
+    params.addcdiv_(adam_m, denominator, value=-lr / (1 - beta1**step)).clamp_(0.0, 1.0)
+
+
+def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the fitting images for every seed still learning.
+
+    Returns the mean loss ``[A]`` and the mean mask density before each step ``[A]``, on
+    the device; nothing in the loop waits for the device.
+    """
+    options, n = problem.options, len(problem.images)
+    orders = torch.stack([epoch_order(t.seed, state.epoch, n) for t in state.active]).to(problem.device)
+    losses = torch.zeros(len(orders), device=problem.device)
+    step_density = torch.zeros(len(orders), device=problem.device)
+    for start in range(0, n, options.batch_size):
+        index = orders[:, start : start + options.batch_size]
+        masks = state.params.detach().requires_grad_(True)
+        with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
+            logits = problem.logits(filter_masked(problem.images[index], masks, options.parametrization))
+        mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
+        loss = loss_per_seed(options.loss, logits, problem.labels[index], problem.ce_clean[index],
+                             problem.logp_clean[index], options.lam, mean_mask)
+        (grad,) = torch.autograd.grad(loss.sum(), masks)
+        state.step += 1
+        with torch.no_grad():
+            _projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
+                            *options.learning_rate(state.step - 1, problem.total_steps))
+            losses += loss.detach() * index.shape[1]
+            step_density += mean_mask.detach()
+    return losses / n, step_density / problem.steps_per_epoch
+
+
+def _check_finite(losses: torch.Tensor, state: _State, options: MaskOptions) -> None:
+    if torch.isfinite(losses).all() and torch.isfinite(state.params).all():
+        return
+    bad = [t.seed for t, value in zip(state.active, losses.tolist()) if not math.isfinite(value)]
+    raise NumericalError(
+        f"mask learning diverged in epoch {state.epoch + 1} (seeds {bad or [t.seed for t in state.active]}): the "
+        f"loss or the mask became NaN/inf with loss={options.loss!r}, lambda={options.lam}, lr={options.lr}. "
+        "The 'paper' loss exp((CE_masked - CE_clean)^2) overflows once the masked loss drifts far "
+        "from the clean one: lower mask.lr, or use mask.loss: ce or kl."
+    )
+
+
+def _learn_epoch(problem: _Problem, state: _State) -> None:
+    """Run one epoch, measure every active seed's mask in one batched pass, apply the keep and stop rules."""
+    options, start, active = problem.options, time.perf_counter(), state.active
+    losses, step_density = _run_epoch(problem, state)
+    full = _effective_masks(state.params, problem.images.shape[-1], options.parametrization)
+    correct = _count_correct(problem.model, problem.images, problem.labels, full_to_half(full),
+                             options.model_batch_size)
+    _check_finite(losses, state, options)
+    fit_acc = (correct.double() / len(problem.images)).tolist()
+    densities = [float(mask.mean()) for mask in full.cpu().numpy()]  # float32 means, as the history has them
+    losses, step_density = losses.tolist(), step_density.tolist()
+    seconds = time.perf_counter() - start
+    state.epoch += 1
+    lr = options.learning_rate(state.step - 1, problem.total_steps)[0]
+    for row, tracker in enumerate(active):
+        measured = step_density[row] if options.protocol == "authors" else densities[row]
+        kept = tracker.update(state.epoch, state.params[row].detach().to("cpu", copy=True), measured, fit_acc[row],
+                              problem.clean_acc, options)
+        state.history.append({
+            "seed": tracker.seed, "epoch": state.epoch, "steps": state.step, "lr": lr, "loss": losses[row],
+            "density": densities[row], "step_density": step_density[row], "fit_acc": fit_acc[row],
+            "clean_acc": problem.clean_acc, "kept": kept, "seconds": seconds,
+        })
+    _log_progress(state.history[-len(active):], active, problem, seconds)
+    still = [row for row, tracker in enumerate(active) if tracker.active]
+    if len(still) < len(active):
+        index = torch.tensor(still, dtype=torch.long, device=problem.device)
+        state.params, state.adam_m, state.adam_v = (tensor.index_select(0, index)
+                                                    for tensor in (state.params, state.adam_m, state.adam_v))
+
+
+def _log_progress(rows: list[dict], trained: list[SeedTracker], problem: _Problem, seconds: float) -> None:
+    """One log line per epoch: its speed, and each seed's density, fit accuracy and decision."""
+    seeds = "; ".join(f"seed {row['seed']}: density {row['density']:.4f}, fit acc {row['fit_acc']:.4f}"
+                      f"{', kept' if row['kept'] else ''}{'' if tracker.active else ', stopped'}"
+                      for row, tracker in zip(rows, trained))
+    log.info("epoch %d/%d: %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
+             problem.options.epochs, seconds, problem.steps_per_epoch / seconds,
+             len(problem.images) * len(trained) / seconds, seeds)
+
+
+def _checked_seeds(images, labels, seeds) -> list[int]:
+    seeds = [int(seed) for seed in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds must be a non-empty list of distinct integers, got {seeds}.")
+    check_images(images, "mask-fitting images")
+    if labels.shape != (images.shape[0],):
+        raise InputError(f"labels have shape {tuple(labels.shape)}; expected ({images.shape[0]},).")
+    return seeds
+
+
+def _results(state: _State, problem: _Problem) -> tuple[np.ndarray, pd.DataFrame]:
+    kept = torch.stack([tracker.kept for tracker in state.trackers])
+    masks = to_full_masks(kept, problem.images.shape[-1], problem.options.parametrization)
+    return np.clip(masks, 0.0, 1.0).astype(np.float32), pd.DataFrame(state.history)
+
+
+def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, checkpoint=None,
+                options: MaskOptions | None = None, **mask_keywords):
     """Learn one Fourier mask per seed for a frozen classifier, all seeds in one pass.
 
     Parameters
@@ -260,9 +566,13 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
     images : float ``[N, C, H, W]`` in ``[0, 1]``, the fitting images.
     labels : int64 ``[N]``.
     seeds : ints; each seed sets its data order and (``init='random'``) initial mask.
-    checkpoint : optional path; state is saved there every epoch and a matching
-        checkpoint is resumed from, ending with the same masks as an uninterrupted run.
-    **options : see :data:`MASK_DEFAULTS` (keys as in the config's ``mask`` section).
+    checkpoint : optional path. The state is saved there every ``checkpoint_interval``
+        seconds and at the end; a checkpoint of the same model, data, options, seeds and
+        code is resumed from, ending with the same masks as an uninterrupted run (see
+        :mod:`fourier_masks.mask_checkpoint`).
+    options : a :class:`MaskOptions`, e.g. ``MaskOptions.from_config`` of a checked config;
+        or, instead, the options as keywords (``mask`` config keys and ``device``), the
+        ones left out taken from the config schema (:func:`mask_options`).
 
     Returns
     -------
@@ -270,139 +580,21 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, checkp
         ``C' = C`` with ``per_channel=True`` else 1. Each is the last mask that met the
         keep rule (the initial mask if none did).
     history : DataFrame, one row per seed and epoch: ``seed, epoch, steps, lr, loss,
-        density, fit_acc, clean_acc, kept, seconds`` (``seconds`` is the wall time of the
-        epoch's joint pass over all seeds still learning).
+        density, step_density, fit_acc, clean_acc, kept, seconds``. ``density`` is the
+        mask's at the end of the epoch, ``step_density`` the mean before each step,
+        ``seconds`` the wall time of the epoch's joint pass over all seeds still learning.
     """
-    opts = resolve_options(options)
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds must be a non-empty list of distinct integers, got {seeds}.")
-    check_images(images, "mask-fitting images")
-    if labels.shape != (images.shape[0],):
-        raise InputError(f"labels have shape {tuple(labels.shape)}; expected ({images.shape[0]},).")
-    images = images.float()
-    device = resolve_device(opts["device"])
-    model = freeze(model).to(device)
-    amp = opts["amp"] == "auto" and device.type == "cuda" or opts["amp"] is True
-    if opts["channels_last"]:
-        model = model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if opts["compile"] else model
-
-    n, channels, height, width = images.shape
-    fit = images.to(device)
-    fit_labels = labels.to(device)
-    ce_clean, logp_clean, clean_acc = clean_reference(model, fit, fit_labels, opts["eval_batch_size"], device)
-    mask_channels = channels if opts["per_channel"] else 1
-    param_width = width // 2 + 1 if opts["parametrization"] == "rfft" else width
-    params = _initial_masks(seeds, (mask_channels, height, param_width), opts["init"]).to(device)
-    weights = bin_weights(height, width, opts["parametrization"]).to(device)
-    adam_m, adam_v = torch.zeros_like(params), torch.zeros_like(params)
-    state = {
-        "epoch": 0,
-        "steps": [0] * len(seeds),
-        "active": [True] * len(seeds),
-        "calm": [0] * len(seeds),
-        "last_density": density(to_full_masks(params, width, opts["parametrization"])).tolist(),
-        "kept": params.detach().cpu().clone(),
-        "history": [],
-    }
-    fingerprint = _fingerprint(seeds, opts, images, labels)
-    checkpoint = Path(checkpoint) if checkpoint else None
-    if checkpoint and checkpoint.is_file():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if saved.get("fingerprint") == fingerprint:
-            state = saved["state"]
-            params, adam_m, adam_v = (saved[k].to(device) for k in ("params", "adam_m", "adam_v"))
-
-    steps_per_epoch = math.ceil(n / opts["batch_size"])
-    total_steps = opts["epochs"] * steps_per_epoch
-    def schedule(step):
-        """(learning rate, beta1) of the optimiser's ``step``-th update (0-based)."""
-        if opts["schedule"] == "constant":
-            return opts["lr"], 0.9
-        return _onecycle(step, total_steps, opts["lr"], opts["warmup"])
-
-    while state["epoch"] < opts["epochs"] and any(state["active"]):
-        epoch = state["epoch"]
-        start = time.perf_counter()
-        active = [s for s, on in enumerate(state["active"]) if on]
-        orders = torch.stack([epoch_order(seeds[s], epoch, n) for s in active]).to(device)
-        losses = torch.zeros(len(active), device=device)
-        for i in range(0, n, opts["batch_size"]):
-            index = orders[:, i : i + opts["batch_size"]]
-            rows = None if len(active) == len(seeds) else active
-            batch = (params.detach() if rows is None else params[rows]).requires_grad_(True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                masked = filter_masked(fit[index], batch, opts["parametrization"])
-                if opts["channels_last"]:
-                    masked = masked.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-                logits = forward(masked.reshape(-1, channels, height, width)).view(len(active), index.shape[1], -1)
-            mean_mask = (batch * weights).sum((-3, -2, -1)) / (mask_channels * height * width)
-            loss = loss_per_seed(opts["loss"], logits, fit_labels[index], ce_clean[index],
-                                  logp_clean[index], opts["lambda"], mean_mask)
-            (grad,) = torch.autograd.grad(loss.sum(), batch)
-            with torch.no_grad():
-                step = state["steps"][active[0]] + 1
-                _projected_adam(params, grad, adam_m, adam_v, rows, step, *schedule(step - 1))
-                losses += loss.detach() * index.shape[1]
-            for s in active:
-                state["steps"][s] = step
-        full = to_full_masks(params[active], width, opts["parametrization"])
-        fit_acc = masked_accuracy(model, fit, fit_labels, full, opts["eval_batch_size"])
-        losses = (losses / n).cpu()
-        if not (torch.isfinite(losses).all() and torch.isfinite(params).all()):
-            bad = [seeds[s] for s, value in zip(active, losses) if not math.isfinite(float(value))]
-            raise NumericalError(
-                f"mask learning diverged in epoch {epoch + 1} (seeds {bad or seeds}): the loss or the mask "
-                f"became NaN/inf with loss={opts['loss']!r}, lambda={opts['lambda']}, lr={opts['lr']}. "
-                "The 'paper' loss exp((CE_masked - CE_clean)^2) overflows once the masked loss drifts far "
-                "from the clean one: lower mask.lr, or use mask.loss: ce or kl."
-            )
-        seconds = time.perf_counter() - start
-        for row, s in enumerate(active):
-            dens = float(full[row].mean())
-            kept = bool(fit_acc[row] >= opts["keep_threshold"] * clean_acc)
-            if kept:
-                state["kept"][s] = params[s].detach().cpu()
-            moved = abs(dens - state["last_density"][s])
-            state["calm"][s] = state["calm"][s] + 1 if moved <= opts["tolerance"] else 0
-            state["last_density"][s] = dens
-            if state["calm"][s] >= opts["patience"]:
-                state["active"][s] = False
-            state["history"].append({
-                "seed": seeds[s], "epoch": epoch + 1, "steps": state["steps"][s], "lr": schedule(state["steps"][s] - 1)[0],
-                "loss": float(losses[row]), "density": dens, "fit_acc": float(fit_acc[row]),
-                "clean_acc": clean_acc, "kept": kept, "seconds": seconds,
-            })
-        state["epoch"] = epoch + 1
-        if checkpoint:
-            _save_checkpoint(checkpoint, fingerprint, state, params, adam_m, adam_v)
-    masks = to_full_masks(state["kept"], width, opts["parametrization"]).astype(np.float32)
-    return np.clip(masks, 0.0, 1.0), pd.DataFrame(state["history"])
-
-
-def _projected_adam(params, grad, adam_m, adam_v, rows, step: int, lr: float, beta1: float,
-                    beta2: float = 0.999, eps: float = 1e-8) -> None:
-    """One Adam update of ``params[rows]`` (every row when ``rows`` is None), clamped to ``[0, 1]``.
-
-    ``step`` counts updates from 1 (bias correction). Rows are the seeds still learning;
-    with all of them the update is in place, without gathering and scattering copies.
-    """
-    if rows is None:
-        masks, first, second = params, adam_m, adam_v
-    else:
-        masks, first, second = params[rows], adam_m[rows], adam_v[rows]
-    first.mul_(beta1).add_(grad, alpha=1 - beta1)
-    second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denominator = (second / (1 - beta2**step)).sqrt_().add_(eps)
-    masks.addcdiv_(first, denominator, value=-lr / (1 - beta1**step)).clamp_(0.0, 1.0)
-    if rows is not None:
-        params[rows], adam_m[rows], adam_v[rows] = masks, first, second
-
-
-def _save_checkpoint(path: Path, fingerprint, state, params, adam_m, adam_v) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"fingerprint": fingerprint, "state": state, "params": params.cpu(),
-                "adam_m": adam_m.cpu(), "adam_v": adam_v.cpu()}, tmp)
-    tmp.replace(path)
+    if options is None:
+        options = mask_options(**mask_keywords)
+    elif mask_keywords:
+        raise InputError(f"pass the options either as options= or as keywords, not both ({sorted(mask_keywords)}).")
+    seeds = _checked_seeds(images, labels, seeds)
+    problem = _Problem.build(model, images, labels, options)
+    state = _initial_state(seeds, problem)
+    saver = _Checkpointer(checkpoint, problem, images, labels, seeds)
+    state = saver.resume(state)
+    while state.epoch < options.epochs and state.active:
+        _learn_epoch(problem, state)
+        saver.save(state, due_only=True)
+    saver.save(state)
+    return _results(state, problem)
