@@ -4,7 +4,10 @@
 github nkarantzas/FourierMasks ``train_masks.py``): one seed, batch size 1 through a
 ``DataLoader``, full complex ``fft2``/``ifft2`` with ``.real``, an ``nn.Parameter`` mask
 ``[H, W]``, ``torch.optim.Adam`` with PyTorch's ``OneCycleLR``, a clamp after every step and
-the per-epoch accuracy through the same batch-1 loader. The model is in eval mode but its
+the per-epoch accuracy through the same batch-1 loader, and the authors' keep and stop rules
+(never keep the epoch-1 mask; compare the mean L1 density of the epoch's steps with the previous
+epoch's, counting only kept epochs; ``protocol='authors'`` of :class:`fourier_masks.masks.SeedTracker`).
+The model is in eval mode but its
 weights keep ``requires_grad`` (so every backward also computes weight gradients, as in a
 script that never freezes them). It reads the package's per-seed data order so that it
 sees the images in the same order as ``learn_masks``.
@@ -55,9 +58,9 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     -------
     mask : float32 numpy ``[H, W]``, the last mask that met the keep rule (the final mask
         when ``evaluate`` is off), unsymmetrised.
-    history : DataFrame, one row per epoch: ``epoch, density, fit_acc, clean_acc, kept,
-        step_seconds, seconds, elapsed`` (``seconds``: the epoch with its evaluation;
-        ``elapsed``: since the call, set-up included).
+    history : DataFrame, one row per epoch: ``epoch, density, step_density, fit_acc, clean_acc,
+        kept, step_seconds, seconds, elapsed`` (``step_density``: mean density before each step;
+        ``seconds``: the epoch with its evaluation; ``elapsed``: since the call, set-up included).
     """
     called = time.perf_counter()
     device = torch.device(device)
@@ -78,8 +81,10 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     for epoch in range(min(epochs, epoch_cap or epochs)):
         start = time.perf_counter()
         loader = DataLoader(dataset, batch_size=1, sampler=epoch_order(seed, epoch, n).tolist())
+        step_density = []
         for x, y, ce_ref in loader:
             x, y, ce_ref = x.to(device), y.to(device), ce_ref.to(device)
+            step_density.append(float(mask.detach().mean()))
             masked = torch.fft.ifft2(torch.fft.fft2(x) * mask).real
             invariance = torch.exp((F.cross_entropy(model(masked), y) - ce_ref) ** 2)
             loss = invariance.sum() + lam * mask.mean()
@@ -92,14 +97,15 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
                 mask.clamp_(0.0, 1.0)
         synchronize(device)
         step_seconds = time.perf_counter() - start
-        row = {"epoch": epoch + 1, "density": float(mask.detach().mean()), "step_seconds": step_seconds}
+        row = {"epoch": epoch + 1, "density": float(mask.detach().mean()),
+               "step_density": float(np.mean(step_density)), "step_seconds": step_seconds}
         if evaluate:
             row["fit_acc"] = _accuracy(model, dataset, mask.detach(), device)
-            row["kept"] = row["fit_acc"] >= keep_threshold * clean_acc
+            row["kept"] = epoch > 0 and row["fit_acc"] / clean_acc >= keep_threshold
             if row["kept"]:
                 kept = mask.detach().clone()
-            calm = calm + 1 if abs(row["density"] - last_density) <= tolerance else 0
-            last_density = row["density"]
+                calm = calm + 1 if abs(row["step_density"] - last_density) <= tolerance else 0
+            last_density = row["step_density"]
         now = time.perf_counter()
         rows.append({**row, "clean_acc": clean_acc, "seconds": now - start, "elapsed": now - called})
         if evaluate and calm >= patience:

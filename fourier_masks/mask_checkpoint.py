@@ -91,8 +91,8 @@ def load(path, prints: dict[str, str]) -> dict | None:
         return None
     try:
         saved = load_tensors(path, f"mask checkpoint {path}", "")
-    except InputError as error:
-        move_aside(path, str(error).strip())
+    except InputError as error:  # truncated, not a torch file, or a pickle of more than tensors
+        move_aside(path, f"it cannot be read as a tensors-only torch file: {type(error.__cause__).__name__}")
         return None
     if not (isinstance(saved, dict) and isinstance(saved.get("fingerprint"), dict) and "state" in saved):
         move_aside(path, "it is not a dict with a fingerprint and a state")

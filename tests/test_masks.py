@@ -1,19 +1,26 @@
-"""Mask learning: equivalences, protocol rules, resume after a kill, determinism, NaN diagnosis."""
+"""Mask learning: equivalences, protocol rules, options, resume after a kill, determinism, NaN diagnosis."""
 
+import copy
+import logging
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fourier_masks.errors import InputError, NumericalError
-from fourier_masks.masks import learn_masks, masked_accuracy, resolve_options
-from fourier_masks.spectrum import reflect
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the root
+
+from benchmarks.naive import naive_mask  # noqa: E402
+from fourier_masks.config import check_config  # noqa: E402
+from fourier_masks.errors import InputError, NumericalError  # noqa: E402
+from fourier_masks.masks import MaskOptions, SeedTracker, learn_masks, mask_options, masked_accuracy  # noqa: E402
+from fourier_masks.spectrum import reflect  # noqa: E402
 
 FAST = {"epochs": 3, "batch_size": 16, "lr": 0.05}
 
@@ -25,7 +32,7 @@ def test_masks_have_the_promised_shape_range_and_symmetry(tiny_model, tiny_data)
     assert masks.min() >= 0 and masks.max() <= 1
     np.testing.assert_allclose(masks, reflect(masks), atol=1e-7)
     assert set(history["seed"]) == {1, 2}
-    assert {"seed", "epoch", "steps", "loss", "density", "fit_acc", "clean_acc", "kept"} <= set(history)
+    assert {"seed", "epoch", "steps", "loss", "density", "step_density", "fit_acc", "clean_acc", "kept"} <= set(history)
     assert masks.mean() < 0.99, "with lambda > 0 the mask must move away from all-pass"
 
 
@@ -44,13 +51,21 @@ def test_seeds_learned_together_equal_seeds_learned_alone(tiny_model, tiny_data)
     assert not np.allclose(together[0], together[1]), "different seeds must give different masks"
 
 
+def test_model_calls_split_into_whole_seeds_give_the_same_masks(tiny_model, tiny_data):
+    x, y = tiny_data[0][:64], tiny_data[1][:64]
+    one_call, h1 = learn_masks(tiny_model, x, y, seeds=[1, 2, 3], model_batch_size=48, **FAST)
+    per_seed, h2 = learn_masks(tiny_model, x, y, seeds=[1, 2, 3], model_batch_size=16, **FAST)
+    np.testing.assert_allclose(one_call, per_seed, atol=1e-6)
+    assert list(h1["kept"]) == list(h2["kept"])
+
+
 def test_half_spectrum_parametrisation_learns_the_same_function_as_full_fft(tiny_model, tiny_data):
     x, y = tiny_data[0][:32], tiny_data[1][:32]
     options = {**FAST, "epochs": 1, "batch_size": 32, "schedule": "constant", "lr": 1e-3}
     half, _ = learn_masks(tiny_model, x, y, seeds=[1], parametrization="rfft", **options)
     full, _ = learn_masks(tiny_model, x, y, seeds=[1], parametrization="fft", **options)
-    acc_half = masked_accuracy(tiny_model, x, y, half)
-    acc_full = masked_accuracy(tiny_model, x, y, full)
+    acc_half = masked_accuracy(tiny_model, x, y, half, 64)
+    acc_full = masked_accuracy(tiny_model, x, y, full, 64)
     assert abs(acc_half[0] - acc_full[0]) <= 1 / 32
     assert np.abs(half - full).max() < 5e-3
 
@@ -59,7 +74,7 @@ def test_keep_rule_returns_a_mask_that_meets_it_on_the_fitting_images(tiny_model
     x, y = tiny_data[0][:96], tiny_data[1][:96]
     masks, history = learn_masks(tiny_model, x, y, seeds=[3], epochs=6, batch_size=16, lr=0.05, keep_threshold=0.99)
     clean = history["clean_acc"].iloc[0]
-    assert masked_accuracy(tiny_model, x, y, masks)[0] >= 0.99 * clean - 1e-9
+    assert masked_accuracy(tiny_model, x, y, masks, 64)[0] >= 0.99 * clean - 1e-9
 
 
 def test_early_stopping_stops_when_density_stops_moving(tiny_model, tiny_data):
@@ -67,6 +82,40 @@ def test_early_stopping_stops_when_density_stops_moving(tiny_model, tiny_data):
     _, history = learn_masks(tiny_model, x, y, seeds=[1], epochs=20, batch_size=32, lr=1e-9,
                              schedule="constant", patience=2, tolerance=1e-3)
     assert history["epoch"].max() == 2
+
+
+def _tracker_run(protocol, epochs):
+    """Kept flags and the epoch a tracker stops at, for (fit_acc, density) per epoch; clean acc 1."""
+    options = mask_options(protocol=protocol, keep_threshold=0.9, patience=2, tolerance=0.01)
+    tracker, kept = SeedTracker(1, torch.ones(1), 1.0), []
+    for epoch, (fit_acc, measured) in enumerate(epochs, start=1):
+        kept.append(tracker.update(epoch, torch.full((1,), float(epoch)), measured, fit_acc, 1.0, options))
+        if not tracker.active:
+            break
+    return kept, epoch, float(tracker.kept[0])
+
+
+def test_protocols_keep_and_stop_as_documented():
+    # densities barely move from epoch 2 on; epoch 3 misses the keep threshold
+    epochs = [(1.0, 0.9), (1.0, 0.8), (0.5, 0.8), (1.0, 0.8), (1.0, 0.8), (1.0, 0.8)]
+    # default: epoch 1 may be kept; every epoch counts (calm after epochs 3 and 4 -> stop at 4)
+    assert _tracker_run("default", epochs) == ([True, True, False, True], 4, 4.0)
+    # authors: epoch 1 never kept; the missed epoch 3 leaves the count alone (calm at 4 and 5 -> stop at 5)
+    assert _tracker_run("authors", epochs) == ([False, True, False, True, True], 5, 5.0)
+
+
+def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
+    """benchmarks.naive follows the authors' train_masks.py line by line (batch 1, torch Adam)."""
+    x, y = tiny_data[0][:12], tiny_data[1][:12]
+    rules = {"epochs": 10, "patience": 2, "tolerance": 2e-2, "keep_threshold": 0.99}
+    naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)
+    package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01,
+                                   parametrization="fft", protocol="authors", **{"lambda": 0.2}, **rules)
+    assert list(history["kept"]) == list(reference["kept"]) and not history["kept"].iloc[0]
+    assert not history["kept"].all(), "some epochs must miss the keep rule for this test to mean anything"
+    assert len(history) < rules["epochs"], "the patience rule must stop the run early"
+    np.testing.assert_allclose(history["step_density"], reference["step_density"], atol=1e-5)
+    np.testing.assert_allclose(package[0, 0], (naive + reflect(naive)) / 2, atol=1e-4)
 
 
 def test_same_seed_gives_bit_identical_masks(tiny_model, tiny_data):
@@ -77,10 +126,22 @@ def test_same_seed_gives_bit_identical_masks(tiny_model, tiny_data):
     assert h1.drop(columns="seconds").equals(h2.drop(columns="seconds"))
 
 
+class _Sharpened(torch.nn.Module):
+    """``model`` with its logits scaled up, so that the paper loss's exponent overflows."""
+
+    def __init__(self, model, scale):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, x):
+        return self.model(x) * self.scale
+
+
 def test_divergence_fails_with_a_diagnosis(tiny_model, tiny_data):
     x, y = tiny_data[0][:32], tiny_data[1][:32]
     with pytest.raises(NumericalError, match="lower mask.lr"):
-        learn_masks(tiny_model, x, y, seeds=[1], epochs=1, batch_size=32, lr=float("nan"), schedule="constant")
+        learn_masks(_Sharpened(copy.deepcopy(tiny_model), 1e4), x, y, seeds=[1], epochs=2, batch_size=8, lr=0.5,
+                    schedule="constant")
 
 
 def test_lambda_zero_and_huge_lambda_work(tiny_model, tiny_data):
@@ -93,10 +154,21 @@ def test_lambda_zero_and_huge_lambda_work(tiny_model, tiny_data):
 
 
 @pytest.mark.parametrize("options, key", [({"loss": "mse"}, "mask.loss"), ({"lambda": -1}, "mask.lambda"),
-                                          ({"lamda": 0.1}, "lamda"), ({"epochs": 0}, "mask.epochs")])
+                                          ({"lamda": 0.1}, "lamda"), ({"epochs": 0}, "mask.epochs"),
+                                          ({"protocol": "paper"}, "mask.protocol"),
+                                          ({"fit_images": 10}, "fit_images")])
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(InputError, match=key):
-        resolve_options(options)
+        mask_options(**options)
+
+
+def test_options_come_from_the_schema_and_the_checked_config():
+    config = check_config({"mask": {"epochs": 2}, "device": "cpu"})
+    assert mask_options(epochs=2, device="cpu") == MaskOptions.from_config(config["mask"], "cpu")
+    assert mask_options(**{"lambda": 0.3}).lam == 0.3
+    with pytest.raises(InputError, match="not both"):
+        learn_masks(None, torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long), [1],
+                    options=mask_options(), epochs=1)
 
 
 def test_bad_images_are_refused_before_learning(tiny_model):
@@ -106,23 +178,32 @@ def test_bad_images_are_refused_before_learning(tiny_model):
         learn_masks(tiny_model, torch.rand(4, 16, 16), torch.zeros(4, dtype=torch.long), seeds=[1])
 
 
+def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog):
+    with caplog.at_level(logging.INFO, logger="fourier_masks"):
+        learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1, 2], epochs=2, batch_size=16)
+    lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.masks"]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("steps/s" in line and "seed 2: density" in line and "fit acc" in line for line in lines)
+
+
 RESUME_SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np, torch
-    import fourier_masks.masks as fm
+    import fourier_masks.mask_checkpoint as ck
     from fourier_masks.data import photo_patches, to_float
+    from fourier_masks.masks import learn_masks
     from fourier_masks.models import make_model
     torch.set_num_threads(1)
     data = photo_patches(n_classes=3, n_train=96, n_test=6, image_size=16, channels=1, seed=0)
     torch.manual_seed(0)
     model = make_model("small_cnn", 1, 3, [0.5], [0.25]).eval()
-    save = fm._save_checkpoint
+    save = ck.save
     def slow_save(*args):
         save(*args)
         time.sleep(float(sys.argv[3]))
-    fm._save_checkpoint = slow_save
-    masks, _ = fm.learn_masks(model, to_float(data.train_images), torch.from_numpy(data.train_labels), [1, 2],
-                              checkpoint=sys.argv[1] or None, epochs=6, batch_size=16, lr=0.05, init="random",
-                              patience=100)
+    ck.save = slow_save
+    masks, _ = learn_masks(model, to_float(data.train_images), torch.from_numpy(data.train_labels), [1, 2],
+                           checkpoint=sys.argv[1] or None, epochs=6, batch_size=16, lr=0.05, init="random",
+                           patience=100, checkpoint_interval=0)
     np.save(sys.argv[2], masks)
 """)
 
@@ -139,7 +220,7 @@ def test_killed_mask_job_resumes_to_the_same_mask(tmp_path):
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     assert checkpoint.exists() and not resumed.exists(), "the job must die after its first checkpoint"
-    saved = torch.load(checkpoint, weights_only=False)["state"]["epoch"]
+    saved = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
     assert 1 <= saved < 6
     subprocess.run([sys.executable, script, checkpoint, resumed, "0"], check=True)
     np.testing.assert_allclose(np.load(resumed), np.load(reference), atol=1e-6)
@@ -159,17 +240,20 @@ def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
         schedule.step()
 
 
-def test_adam_update_of_some_seeds_equals_the_update_of_all_on_those_seeds():
+def test_projected_adam_equals_torch_adam_followed_by_a_clamp():
     from fourier_masks.masks import _projected_adam
 
     generator = torch.Generator().manual_seed(0)
-    params, grad = torch.rand(3, 1, 4, 3, generator=generator), torch.randn(3, 1, 4, 3, generator=generator)
-    state = [params.clone(), torch.zeros_like(params), torch.zeros_like(params)]
-    subset = [params.clone(), torch.zeros_like(params), torch.zeros_like(params)]
-    for step in (1, 2):
-        _projected_adam(*state[:1], grad, *state[1:], None, step, 0.1, 0.9)
-        _projected_adam(*subset[:1], grad[[0, 2]], *subset[1:], [0, 2], step, 0.1, 0.9)
-    for full, part in zip(state, subset):
-        torch.testing.assert_close(part[[0, 2]], full[[0, 2]])
-    torch.testing.assert_close(subset[0][1], params[1])  # the stopped seed does not move
-    assert state[0].min() >= 0 and state[0].max() <= 1
+    params = torch.rand(3, 1, 4, 3, generator=generator)
+    reference = torch.nn.Parameter(params.clone())
+    optimizer = torch.optim.Adam([reference], lr=0.1, betas=(0.9, 0.999))
+    adam_m, adam_v = torch.zeros_like(params), torch.zeros_like(params)
+    for step in (1, 2, 3):
+        grad = torch.randn(params.shape, generator=generator)
+        _projected_adam(params, grad, adam_m, adam_v, step, 0.1, 0.9)
+        reference.grad = grad.clone()
+        optimizer.step()
+        with torch.no_grad():
+            reference.clamp_(0.0, 1.0)
+        torch.testing.assert_close(params, reference.detach(), rtol=1e-6, atol=1e-7)
+    assert params.min() == 0 and params.max() == 1, "the clamp must bind for this test to mean anything"

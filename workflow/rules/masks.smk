@@ -1,60 +1,52 @@
-# Masks of all seeds of a model are learned in one pass (mask.vectorize_seeds: true), or
-# one job per model and seed. Checkpoints live outside the declared outputs, so a killed
-# job resumes from its last epoch instead of starting over.
-if config["mask"]["vectorize_seeds"]:
+# Masks of all seeds of a model are learned in one job and one pass (mask.vectorize_seeds:
+# true), or one job per model and seed; MASK_JOB names the job's files either way.
+# Checkpoints live outside the declared outputs, so a killed job resumes from its last one
+# instead of starting over.
+MASK_JOB = (
+    {"name": "{model}", "seeds": SEEDS, "checkpoint": "{model}/all_seeds"}
+    if config["mask"]["vectorize_seeds"]
+    else {
+        "name": "{model}_seed{seed}",
+        "seeds": ["{seed}"],
+        "checkpoint": "{model}/seed{seed}",
+    }
+)
+# The mask keys the job reads (eval_batch_size serves the analyses, vectorize_seeds the wiring).
+MASK_SETTINGS = {
+    key: value
+    for key, value in config["mask"].items()
+    if key not in ("eval_batch_size", "vectorize_seeds")
+}
 
-    rule learn_masks:
-        input:
-            data=DATA_FILES,
-            model="results/models/{model}/model.pt",
-        output:
-            masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=SEEDS),
-            histories=expand(
-                "results/masks/{{model}}/seed{seed}_history.parquet", seed=SEEDS
-            ),
-        log:
-            "logs/learn_masks/{model}.log",
-        benchmark:
-            "results/benchmarks/learn_masks/{model}.tsv"
-        conda:
-            "../envs/gpu.yaml"
-        threads: 1
-        resources:
-            gpu=GPU,
-            mem_mb=mem_mb(4000),
-            runtime=240,
-        params:
-            seeds=SEEDS,
-            mask=config["mask"],
-            device=config["device"],
-            checkpoint="results/checkpoints/masks/{model}/all_seeds.pt",
-        script:
-            "../scripts/learn_masks.py"
 
-else:
-
-    rule learn_masks:
-        input:
-            data=DATA_FILES,
-            model="results/models/{model}/model.pt",
-        output:
-            masks=["results/masks/{model}/seed{seed}.npy"],
-            histories=["results/masks/{model}/seed{seed}_history.parquet"],
-        log:
-            "logs/learn_masks/{model}_seed{seed}.log",
-        benchmark:
-            "results/benchmarks/learn_masks/{model}_seed{seed}.tsv"
-        conda:
-            "../envs/gpu.yaml"
-        threads: 1
-        resources:
-            gpu=GPU,
-            mem_mb=mem_mb(4000),
-            runtime=240,
-        params:
-            seeds=lambda wildcards: [int(wildcards.seed)],
-            mask=config["mask"],
-            device=config["device"],
-            checkpoint="results/checkpoints/masks/{model}/seed{seed}.pt",
-        script:
-            "../scripts/learn_masks.py"
+rule learn_masks:
+    input:
+        data=DATA_FILES,
+        model="results/models/{model}/model.pt",
+    output:
+        masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=MASK_JOB["seeds"]),
+        histories=expand(
+            "results/masks/{{model}}/seed{seed}_history.parquet",
+            seed=MASK_JOB["seeds"],
+        ),
+    log:
+        f"logs/learn_masks/{MASK_JOB['name']}.log",
+    benchmark:
+        f"results/benchmarks/learn_masks/{MASK_JOB['name']}.tsv"
+    conda:
+        "../envs/gpu.yaml"
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=mem_mb(4000),
+        runtime=240,
+    params:
+        # the seed in the job's name, or every seed
+        seeds=lambda wildcards: (
+            [int(wildcards.seed)] if "seed" in wildcards.keys() else SEEDS
+        ),
+        mask=MASK_SETTINGS,
+        device=config["device"],
+        checkpoint=f"results/checkpoints/masks/{MASK_JOB['checkpoint']}.pt",
+    script:
+        "../scripts/learn_masks.py"

@@ -5,21 +5,22 @@ from pathlib import Path
 from fourier_masks.data import load_split
 from fourier_masks.device import set_threads
 from fourier_masks.io import logged, save_mask, write_table
-from fourier_masks.masks import PIPELINE_KEYS, learn_masks
+from fourier_masks.masks import MaskOptions, learn_masks
 from fourier_masks.models import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     settings = snakemake.params.mask
-    images, labels = load_split(data_folder, settings["fit_split"])
+    images, labels = load_split(Path(snakemake.input.data[0]).parent, settings["fit_split"])
     if settings["fit_images"]:
         images, labels = images[: settings["fit_images"]], labels[: settings["fit_images"]]
-    options = {key: value for key, value in settings.items() if key not in PIPELINE_KEYS}
+    options = MaskOptions.from_config(settings, snakemake.params.device)
     checkpoint = Path(snakemake.params.checkpoint)
+    log.info("learning masks of %s for seeds %s on %d images: %s", snakemake.wildcards.model,
+             snakemake.params.seeds, len(images), options)
     model = load_model(snakemake.input.model, imports=imports_of(snakemake.config["models"]))
-    masks, history = learn_masks(model, images, labels, snakemake.params.seeds,
-                                 checkpoint=checkpoint, device=snakemake.params.device, **options)
+    masks, history = learn_masks(model, images, labels, snakemake.params.seeds, checkpoint=checkpoint,
+                                 options=options)
     log.info("history:\n%s", history.to_string())
     for seed, mask, mask_path, history_path in zip(snakemake.params.seeds, masks, snakemake.output.masks,
                                                    snakemake.output.histories):
