@@ -9,7 +9,11 @@ Prints, measured side by side in one run:
    ``bare`` is the frozen model's forward + input-gradient backward on the same images;
 3. the time to a mask of equal quality: the naive loop with the paper's protocol vs
    ``learn_masks`` at the config's defaults, on the same model and fitting images;
-4. the peak memory of each configuration.
+4. the peak memory of each configuration;
+5. end to end (tracker issue 15): the whole ``learn_masks`` call, set-up, clean reference,
+   per-epoch keep-rule pass and all, against the bare model on the same image-seed steps in
+   calls of the same size, at a few epoch counts, against the naive loop's whole call, with
+   where the time goes (cProfile: top entries and time per phase).
 
 Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--out FILE.json]``
 (from the repository root). See ``benchmarks/README.md`` for what each figure counts.
@@ -20,12 +24,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import cProfile
 import dataclasses
 import datetime
 import json
 import multiprocessing
 import os
 import platform
+import pstats
 import resource
 import statistics
 import time
@@ -33,13 +39,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from benchmarks.naive import bare_step, naive_mask, synchronize
+from fourier_masks import mask_checkpoint
 from fourier_masks import masks as mask_module
+from fourier_masks.config import load_config
 from fourier_masks.data import photo_patches, to_float
 from fourier_masks.device import resolve_device
-from fourier_masks.masks import PIPELINE_KEYS, learn_masks, masked_accuracy
+from fourier_masks.masks import MaskOptions, learn_masks, masked_accuracy
 from fourier_masks.models import freeze, make_model
 from fourier_masks.training import train_model
 
@@ -51,6 +58,8 @@ PAPER = {"lam": 0.2, "lr": 1e-3, "epochs": 100, "warmup": 0.1}
 #: Bars of tracker issue 6 per device type.
 BARS = {"cpu": {"share": 0.85, "speedup": 1.2}, "cuda": {"share": 0.8, "speedup": 20.0}}
 QUALITY_BAR = 3.0
+#: Bars of tracker issue 15 (end to end): share of the bare model per epoch count, and speed-up over naive.
+END_TO_END_BARS = {"share": {2: 0.75, 20: 0.85}, "naive": 2.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,22 +75,26 @@ class Size:
     fit_images: int         # fitting images of the time-to-quality comparison
     naive_epoch_cap: int    # the naive run stops here at the latest (its schedule spans PAPER epochs)
     memory_images: int      # images per configuration in the memory probe
+    e2e_images: int         # end to end (issue 15): fitting images,
+    e2e_seeds: int          # seeds learned in one call,
+    e2e_batch: int          # images per step and seed,
+    e2e_epochs: tuple       # epoch counts timed,
+    e2e_repeats: int        # interleaved repeats (medians reported)
 
 
-FULL = Size(5000, 32, 4, 200, 480, 5, 500, 30, 96)
-QUICK = Size(1500, 32, 1, 12, 96, 3, 64, 2, 32)
+FULL = Size(5000, 32, 4, 200, 480, 5, 500, 30, 96, 512, 4, 128, (2, 20), 3)
+QUICK = Size(1500, 32, 1, 12, 96, 3, 64, 2, 32, 256, 4, 64, (2, 4), 1)
 
 
-def mask_defaults() -> tuple[dict, list[int]]:
-    """The config's mask options (without pipeline keys) and seeds."""
-    config = yaml.safe_load(CONFIG.read_text())
-    options = {k: v for k, v in config["mask"].items() if k not in PIPELINE_KEYS}
-    return options, list(config["seeds"])
+def mask_defaults(device) -> tuple[MaskOptions, list[int]]:
+    """The embedded default's mask options (on ``device``) and seeds."""
+    config = load_config(CONFIG)
+    return MaskOptions.from_config(config["mask"], str(device)), list(config["seeds"])
 
 
-def paper_options(options: dict) -> dict:
+def paper_options(options: MaskOptions) -> MaskOptions:
     """``options`` at the paper's settings: batch size 1 and the authors' lambda and lr."""
-    return {**options, "batch_size": 1, "lambda": PAPER["lam"], "lr": PAPER["lr"]}
+    return dataclasses.replace(options, batch_size=1, lam=PAPER["lam"], lr=PAPER["lr"])
 
 
 def benchmark_model(size: Size, device: torch.device):
@@ -97,8 +110,8 @@ def benchmark_model(size: Size, device: torch.device):
 
 @contextlib.contextmanager
 def evaluation_clock():
-    """Time spent in ``learn_masks``' per-epoch evaluation: yields a list that collects seconds."""
-    spent, original = [], mask_module.masked_accuracy
+    """Time spent in ``learn_masks``' per-epoch keep-rule pass: yields a list that collects seconds."""
+    spent, original = [], mask_module._count_correct
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -106,17 +119,17 @@ def evaluation_clock():
         spent.append(time.perf_counter() - start)
         return result
 
-    mask_module.masked_accuracy = timed
+    mask_module._count_correct = timed
     try:
         yield spent
     finally:
-        mask_module.masked_accuracy = original
+        mask_module._count_correct = original
 
 
-def learn_masks_steps(model, images, labels, seeds, device, **options) -> float:
+def learn_masks_steps(model, images, labels, seeds, options: MaskOptions) -> float:
     """Seconds of one ``learn_masks`` epoch without its evaluation (steps and per-epoch upkeep)."""
     with evaluation_clock() as spent:
-        _, history = learn_masks(model, images, labels, seeds, **{**options, "epochs": 1, "device": str(device)})
+        _, history = learn_masks(model, images, labels, seeds, options=dataclasses.replace(options, epochs=1))
     return float(history["seconds"].iloc[0]) - sum(spent)
 
 
@@ -129,12 +142,12 @@ def naive_steps(model, images, labels, device) -> float:
 
 def runner(kind: str, model, device: torch.device):
     """``(images, labels) -> seconds of the steps`` of one configuration: ``naive``, ``paper`` or ``default``."""
-    options, seeds = mask_defaults()
+    options, seeds = mask_defaults(device)
     if kind == "naive":
         return lambda x, y: naive_steps(model, x, y, device)
     if kind == "paper":
-        return lambda x, y: learn_masks_steps(model, x, y, seeds[:1], device, **paper_options(options))
-    return lambda x, y: learn_masks_steps(model, x, y, seeds, device, **options)
+        return lambda x, y: learn_masks_steps(model, x, y, seeds[:1], paper_options(options))
+    return lambda x, y: learn_masks_steps(model, x, y, seeds, options)
 
 
 def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
@@ -149,9 +162,9 @@ def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
 
 def measure_steps(model, images, labels, size: Size, device: torch.device) -> dict:
     """Figures 1 and 2: interleaved repeats of the naive loop, learn_masks and the bare model."""
-    options, seeds = mask_defaults()
-    batch = options["batch_size"]
-    amp = options.get("amp", "auto") in ("auto", True) and device.type == "cuda"
+    options, seeds = mask_defaults(device)
+    batch = options.batch_size
+    amp = options.amp in ("auto", True) and device.type == "cuda"
     x1, y1 = images[: size.batch1_images], labels[: size.batch1_images]
     xb, yb = images[: size.batched_images], labels[: size.batched_images]
     bare1 = (images[:1].to(device), labels[:1].to(device))
@@ -190,14 +203,14 @@ def measure_steps(model, images, labels, size: Size, device: torch.device) -> di
 def measure_quality(model, images, labels, size: Size, device: torch.device) -> dict:
     """Figure 3: wall time per mask of ``learn_masks`` (config defaults, all seeds in one pass) vs the
     naive loop (paper protocol, one seed) to its first kept mask within 0.05 density of every one of them."""
-    options, seeds = mask_defaults()
+    options, seeds = mask_defaults(device)
     x, y = images[: size.fit_images], labels[: size.fit_images]
     start = time.perf_counter()
-    masks, history = learn_masks(model, x, y, seeds, device=str(device), **options)
+    masks, history = learn_masks(model, x, y, seeds, options=options)
     fast_seconds = time.perf_counter() - start
     clean = float(history["clean_acc"].iloc[0])
     fast_density = masks.reshape(len(masks), -1).mean(1)
-    fast_retention = masked_accuracy(model, x.to(device), y.to(device), masks) / clean
+    fast_retention = masked_accuracy(model, x.to(device), y.to(device), masks, options.model_batch_size) / clean
     mask, naive = naive_mask(copy.deepcopy(model), x, y, seed=seeds[0], lam=PAPER["lam"], lr=PAPER["lr"],
                              epochs=PAPER["epochs"], warmup=PAPER["warmup"], epoch_cap=size.naive_epoch_cap,
                              device=device)
@@ -223,6 +236,86 @@ def measure_quality(model, images, labels, size: Size, device: torch.device) -> 
                                       "retention": float(first["fit_acc"] / clean)}
         result["ratio"] = float(first["elapsed"]) / (fast_seconds / len(seeds))  # per mask: one seed each
     return result
+
+
+def whole_call(model, images, labels, seeds: list[int], epochs: int, batch_size: int, device) -> float:
+    """Seconds of one whole ``learn_masks`` call as issue 15 makes it (no early stop, schema defaults otherwise)."""
+    start = time.perf_counter()
+    learn_masks(model, images, labels, seeds, epochs=epochs, patience=10**6, batch_size=batch_size, device=str(device))
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def bare_pass(model, images, labels, seeds: int, epochs: int, batch_size: int, per_call: int, amp: bool) -> float:
+    """Seconds of the bare model on the image-seed steps of a whole call: each epoch, each step's
+    ``seeds x batch_size`` images go through forward + input-gradient backward in calls of whole
+    seeds of at most ``per_call`` images (at least one seed), as ``learn_masks`` calls the model."""
+    stacked, stacked_labels = images.expand(seeds, *images.shape), labels.expand(seeds, *labels.shape)
+    synchronize(images.device)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for i in range(0, len(images), batch_size):
+            step = min(batch_size, len(images) - i)
+            group = max(1, per_call // step)
+            for first in range(0, seeds, group):
+                x = stacked[first : first + group, i : i + step].flatten(0, 1)
+                bare_step(model, x, stacked_labels[first : first + group, i : i + step].flatten(), amp)
+    synchronize(images.device)
+    return time.perf_counter() - start
+
+
+def profile_call(model, images, labels, seeds, epochs, batch_size, device, top: int = 5) -> dict:
+    """Where one whole call spends its time (cProfile): the ``top`` entries by own time, and the phases."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    whole_call(model, images, labels, seeds, epochs, batch_size, device)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive, own, cumulative, callers)
+    total = sum(entry[2] for entry in stats.values())
+    ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
+    entries = [{"function": pstats.func_std_string(key), "calls": value[1], "seconds": value[2],
+                "share": value[2] / total} for key, value in ranked]
+    phase_of = {(mask_module.__file__, "_run_epoch"): "mask steps", (mask_module.__file__, "_count_correct"): "keep-rule pass",
+                (mask_module.__file__, "clean_reference"): "clean reference",
+                (mask_checkpoint.__file__, "save"): "checkpoint writes"}
+    phases = {name: 0.0 for name in phase_of.values()}
+    for (file, _, name), value in stats.items():
+        if (file, name) in phase_of:
+            phases[phase_of[file, name]] += value[3]
+    phases["the rest (set-up, options, history)"] = total - sum(phases.values())
+    return {"total_seconds": total, "top": entries, "phases": phases}
+
+
+def measure_end_to_end(model, images, labels, size: Size, device: torch.device) -> dict:
+    """Figure 5: interleaved repeats of the whole call and the bare model at each epoch count, and the naive loop."""
+    seeds, batch = list(range(1, size.e2e_seeds + 1)), size.e2e_batch
+    x, y = images[: size.e2e_images].to(device), labels[: size.e2e_images].to(device)
+    amp = device.type == "cuda"  # learn_masks' amp='auto'
+    per_call = mask_module.mask_options().model_batch_size
+    shortest = min(size.e2e_epochs)
+    runs = {}
+    for epochs in size.e2e_epochs:
+        runs[f"bare_{epochs}"] = lambda e=epochs: bare_pass(model, x, y, len(seeds), e, batch, per_call, amp)
+        runs[f"call_{epochs}"] = lambda e=epochs: whole_call(model, x, y, seeds, e, batch, device)
+    runs["naive"] = lambda: float(naive_mask(copy.deepcopy(model), x, y, seed=1, lam=PAPER["lam"], lr=PAPER["lr"],
+                                             epochs=shortest, device=device)[1]["elapsed"].iloc[-1])
+    whole_call(model, x[: 2 * batch], y[: 2 * batch], seeds, 1, batch, device)  # warm-up
+    times = {name: [] for name in runs}
+    for _ in range(size.e2e_repeats):
+        for name, run in runs.items():
+            times[name].append(run())
+    median = {name: statistics.median(values) for name, values in times.items()}
+    naive_rate = len(x) * shortest / median["naive"]
+    rows = {}
+    for epochs in size.e2e_epochs:
+        rate = len(x) * len(seeds) * epochs / median[f"call_{epochs}"]
+        rows[str(epochs)] = {"call_seconds": median[f"call_{epochs}"], "bare_seconds": median[f"bare_{epochs}"],
+                             "share": median[f"bare_{epochs}"] / median[f"call_{epochs}"], "throughput": rate,
+                             "vs_naive": rate / naive_rate,
+                             "profile": profile_call(model, x, y, seeds, epochs, batch, device)}
+    return {"images": len(x), "seeds": len(seeds), "batch_size": batch, "per_call": per_call, "epochs": rows,
+            "naive": {"epochs": shortest, "seconds": median["naive"], "throughput": naive_rate},
+            "repeat_seconds": times}
 
 
 def _peak_rss_kib(reset: bool = False) -> int:
@@ -297,6 +390,7 @@ def run_benchmark(size: Size, device: str = "cpu") -> dict:
     results["steps"] = measure_steps(model, images, labels, size, device)
     results["quality"] = measure_quality(model, images, labels, size, device)
     results["memory"] = measure_memory(model, images, labels, size, device)
+    results["end_to_end"] = measure_end_to_end(model, images, labels, size, device)
     results["machine"]["load_average_end"] = os.getloadavg()
     results["bars"] = bars(results, device.type)
     return results
@@ -309,7 +403,10 @@ def bars(results: dict, device_type: str) -> dict:
     return {"share_default": steps["share"]["default"] >= bar["share"],
             "speedup_paper": steps["speedup"]["paper"] >= bar["speedup"],
             "speedup_default": steps["speedup"]["default"] >= bar["speedup"],
-            "time_to_quality": results["quality"]["equal_quality"] and results["quality"]["ratio"] >= QUALITY_BAR}
+            "time_to_quality": results["quality"]["equal_quality"] and results["quality"]["ratio"] >= QUALITY_BAR,
+            **{f"end_to_end_{epochs}": row["share"] >= END_TO_END_BARS["share"][int(epochs)]
+               and row["vs_naive"] >= END_TO_END_BARS["naive"]
+               for epochs, row in results["end_to_end"]["epochs"].items() if int(epochs) in END_TO_END_BARS["share"]}}
 
 
 def report(results: dict) -> str:
@@ -345,8 +442,28 @@ def report(results: dict) -> str:
         *_quality_verdict(q, met[results["bars"]["time_to_quality"]]),
         f"4. extra peak memory ({mem['measure']}, {mem['images']} images, fresh process each): "
         + ", ".join(f"{k} {v:.1f} {mem['unit']}" for k, v in mem["peak"].items()),
+        *_end_to_end_lines(results["end_to_end"], results["bars"], met),
     ]
     return "\n".join(lines)
+
+
+def _end_to_end_lines(e2e: dict, bars: dict, met: dict) -> list[str]:
+    lines = [(f"5. end to end: whole learn_masks call vs the bare model on the same image-seed steps "
+              f"({e2e['images']} images, {e2e['seeds']} seeds, batch {e2e['batch_size']}, model calls of "
+              f"{e2e['per_call']} images; naive: whole call, 1 seed, {e2e['naive']['epochs']} epochs, "
+              f"{e2e['naive']['throughput']:.1f} image steps/s)")]
+    for epochs, row in e2e["epochs"].items():
+        bar = END_TO_END_BARS["share"].get(int(epochs))
+        verdict = f"  (bar {bar} and {END_TO_END_BARS['naive']}x: {met[bars[f'end_to_end_{epochs}']]})" if bar else ""
+        lines.append(f"   {epochs:>3} epochs: call {row['call_seconds']:7.2f} s, bare {row['bare_seconds']:7.2f} s, "
+                     f"bare/call = {row['share']:.2f}; {row['throughput']:8.1f} image-seed steps/s = "
+                     f"{row['vs_naive']:.2f}x naive{verdict}")
+        profile = row["profile"]
+        lines.append("       phases: " + ", ".join(f"{name} {seconds / profile['total_seconds']:.0%}"
+                                                  for name, seconds in profile["phases"].items()))
+        lines += [(f"       {entry['share']:5.1%} {entry['seconds']:7.2f} s {entry['calls']:>6} calls  "
+                   f"{entry['function']}") for entry in profile["top"]]
+    return lines
 
 
 def _quality_verdict(q: dict, met: str) -> list[str]:

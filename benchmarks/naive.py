@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fourier_masks.masks import epoch_order
 
-__all__ = ["naive_mask", "bare_step", "synchronize"]
+__all__ = ["bare_step", "naive_mask", "synchronize"]
 
 
 def synchronize(device: torch.device) -> None:

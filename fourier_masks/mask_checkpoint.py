@@ -26,7 +26,7 @@ import torch
 from .errors import InputError
 from .models import load_tensors
 
-__all__ = ["STEP_VERSION", "fingerprint", "save", "load", "move_aside"]
+__all__ = ["STEP_VERSION", "fingerprint", "load", "move_aside", "save"]
 
 #: Version of the mask step's arithmetic; bump it when a change alters the masks learned from the same inputs.
 STEP_VERSION = "2"

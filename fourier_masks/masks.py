@@ -62,16 +62,16 @@ from .spectrum import full_to_half, half_to_full, symmetrize
 __all__ = [
     "MaskOptions",
     "SeedTracker",
-    "mask_options",
-    "learn_masks",
-    "masked_accuracy",
-    "density",
     "bin_weights",
-    "filter_masked",
-    "to_full_masks",
     "clean_reference",
-    "loss_per_seed",
+    "density",
     "epoch_order",
+    "filter_masked",
+    "learn_masks",
+    "loss_per_seed",
+    "mask_options",
+    "masked_accuracy",
+    "to_full_masks",
 ]
 
 log = logging.getLogger(__name__)

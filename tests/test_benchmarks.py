@@ -30,12 +30,17 @@ def test_naive_reference_learns_the_mask_learn_masks_learns(tiny_model, tiny_dat
 
 def test_smallest_benchmark_runs_and_reports_every_figure():
     results = run_benchmark(Size(n_train=200, image_size=16, train_epochs=1, batch1_images=3, batched_images=32,
-                                 repeats=1, fit_images=8, naive_epoch_cap=1, memory_images=4), "cpu")
+                                 repeats=1, fit_images=8, naive_epoch_cap=1, memory_images=4, e2e_images=16,
+                                 e2e_seeds=2, e2e_batch=8, e2e_epochs=(1, 2), e2e_repeats=1), "cpu")
     steps = results["steps"]
     assert set(steps["throughput"]) == {"naive", "paper", "default"}
     assert all(value > 0 for value in steps["throughput"].values())
     assert set(results["memory"]["peak"]) == {"naive", "paper", "default"}
-    assert set(results["bars"]) == {"share_default", "speedup_paper", "speedup_default", "time_to_quality"}
+    assert set(results["bars"]) == {"share_default", "speedup_paper", "speedup_default", "time_to_quality", "end_to_end_2"}
+    end_to_end = results["end_to_end"]["epochs"]
+    assert set(end_to_end) == {"1", "2"} and all(row["share"] > 0 and row["vs_naive"] > 0 for row in end_to_end.values())
+    profile = end_to_end["2"]["profile"]
+    assert len(profile["top"]) == 5 and profile["phases"]["mask steps"] > 0 and profile["phases"]["keep-rule pass"] > 0
     text = report(results)
-    for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory"):
+    for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory", "5. end to end"):
         assert heading in text

@@ -93,7 +93,7 @@ def test_a_pickle_payload_at_the_pipelines_checkpoint_never_runs(tmp_path):
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
                "--configfile", str(REPO / "tests" / "configs" / "tiny.yaml"), "--cores", "2",
                "results/masks/standard/seed1.npy"]
-    job = subprocess.run(command, capture_output=True, text=True)
+    job = subprocess.run(command, capture_output=True, text=True, check=False)
     assert job.returncode == 0, job.stderr[-3000:]
     assert not marker.exists() and (tmp_path / "results" / "masks" / "standard" / "seed2.npy").is_file()
     log = (tmp_path / "logs" / "learn_masks" / "standard.log").read_text()

@@ -19,7 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks p
 from benchmarks.naive import naive_mask  # noqa: E402
 from fourier_masks.config import check_config  # noqa: E402
 from fourier_masks.errors import InputError, NumericalError  # noqa: E402
-from fourier_masks.masks import MaskOptions, SeedTracker, learn_masks, mask_options, masked_accuracy  # noqa: E402
+from fourier_masks.masks import (  # noqa: E402
+    MaskOptions,
+    SeedTracker,
+    learn_masks,
+    mask_options,
+    masked_accuracy,
+)
 from fourier_masks.spectrum import reflect  # noqa: E402
 
 FAST = {"epochs": 3, "batch_size": 16, "lr": 0.05}
