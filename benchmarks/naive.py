@@ -81,21 +81,7 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
     for epoch in range(min(epochs, epoch_cap or epochs)):
         start = time.perf_counter()
         loader = DataLoader(dataset, batch_size=1, sampler=epoch_order(seed, epoch, n).tolist())
-        step_density = []
-        for x, y, ce_ref in loader:
-            x, y, ce_ref = x.to(device), y.to(device), ce_ref.to(device)
-            step_density.append(float(mask.detach().mean()))
-            masked = torch.fft.ifft2(torch.fft.fft2(x) * mask).real
-            invariance = torch.exp((F.cross_entropy(model(masked), y) - ce_ref) ** 2)
-            loss = invariance.sum() + lam * mask.mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            with torch.no_grad():
-                mask.clamp_(0.0, 1.0)
-        synchronize(device)
+        step_density = _naive_epoch(model, loader, mask, optimizer, scheduler, lam, device)
         step_seconds = time.perf_counter() - start
         row = {"epoch": epoch + 1, "density": float(mask.detach().mean()),
                "step_density": float(np.mean(step_density)), "step_seconds": step_seconds}
@@ -112,6 +98,26 @@ def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, 
             break
     final = kept if evaluate else mask.detach()
     return final.cpu().numpy().astype(np.float32), pd.DataFrame(rows)
+
+
+def _naive_epoch(model, loader, mask, optimizer, scheduler, lam: float, device) -> list[float]:
+    """One epoch of batch-1 steps, as the authors' ``epoch_mask_train``; the density before each step."""
+    step_density = []
+    for x, y, ce_ref in loader:
+        x, y, ce_ref = x.to(device), y.to(device), ce_ref.to(device)
+        step_density.append(float(mask.detach().mean()))
+        masked = torch.fft.ifft2(torch.fft.fft2(x) * mask).real
+        invariance = torch.exp((F.cross_entropy(model(masked), y) - ce_ref) ** 2)
+        loss = invariance.sum() + lam * mask.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        with torch.no_grad():
+            mask.clamp_(0.0, 1.0)
+    synchronize(device)
+    return step_density
 
 
 def _accuracy(model, dataset, mask, device) -> float:

@@ -144,7 +144,8 @@ def mask_options(**keywords) -> MaskOptions:
         raise InputError(f"unknown mask option(s) {unknown}; the options of learn_masks are {', '.join(allowed)} "
                          "(fit_split, fit_images, vectorize_seeds and eval_batch_size steer the pipeline only).")
     section = {key: value for key, value in keywords.items() if key != "device"}
-    config = check_config({"mask": section, **({"device": keywords["device"]} if "device" in keywords else {})})
+    device = {"device": str(keywords["device"])} if "device" in keywords else {}  # a torch.device too
+    config = check_config({"mask": section, **device})
     return MaskOptions.from_config(config["mask"], config["device"])
 
 
