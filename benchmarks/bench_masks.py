@@ -305,16 +305,18 @@ def measure_end_to_end(model, images, labels, size: Size, device: torch.device) 
         for name, run in runs.items():
             times[name].append(run())
     median = {name: statistics.median(values) for name, values in times.items()}
-    naive_rate = len(x) * shortest / median["naive"]
+    naive_rate = [len(x) * shortest / seconds for seconds in times["naive"]]
     rows = {}
-    for epochs in size.e2e_epochs:
-        rate = len(x) * len(seeds) * epochs / median[f"call_{epochs}"]
+    for epochs in size.e2e_epochs:  # ratios within each repeat, then their median: robust to load that drifts
+        rate = [len(x) * len(seeds) * epochs / seconds for seconds in times[f"call_{epochs}"]]
         rows[str(epochs)] = {"call_seconds": median[f"call_{epochs}"], "bare_seconds": median[f"bare_{epochs}"],
-                             "share": median[f"bare_{epochs}"] / median[f"call_{epochs}"], "throughput": rate,
-                             "vs_naive": rate / naive_rate,
+                             "share": statistics.median(b / c for b, c in zip(times[f"bare_{epochs}"],
+                                                                              times[f"call_{epochs}"])),
+                             "throughput": statistics.median(rate),
+                             "vs_naive": statistics.median(r / n for r, n in zip(rate, naive_rate)),
                              "profile": profile_call(model, x, y, seeds, epochs, batch, device)}
     return {"images": len(x), "seeds": len(seeds), "batch_size": batch, "per_call": per_call, "epochs": rows,
-            "naive": {"epochs": shortest, "seconds": median["naive"], "throughput": naive_rate},
+            "naive": {"epochs": shortest, "seconds": median["naive"], "throughput": statistics.median(naive_rate)},
             "repeat_seconds": times}
 
 
