@@ -115,12 +115,8 @@ class MaskOptions:
     @classmethod
     def from_config(cls, mask: dict, device: str) -> MaskOptions:
         """From a checked config's ``mask`` section (other keys in it are ignored) and ``device``."""
-        keys = cls.config_keys()[:-1]
-        return cls(**{name: mask[key] for name, key in zip(cls._names(), keys)}, device=device)
-
-    @classmethod
-    def _names(cls) -> list[str]:
-        return [field.name for field in dataclasses.fields(cls)][:-1]
+        names = [field.name for field in dataclasses.fields(cls) if field.name != "device"]
+        return cls(**{name: mask["lambda" if name == "lam" else name] for name in names}, device=device)
 
     def learning_rate(self, step: int, total: int) -> tuple[float, float]:
         """``(learning rate, Adam beta1)`` of the ``step``-th update (0-based) of ``total``."""
@@ -596,6 +592,5 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     state = saver.resume(state)
     while state.epoch < options.epochs and state.active:
         _learn_epoch(problem, state)
-        saver.save(state, due_only=True)
-    saver.save(state)
+        saver.save(state, due_only=state.epoch < options.epochs and bool(state.active))  # always the last
     return _results(state, problem)
