@@ -15,7 +15,9 @@ Frequency-bias metrics (:func:`frequency_bias`)
 ``anisotropy``         ``|sum m^2 exp(2 i theta)| / sum m^2`` over bins off DC: 0 when the
                        energy is spread evenly over orientations, 1 when it lies on one line.
 ``dominant_orientation`` ``arg(sum m^2 exp(2 i theta)) / 2`` in ``[0, pi)`` radians: the
-                       wave-vector orientation holding most energy.
+                       wave-vector orientation holding most energy, in the paper's
+                       convention (counter-clockwise from ``+fx``, vertical axis up; see
+                       :func:`fourier_masks.spectrum.angle_grid`).
 Ratios of an all-zero mask are undefined and reported as NaN.
 """
 
@@ -74,8 +76,9 @@ def profile(mask: np.ndarray, n_bands: int, kind: str = "radial") -> pd.DataFram
     """Radial or angular band energies of one mask ``[C', H, W]`` (method.md, analysis 3).
 
     Returns a DataFrame with one row per band: ``band``, ``lo``, ``hi`` (cycles per image
-    for ``radial``, radians for ``angular``), ``energy`` (L2 norm of the unit-normalised
-    mask in the band) and ``energy_share`` (``energy ** 2``; the shares sum to 1).
+    for ``radial``, radians in the paper's orientation for ``angular``), ``energy`` (L2
+    norm of the unit-normalised mask in the band) and ``energy_share`` (``energy ** 2``;
+    radial shares sum to 1, angular ones to 1 less DC's share, DC being in no sector).
     """
     height, width = mask.shape[-2:]
     band_index = radial_band_index if kind == "radial" else angular_band_index

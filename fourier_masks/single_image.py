@@ -37,7 +37,7 @@ from .device import resolve_device
 from .errors import InputError
 from .masks import bin_weights, clean_reference, filter_masked, loss_per_seed, to_full_masks
 from .models import freeze, predict
-from .spectrum import band_energies, corner_radius, radius_grid
+from .spectrum import band_energies, radial_band_index, radial_band_index_of_edges
 
 __all__ = ["learn_single_image_masks", "band_share_table", "mask_decodability"]
 
@@ -141,20 +141,16 @@ def learn_single_image_masks(model, images: torch.Tensor, *, lam: float = 0.07, 
 
 
 def _radial_index(height: int, width: int, radial_edges) -> tuple[np.ndarray, np.ndarray]:
-    """Band of each bin ``[H, W]`` (``len(edges) - 1`` for bins outside) and the edges."""
+    """Band of each bin ``[H, W]`` (``-1`` for bins outside, decided exactly) and the edges."""
     if np.isscalar(radial_edges):
         if int(radial_edges) != radial_edges or radial_edges < 1:
             raise InputError(f"radial_edges = {radial_edges!r}: give increasing edges or a band count >= 1.")
-        edges = np.linspace(0.0, corner_radius(height, width), int(radial_edges) + 1)
-    else:
-        edges = np.asarray(radial_edges, dtype=np.float64)
-        if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-            raise InputError(f"radial_edges = {list(edges)} must be at least two strictly increasing radii "
-                             "(cycles per image).")
-    radius = radius_grid(height, width)
-    index = np.digitize(radius, edges[1:-1])
-    index[(radius < edges[0]) | (radius > edges[-1])] = len(edges) - 1
-    return index, edges
+        return radial_band_index(height, width, int(radial_edges))
+    edges = np.asarray(radial_edges, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise InputError(f"radial_edges = {list(edges)} must be at least two strictly increasing radii "
+                         "(cycles per image).")
+    return radial_band_index_of_edges(height, width, edges), edges
 
 
 def band_share_table(masks_a, masks_b, radial_edges=8) -> pd.DataFrame:
@@ -182,8 +178,8 @@ def band_share_table(masks_a, masks_b, radial_edges=8) -> pd.DataFrame:
         raise InputError(f"masks_a {a.shape} and masks_b {b.shape} must both be [N, C', H, W] of one shape.")
     index, edges = _radial_index(a.shape[-2], a.shape[-1], radial_edges)
     n_bands = len(edges) - 1
-    energy_a = np.stack([band_energies(m, index, n_bands + 1)[:n_bands] for m in a])
-    energy_b = np.stack([band_energies(m, index, n_bands + 1)[:n_bands] for m in b])
+    energy_a = np.stack([band_energies(m, index, n_bands) for m in a])
+    energy_b = np.stack([band_energies(m, index, n_bands) for m in b])
     return pd.DataFrame({
         "band": np.arange(n_bands), "r_lo": edges[:-1], "r_hi": edges[1:],
         "share_a_greater": (energy_a > energy_b).mean(0), "mean_energy_a": energy_a.mean(0),

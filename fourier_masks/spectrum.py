@@ -5,7 +5,10 @@ Conventions
 * Spectra are in the unshifted ``fft2`` layout: DC at ``[0, 0]``, frequency index ``i``
   stands for ``fftfreq(H)[i] * H`` cycles per image.
 * Frequencies are in **cycles per image** (cpi); angles are in **radians**, in
-  ``[0, 2 pi)``, measured from the horizontal frequency axis towards the vertical one.
+  ``[0, 2 pi)``, in the paper's convention (Karantzas et al. 2022): counter-clockwise from
+  the horizontal frequency axis ``+fx`` with the vertical frequency axis pointing **up**.
+  Row frequencies ``fy`` grow downwards (as array rows do), so a bin's angle is
+  ``atan2(-fy, fx)``: ``(fy, fx) = (-1, 0)`` lies at ``pi / 2``.
 * A *full* mask has shape ``[..., H, W]``; a *half* mask lives on the ``rfft2``
   half-spectrum, shape ``[..., H, W // 2 + 1]``.
 * Applying a mask means ``Re(ifft2(M * fft2(x)))`` per channel. Only the symmetrised mask
@@ -23,12 +26,16 @@ Example
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import torch
 
 __all__ = [
     "frequency_grid",
     "radius_grid",
+    "squared_radius_grid",
     "angle_grid",
     "nyquist_radius",
     "corner_radius",
@@ -42,6 +49,7 @@ __all__ = [
     "highpass_mask",
     "lowpass_mask_of_density",
     "radial_band_index",
+    "radial_band_index_of_edges",
     "angular_band_index",
     "band_energies",
 ]
@@ -63,13 +71,20 @@ def radius_grid(height: int, width: int) -> np.ndarray:
     return np.hypot(fy, fx)
 
 
-def angle_grid(height: int, width: int) -> np.ndarray:
-    """Orientation of every bin's wave vector, radians in ``[0, 2 pi)``, ``[H, W]``.
+def squared_radius_grid(height: int, width: int) -> np.ndarray:
+    """Exact squared radial frequency ``fy^2 + fx^2`` of every bin, int64 ``[H, W]`` (cpi squared)."""
+    fy, fx = (grid.astype(np.int64) for grid in frequency_grid(height, width))
+    return fy**2 + fx**2
 
-    DC has angle 0.
+
+def angle_grid(height: int, width: int) -> np.ndarray:
+    """Orientation ``atan2(-fy, fx)`` of every bin's wave vector, radians in ``[0, 2 pi)``, ``[H, W]``.
+
+    The paper's convention: counter-clockwise from ``+fx``, vertical axis pointing up. DC
+    has angle 0.
     """
     fy, fx = frequency_grid(height, width)
-    return np.mod(np.arctan2(fy, fx), 2 * np.pi)
+    return np.mod(np.arctan2(-fy + 0.0, fx), 2 * np.pi)
 
 
 def nyquist_radius(height: int, width: int) -> float:
@@ -172,12 +187,6 @@ def apply_half_mask(images, half_mask):
     return out.numpy() if to_numpy else out
 
 
-def _squared_radius(height: int, width: int) -> np.ndarray:
-    """Exact squared radial frequency of every bin (integers, cycles per image squared)."""
-    fy, fx = frequency_grid(height, width)
-    return fy**2 + fx**2
-
-
 def lowpass_mask(height: int, width: int, radius: float) -> np.ndarray:
     """Binary float32 mask ``[H, W]`` passing bins with radial frequency ``<= radius`` cpi."""
     return (radius_grid(height, width) <= radius).astype(np.float32)
@@ -199,11 +208,25 @@ def lowpass_mask_of_density(height: int, width: int, density: float) -> np.ndarr
         raise ValueError(f"density must lie in [0, 1], got {density}")
     flat = np.arange(height * width).reshape(height, width)
     pair = np.minimum(flat, reflect(flat)).ravel()
-    order = np.lexsort((flat.ravel(), pair, _squared_radius(height, width).ravel()))
+    order = np.lexsort((flat.ravel(), pair, squared_radius_grid(height, width).ravel()))
     n_pass = int(round(density * height * width))
     mask = np.zeros(height * width, dtype=np.float32)
     mask[order[:n_pass]] = 1.0
     return mask.reshape(height, width)
+
+
+def _band_of_squared_radius(squared: np.ndarray, squared_edges) -> np.ndarray:
+    """Band ``b`` of each integer squared radius with ``e_b^2 <= s < e_(b+1)^2``, exactly.
+
+    ``squared_edges`` are the squared band edges as :class:`fractions.Fraction` (or ints);
+    the last band also holds ``s == e_last^2``; ``-1`` marks bins outside all bands. For an
+    integer ``s``, ``s >= e^2`` iff ``s >= ceil(e^2)`` and ``s <= e^2`` iff ``s <= floor(e^2)``,
+    so every comparison is between integers.
+    """
+    opening = np.array([math.ceil(e) for e in squared_edges[1:-1]], dtype=np.int64)
+    index = np.searchsorted(opening, squared, side="right").astype(np.int64)
+    index[(squared < math.ceil(squared_edges[0])) | (squared > math.floor(squared_edges[-1]))] = -1
+    return index
 
 
 def radial_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,22 +234,56 @@ def radial_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarray
 
     Returns ``(index, edges)``: int64 ``[H, W]`` band of each bin, and float64
     ``[n_bands + 1]`` band edges in cycles per image. Band ``b`` holds radii in
-    ``[edges[b], edges[b + 1])``; the corner itself falls in the last band.
+    ``[edges[b], edges[b + 1])``; the corner itself falls in the last band. The decision is
+    exact: the squared edges ``b^2 (H^2 + W^2) / (4 n^2)`` are rational and the squared radii
+    integers, so a bin on an edge (e.g. the diagonal ``(3, 3)`` at 32 px, 64 bands) always
+    opens the upper band.
     """
-    edges = np.linspace(0.0, corner_radius(height, width), n_bands + 1)
-    index = np.digitize(radius_grid(height, width), edges[1:-1], right=False)
-    return index.astype(np.int64), edges
+    corner_squared = Fraction(height * height + width * width, 4)
+    squared_edges = [corner_squared * Fraction(b * b, n_bands * n_bands) for b in range(n_bands + 1)]
+    index = _band_of_squared_radius(squared_radius_grid(height, width), squared_edges)
+    return index, np.linspace(0.0, corner_radius(height, width), n_bands + 1)
+
+
+def radial_band_index_of_edges(height: int, width: int, edges) -> np.ndarray:
+    """Band of every bin for increasing radii ``edges`` (cycles per image), int64 ``[H, W]``.
+
+    Band ``b`` holds ``[edges[b], edges[b + 1])`` (the last band also its outer edge), decided
+    exactly from the squared radii; bins outside ``[edges[0], edges[-1]]`` get ``-1``.
+    """
+    squared_edges = [Fraction(float(e)) ** 2 for e in edges]
+    return _band_of_squared_radius(squared_radius_grid(height, width), squared_edges)
 
 
 def angular_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
-    """Assign every bin to one of ``n_bands`` equal sectors of ``[0, 2 pi)``.
+    """Assign every bin but DC to one of ``n_bands`` equal sectors of ``[0, 2 pi)``.
 
-    Returns ``(index, edges)``: int64 ``[H, W]`` and float64 ``[n_bands + 1]`` edges in
-    radians. DC falls in sector 0.
+    Angles are the paper's (:func:`angle_grid`): sector ``b`` spans ``[b w, (b + 1) w]`` with
+    ``w = 2 pi / n_bands``, counter-clockwise from ``+fx`` with the vertical axis up. A bin
+    lying exactly on a sector edge belongs to the sector on the side of the edge nearer
+    ``+fx`` (as if turned slightly towards angle 0; a bin on ``-fx``, angle ``pi``, to the
+    sector below ``pi``). This rule is symmetric under ``fy -> -fy`` and agrees with the
+    authors' band code wherever that code puts a bin in one sector only. DC has no
+    orientation and is in no sector (index ``-1``).
+
+    Exactness: only axes and diagonals (multiples of ``pi / 4``) can lie on an edge (a
+    lattice direction with another angle has an irrational slope ratio to every edge, by
+    Niven's theorem), and those are decided in integers; all other bins are at least 1e-9
+    of a sector width away from an edge at the sizes used, far above float64 rounding.
+
+    Returns ``(index, edges)``: int64 ``[H, W]`` and float64 ``[n_bands + 1]`` edges in radians.
     """
-    edges = np.linspace(0.0, 2 * np.pi, n_bands + 1)
-    index = np.digitize(angle_grid(height, width), edges[1:-1], right=False)
-    return index.astype(np.int64), edges
+    fy, fx = (grid.astype(np.int64) for grid in frequency_grid(height, width))
+    up, right = -fy, fx
+    signed = np.arctan2(up + 0.0, right + 0.0)  # (-pi, pi]: +0.0 keeps -fx at +pi
+    turns = signed * n_bands / (2 * np.pi)  # angle in sector widths
+    on_ray = (up == 0) | (right == 0) | (np.abs(up) == np.abs(right))
+    eighths = np.rint(signed * 4 / np.pi).astype(np.int64) * n_bands  # turns = eighths / 8 on a ray
+    floor = np.where(on_ray, eighths // 8, np.floor(turns))
+    ceil = np.where(on_ray, -((-eighths) // 8), np.ceil(turns))
+    index = np.where(signed > 0, ceil - 1, floor).astype(np.int64) % n_bands
+    index[(up == 0) & (right == 0)] = -1
+    return index, np.linspace(0.0, 2 * np.pi, n_bands + 1)
 
 
 def band_energies(mask: np.ndarray, index: np.ndarray, n_bands: int) -> np.ndarray:
@@ -236,17 +293,19 @@ def band_energies(mask: np.ndarray, index: np.ndarray, n_bands: int) -> np.ndarr
     ----------
     mask : ``[..., H, W]`` full-layout mask; leading axes (channels) are pooled.
     index : int ``[H, W]`` band of each bin, from :func:`radial_band_index` or
-        :func:`angular_band_index`.
+        :func:`angular_band_index`; ``-1`` marks a bin in no band (DC for sectors).
 
     Returns
     -------
-    float64 ``[n_bands]`` energies ``e_b = ||m_b|| / ||m||``. Their squares sum to 1, so
-    ``e_b ** 2`` is band ``b``'s share of the mask's energy. An all-zero mask gives zeros.
+    float64 ``[n_bands]`` energies ``e_b = ||m_b|| / ||m||``, ``||m||`` over all bins (as in
+    the authors' code), so ``e_b ** 2`` is band ``b``'s share of the mask's energy; the
+    shares sum to 1 less the share of bins in no band. An all-zero mask gives zeros.
     """
     squared = np.asarray(mask, dtype=np.float64) ** 2
     squared = squared.reshape(-1, *index.shape).sum(axis=0)
-    per_band = np.bincount(index.ravel(), weights=squared.ravel(), minlength=n_bands)
-    total = per_band.sum()
+    banded = index >= 0
+    per_band = np.bincount(index[banded], weights=squared[banded], minlength=n_bands)
+    total = squared.sum()
     if total == 0:
         return np.zeros(n_bands)
     return np.sqrt(per_band / total)

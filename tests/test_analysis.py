@@ -23,7 +23,8 @@ def test_profiles_partition_the_energy_and_carry_band_edges():
     mask = np.random.default_rng(0).random((1, 16, 16))
     radial, angular = profile(mask, 8, "radial"), profile(mask, 12, "angular")
     assert radial["energy_share"].sum() == pytest.approx(1.0)
-    assert angular["energy_share"].sum() == pytest.approx(1.0)
+    dc_share = mask[0, 0, 0] ** 2 / (mask**2).sum()  # DC has no orientation: in no sector
+    assert angular["energy_share"].sum() == pytest.approx(1.0 - dc_share)
     assert radial["hi"].iloc[-1] == pytest.approx(np.hypot(8, 8))
     assert angular["hi"].iloc[-1] == pytest.approx(2 * np.pi)
 
@@ -51,6 +52,22 @@ def test_a_mask_on_one_orientation_is_fully_anisotropic():
     assert bias["anisotropy"] == pytest.approx(1.0)
     orientation = bias["dominant_orientation"]  # in [0, pi): 0 and pi are the same orientation
     assert min(orientation, np.pi - orientation) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [16, 17, 32])
+def test_a_mask_on_one_oblique_line_points_the_paper_s_way(size):
+    # Pass the line k (fy, fx) = k (-1, 2): up and to the right, at atan(1/2) = 26.6 degrees
+    # counter-clockwise from +fx in the paper's convention (vertical axis up, i.e. -fy).
+    mask = np.zeros((1, size, size))
+    for k in range(-(size // 4) + 1, size // 4):
+        mask[0, -k % size, 2 * k % size] = 1.0
+    bias = frequency_bias(mask)
+    assert bias["anisotropy"] == pytest.approx(1.0)
+    assert bias["dominant_orientation"] == pytest.approx(np.arctan2(1, 2), abs=1e-12)
+    angular = profile(mask, 64, "angular")  # sectors of 5.625 degrees
+    passed = angular.loc[angular["energy"] > 0, "band"].tolist()
+    assert passed == [4, 36]  # 26.6 and 206.6 degrees
+    assert angular["energy_share"].sum() == pytest.approx(1 - 1 / mask.sum())  # all but DC
 
 
 def test_empty_mask_gives_nan_ratios_without_warnings():

@@ -116,9 +116,10 @@ def test_radius_grid_at_hand_picked_bins(height, width, row, col, radius):
 
 @pytest.mark.parametrize(
     "row, col, angle",
-    [(0, 0, 0.0), (0, 1, 0.0), (1, 0, PI / 2), (1, 1, PI / 4), (0, 7, PI),
-     (7, 0, 3 * PI / 2), (7, 1, 7 * PI / 4), (7, 7, 5 * PI / 4), (1, 7, 3 * PI / 4),
-     (4, 0, 3 * PI / 2), (2, 6, 3 * PI / 4)],
+    # The paper's convention: counter-clockwise from +fx, vertical axis up (up is -fy, row -1).
+    [(0, 0, 0.0), (0, 1, 0.0), (7, 0, PI / 2), (7, 1, PI / 4), (0, 7, PI),
+     (1, 0, 3 * PI / 2), (1, 1, 7 * PI / 4), (1, 7, 5 * PI / 4), (7, 7, 3 * PI / 4),
+     (4, 0, PI / 2), (6, 6, 3 * PI / 4)],
 )
 def test_angle_grid_at_hand_picked_bins(row, col, angle):
     value = angle_grid(8, 8)[row, col]
@@ -170,16 +171,57 @@ def test_radial_band_edges_are_half_open_and_end_at_the_corner():
     assert index[3, 4] == 4  # the corner (-3, -4), radius 5, falls in the last band
 
 
-def test_angular_band_edges_are_half_open_from_zero():
+def _bin(size, fy, fx):
+    return fy % size, fx % size
+
+
+@pytest.mark.parametrize(
+    "size, n_bands, on_edge",
+    # (fy, fx, band opened) for bins whose radius equals a band edge b * corner / n exactly.
+    [(32, 64, [(3, 3, 12), (-6, 6, 24), (9, -9, 36), (11, 11, 44), (-12, -12, 48), (13, 13, 52),
+               (-16, -16, 63)]),   # 32 px: the diagonals that float binning put one band low
+     (16, 8, [(1, 1, 1), (2, -2, 2), (7, 7, 7), (-8, -8, 7)]),   # edges b sqrt(2), the corner last
+     (12, 6, [(1, 1, 1), (-5, 5, 5), (-6, -6, 5), (6, 0, 4)]),   # (6, 0): radius 6 inside band 4
+     (15, 5, [(0, 0, 0), (3, 3, 2), (6, -6, 4), (7, 7, 4)]),     # odd: edges b 1.5 sqrt 2
+     (10, 5, [(1, 1, 1), (4, -4, 4), (-5, -5, 4), (3, 4, 3)])],   # (3, 4): radius 5 < 4 sqrt 2 edge
+)
+def test_radial_bins_on_an_edge_open_the_upper_band(size, n_bands, on_edge):
+    index, _ = radial_band_index(size, size, n_bands)
+    for fy, fx, band in on_edge:
+        assert index[_bin(size, fy, fx)] == band, (fy, fx)
+
+
+def test_radial_bins_on_an_edge_of_a_rectangle():
+    # 6 x 8, 10 bands: edges at 0.5 cpi steps; (0, 1), (-3, 0) and (1, 0) lie exactly on edges 2, 6, 2.
+    index, edges = radial_band_index(6, 8, 10)
+    assert edges[2] == 1.0 and edges[6] == 3.0
+    assert (index[0, 1], index[3, 0], index[1, 0]) == (2, 6, 2)
+    assert index[3, 4] == 9  # the corner
+
+
+def test_angular_sectors_follow_the_paper_and_leave_dc_out():
+    # 4 sectors of pi / 2, counter-clockwise from +fx with up = -fy; edge bins turn towards +fx.
     index, edges = angular_band_index(8, 8, 4)
     np.testing.assert_allclose(edges, [0, PI / 2, PI, 3 * PI / 2, 2 * PI])
-    assert index[0, 0] == 0  # DC
-    assert index[0, 1] == 0  # angle 0
-    assert index[1, 1] == 0  # pi / 4
-    assert index[1, 0] == 1  # pi / 2 opens sector 1
-    assert index[0, 7] == 2  # pi
-    assert index[7, 0] == 3  # 3 pi / 2
-    assert index[7, 1] == 3  # 7 pi / 4
+    assert index[0, 0] == -1              # DC: no orientation, in no sector
+    assert index[0, 1] == 0               # +fx (angle 0)
+    assert index[7, 1] == 0               # (fy, fx) = (-1, 1): pi / 4, up and right
+    assert index[1, 1] == 3               # (1, 1): 7 pi / 4, down and right
+    assert index[7, 0] == 0               # up (pi / 2, an edge): the side nearer +fx, sector 0
+    assert index[0, 7] == 1               # -fx (pi, an edge): the sector below pi
+    assert index[1, 0] == 3               # down (3 pi / 2, an edge): the side nearer +fx, sector 3
+    assert index[7, 7] == 1 and index[1, 7] == 2  # (-1, -1): 3 pi / 4; (1, -1): 5 pi / 4
+
+
+@pytest.mark.parametrize("size", [8, 9, 16, 17])
+def test_diagonal_edges_turn_towards_plus_fx(size):
+    # 8 sectors: the diagonals are edges. Up-right (45 deg) -> sector 0, up-left (135) -> 2,
+    # down-left (225) -> 5, down-right (315) -> 7; axes: up -> 1, -fx -> 3, down -> 6.
+    index, _ = angular_band_index(size, size, 8)
+    for k in range(1, size // 2):
+        got = [index[_bin(size, fy, fx)] for fy, fx in
+               [(-k, k), (-k, -k), (k, -k), (k, k), (-k, 0), (0, -k), (k, 0), (0, k)]]
+        assert got == [0, 2, 5, 7, 1, 3, 6, 0], k
 
 
 def test_band_energies_of_a_single_band_and_of_zeros():
@@ -191,6 +233,14 @@ def test_band_energies_of_a_single_band_and_of_zeros():
     mask[2, 2] = 5.0  # band 2: energy 25 of 50
     np.testing.assert_allclose(band_energies(mask, index, 4), [np.sqrt(0.5), 0, np.sqrt(0.5), 0])
     np.testing.assert_array_equal(band_energies(np.zeros((8, 8)), index, 4), np.zeros(4))
+
+
+def test_band_energies_leave_out_bins_in_no_band_but_count_them_in_the_norm():
+    index, _ = angular_band_index(8, 8, 4)
+    mask = np.zeros((8, 8))
+    mask[0, 0] = 3.0   # DC: in no sector
+    mask[0, 1] = 4.0   # +fx: sector 0
+    np.testing.assert_allclose(band_energies(mask, index, 4), [0.8, 0, 0, 0])
 
 
 def test_reflect_maps_each_bin_to_its_negative_frequency():
