@@ -36,6 +36,7 @@ from .spectrum import (
     nyquist_radius,
     radial_band_index,
     radius_grid,
+    reflect,
     symmetrize,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "frequency_bias",
     "complement_mask",
     "random_mask_like",
+    "random_masks_like",
     "lowpass_mask_like",
     "control_masks",
     "check_mask",
@@ -121,10 +123,38 @@ def complement_mask(mask: np.ndarray, threshold: float = 0.0) -> np.ndarray:
 
 
 def random_mask_like(mask: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The mask's values shuffled over bins, then symmetrised: same density, no structure."""
+    """The symmetrised mask's values shuffled over frequency pairs ``{k, -k}``, DC kept.
+
+    Every pair moves as one, so the result stays symmetric (it acts on real images as
+    stored) and holds exactly the same values: same density and energy, no structure. DC
+    keeps its learned value (a random value there decides the accuracy: a dark image is
+    useless to the model), the other bins that are their own reflection (Nyquist bins of
+    even sizes) are shuffled among themselves, and channels move together. Float32
+    ``[C', H, W]`` like ``mask``.
+    """
+    symmetric = symmetrize(np.asarray(mask, dtype=np.float32))
+    height, width = symmetric.shape[-2:]
+    bins = np.arange(height * width)
+    partner = reflect(bins.reshape(height, width)).ravel()
     rng = np.random.default_rng(seed)
-    flat = np.asarray(mask, dtype=np.float32).ravel()
-    return symmetrize(rng.permutation(flat).reshape(mask.shape)).astype(np.float32)
+    source = bins.copy()
+    pairs = bins[bins < partner]
+    shuffled = pairs[rng.permutation(len(pairs))]
+    source[pairs], source[partner[pairs]] = shuffled, partner[shuffled]
+    singles = bins[(bins == partner) & (bins != 0)]
+    source[singles] = singles[rng.permutation(len(singles))]
+    flat = symmetric.reshape(*symmetric.shape[:-2], -1)
+    return flat[..., source].reshape(symmetric.shape)
+
+
+def random_masks_like(mask: np.ndarray, seed: int, n_shuffles: int) -> np.ndarray:
+    """``n_shuffles`` shuffles of ``mask`` (:func:`random_mask_like`), float32 ``[S, C', H, W]``.
+
+    Shuffle ``k`` is seeded with ``(seed, k)``, so each mask seed has its own reproducible set.
+    """
+    if int(n_shuffles) != n_shuffles or n_shuffles < 1:
+        raise InputError(f"analysis.random_shuffles = {n_shuffles!r} must be a positive number of shuffles.")
+    return np.stack([random_mask_like(mask, (seed, k)) for k in range(int(n_shuffles))])
 
 
 def lowpass_mask_like(mask: np.ndarray) -> np.ndarray:
@@ -133,37 +163,43 @@ def lowpass_mask_like(mask: np.ndarray) -> np.ndarray:
     return lowpass_mask_of_density(height, width, float(np.mean(mask)))[None]
 
 
-def control_masks(mask: np.ndarray, threshold: float = 0.0, seed: int = 0) -> dict[str, np.ndarray]:
-    """Control masks of one learned mask, broadcast to its shape ``[C', H, W]``.
+def control_masks(mask: np.ndarray, threshold: float = 0.0, seed: int = 0, n_shuffles: int = 1) -> dict[str, np.ndarray]:
+    """Control masks of one learned mask ``[C', H, W]``.
 
-    Keys: ``complement`` (:func:`complement_mask`), ``random`` (:func:`random_mask_like`)
-    and ``lowpass`` (:func:`lowpass_mask_like`).
+    Keys: ``complement`` (:func:`complement_mask`) and ``lowpass`` (:func:`lowpass_mask_like`),
+    each ``[C', H, W]``, and ``random``, ``n_shuffles`` shuffles ``[S, C', H, W]``
+    (:func:`random_masks_like`).
     """
     return {
         "complement": complement_mask(mask, threshold),
-        "random": random_mask_like(mask, seed),
+        "random": random_masks_like(mask, seed, n_shuffles),
         "lowpass": np.broadcast_to(lowpass_mask_like(mask), mask.shape).astype(np.float32),
     }
 
 
-def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, batch_size: int = 512) -> pd.DataFrame:
+def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, random_shuffles: int = 16,
+                      batch_size: int = 512) -> pd.DataFrame:
     """Held-out accuracy of ``model`` with each of its own masks and their controls.
 
     Parameters
     ----------
     masks : ``{seed: mask [C', H, W]}``.
+    random_shuffles : shuffles of each mask behind ``random_acc`` (:func:`random_masks_like`).
 
     Returns
     -------
-    DataFrame, one row per seed: ``seed, masked_acc, complement_acc, random_acc, lowpass_acc``.
+    DataFrame, one row per seed: ``seed, masked_acc, complement_acc, random_acc`` (mean over
+    the shuffles), ``random_acc_sd`` (their standard deviation, NaN for one shuffle) and
+    ``lowpass_acc``.
     """
     rows = []
     for seed, mask in masks.items():
-        controls = control_masks(mask, threshold, seed)
-        stack = np.stack([mask, controls["complement"], controls["random"], controls["lowpass"]])
+        controls = control_masks(mask, threshold, seed, random_shuffles)
+        stack = np.concatenate([np.stack([mask, controls["complement"], controls["lowpass"]]), controls["random"]])
         acc = masked_accuracy(model, images, labels, stack, batch_size)
-        rows.append({"seed": seed, "masked_acc": acc[0], "complement_acc": acc[1],
-                     "random_acc": acc[2], "lowpass_acc": acc[3]})
+        random = acc[3:]
+        rows.append({"seed": seed, "masked_acc": acc[0], "complement_acc": acc[1], "random_acc": random.mean(),
+                     "random_acc_sd": random.std(ddof=1) if len(random) > 1 else np.nan, "lowpass_acc": acc[2]})
     return pd.DataFrame(rows)
 
 

@@ -9,14 +9,16 @@ import torch
 from fourier_masks.analysis import (
     complement_mask,
     control_masks,
+    evaluate_controls,
     evaluate_transfer,
     frequency_bias,
     learning_summary,
     profile,
+    random_masks_like,
 )
 from fourier_masks.errors import InputError
 from fourier_masks.io import load_mask, save_mask
-from fourier_masks.spectrum import lowpass_mask, radius_grid
+from fourier_masks.spectrum import lowpass_mask, radius_grid, reflect, symmetrize
 
 
 def test_profiles_partition_the_energy_and_carry_band_edges():
@@ -82,10 +84,52 @@ def test_empty_mask_gives_nan_ratios_without_warnings():
 def test_controls_match_the_density_and_complement_passes_the_zeros():
     mask = np.zeros((1, 16, 16), np.float32)
     mask[0, :4, :4] = 0.7
-    controls = control_masks(mask, seed=0)
-    assert controls["random"].mean() == pytest.approx(mask.mean(), rel=1e-6)
+    controls = control_masks(mask, seed=0, n_shuffles=3)
+    assert controls["random"].shape == (3, 1, 16, 16)
+    np.testing.assert_allclose(controls["random"].mean(axis=(1, 2, 3)), symmetrize(mask).mean(), rtol=1e-6)
     assert abs(controls["lowpass"].mean() - mask.mean()) <= 1 / 256
     np.testing.assert_array_equal(complement_mask(mask), (mask == 0).astype(np.float32))
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (3, 15, 12), (2, 9, 9)])
+def test_random_control_keeps_dc_symmetry_and_values(shape):
+    mask = np.random.default_rng(1).random(shape).astype(np.float32)
+    symmetric = symmetrize(mask)
+    shuffles = random_masks_like(mask, seed=3, n_shuffles=4)
+    height, width = shape[1:]
+    bins = np.arange(height * width).reshape(height, width)
+    self_reflected = (bins == reflect(bins)) & (bins != 0)  # Nyquist bins of even sizes
+    for shuffled in shuffles:
+        assert (shuffled[:, 0, 0] == symmetric[:, 0, 0]).all()  # DC keeps its learned value
+        np.testing.assert_array_equal(shuffled, reflect(shuffled))  # still acts as stored
+        np.testing.assert_array_equal(np.sort(shuffled, axis=None), np.sort(symmetric, axis=None))
+        np.testing.assert_array_equal(np.sort(shuffled[:, self_reflected], axis=None),
+                                      np.sort(symmetric[:, self_reflected], axis=None))
+        # Channels move together: the bin a value came from is the same in every channel.
+        origin = [np.flatnonzero(symmetric[0].ravel() == v)[0] for v in shuffled[0].ravel()]
+        np.testing.assert_array_equal(shuffled.reshape(shape[0], -1), symmetric.reshape(shape[0], -1)[:, origin])
+        assert (shuffled != symmetric).mean() > 0.5
+    assert not np.array_equal(shuffles[0], shuffles[1])
+    np.testing.assert_array_equal(shuffles, random_masks_like(mask, seed=3, n_shuffles=4))
+    with pytest.raises(InputError, match="random_shuffles"):
+        random_masks_like(mask, seed=3, n_shuffles=0)
+
+
+def test_random_acc_is_the_mean_and_sd_over_seeded_shuffles(tiny_model, tiny_data):
+    # A mask passing DC and a few bins: shuffling used to move DC's 1 elsewhere (accuracy of a
+    # blank image); now every shuffle keeps DC, so the spread over shuffles is that of the rest.
+    _, _, x, y = tiny_data
+    mask = np.zeros((1, 16, 16), np.float32)
+    mask[0, 0, 0] = 1.0
+    mask[0, 0, 1] = mask[0, 0, -1] = 0.5
+    table = evaluate_controls(tiny_model, x, y, {1: mask, 2: mask}, random_shuffles=5)
+    assert list(table.columns) == ["seed", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
+                                   "lowpass_acc"]
+    shuffles = random_masks_like(mask, 1, 5)
+    assert (shuffles[:, 0, 0, 0] == 1).all()
+    manual = evaluate_transfer(tiny_model, x, y, {("r", k): s for k, s in enumerate(shuffles)})["masked_acc"]
+    assert table["random_acc"].iloc[0] == pytest.approx(manual.mean())
+    assert table["random_acc_sd"].iloc[0] == pytest.approx(manual.std(ddof=1))
 
 
 def test_transfer_evaluates_every_mask_on_the_target(tiny_model, tiny_data):

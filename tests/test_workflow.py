@@ -21,7 +21,7 @@ TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
     "models": {"model", "regime", "arch", "clean_acc", "robust_acc"},
-    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "lowpass_acc",
+    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd", "lowpass_acc",
               "density", "steps", "seconds"},
     "radial_profile": {"model", "seed", "band", "r_lo", "r_hi", "energy"},
     "angular_profile": {"model", "seed", "band", "theta_lo", "theta_hi", "energy"},

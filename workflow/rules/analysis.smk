@@ -20,6 +20,7 @@ rule evaluate_masks:
     params:
         sources=[(model, seed) for model in MODELS for seed in SEEDS],
         threshold=config["analysis"]["binarize_threshold"],
+        random_shuffles=config["analysis"]["random_shuffles"],
         device=config["device"],
     script:
         "../scripts/evaluate_masks.py"

@@ -19,7 +19,8 @@ with logged(snakemake.log[0]):
              for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks)}
     transfer = evaluate_transfer(model, images, labels, masks).assign(target_model=target)
     own = {seed: mask for (model_name, seed), mask in masks.items() if model_name == target}
-    controls = evaluate_controls(model, images, labels, own, snakemake.params.threshold)
+    controls = evaluate_controls(model, images, labels, own, snakemake.params.threshold,
+                                 snakemake.params.random_shuffles)
     controls = controls.assign(model=target, clean_acc=transfer["clean_acc"].iloc[0])
     write_table(transfer, snakemake.output.transfer)
     write_table(controls, snakemake.output.controls)

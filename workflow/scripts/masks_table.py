@@ -7,8 +7,8 @@ import pandas as pd
 from fourier_masks.analysis import learning_summary
 from fourier_masks.io import load_mask, logged, read_table, write_table
 
-COLUMNS = ["model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "lowpass_acc",
-           "density", "steps", "epochs", "kept_epoch", "seconds", "fit_clean_acc", "fit_masked_acc"]
+COLUMNS = ["model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
+           "lowpass_acc", "density", "steps", "epochs", "kept_epoch", "seconds", "fit_clean_acc", "fit_masked_acc"]
 
 with logged(snakemake.log[0]):
     pairs = itertools.product(snakemake.params.models, snakemake.params.seeds)
