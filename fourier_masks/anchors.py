@@ -1,7 +1,8 @@
 """Anchor analyses of frozen classifiers from the literature the masks are compared with.
 
 * :func:`fourier_heatmap` (Yin et al. 2019): test error when a single Fourier basis image
-  (a real plane wave) of fixed L2 norm is added to every image, one map entry per frequency.
+  (a real plane wave) of fixed L2 norm is added to every image, one map entry per frequency;
+  :func:`split_half_reliability` says whether the images were enough to make it reproducible.
 * :func:`cutoff_curves` (Wang et al. 2020): accuracy on low-pass and high-pass filtered
   images as a function of the radial cut-off.
 
@@ -29,10 +30,10 @@ import pandas as pd
 import torch
 
 from .errors import InputError
-from .models import accuracy
+from .models import accuracy, predict
 from .spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
 
-__all__ = ["plane_waves", "fourier_heatmap", "cutoff_curves"]
+__all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "cutoff_curves"]
 
 
 def plane_waves(height: int, width: int, row: int, col: int, phases: torch.Tensor) -> torch.Tensor:
@@ -59,15 +60,28 @@ def _bins(height: int, width: int, stride: int, max_radius: float | None) -> lis
             if radius[i, j] <= limit]
 
 
-def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, *,
+#: Noise of the Fourier heat map: a uniform random phase, or Yin et al.'s random sign.
+HEATMAP_NOISE = ("phase", "sign")
+
+
+def _phases(noise: str, self_conjugate: bool, n: int, channels: int, generator) -> torch.Tensor:
+    """Phases ``[n, channels]`` of the plane waves: 0 or pi (a random sign), or uniform."""
+    if noise == "sign" or self_conjugate:
+        return math.pi * torch.randint(0, 2, (n, channels), generator=generator).double()
+    return 2 * math.pi * torch.rand(n, channels, generator=generator, dtype=torch.float64)
+
+
+def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, *, noise: str = "phase",
                     stride: int = 1, max_radius: float | None = None, batch_size: int = 512,
                     seed: int = 0) -> np.ndarray:
-    """Error rate per frequency when a plane wave of L2 norm ``norm`` is added to the images.
+    """Per image and frequency: is the image still classified right with a plane wave added?
 
     For each frequency bin ``k`` every image channel gets ``norm * u_k`` added, with ``u_k``
-    a unit-norm real plane wave at ``k`` (and its reflection) with a random phase per image
-    and channel, and the result is clipped to ``[0, 1]``. Yin et al. (2019) draw a random
-    sign, i.e. phases 0 and pi; a uniform phase also probes sine-like features.
+    a unit-norm real plane wave at ``k`` (and its reflection), and the result is clipped to
+    ``[0, 1]``. ``noise`` sets the wave's phase per image and channel: ``sign`` is Yin et al.
+    (2019), the cosine basis image times a random sign (phase 0 or pi); ``phase`` draws a
+    uniform phase, which also probes sine-like features. Bins equal to their own reflection
+    (DC, Nyquist) always take a random sign.
 
     Parameters
     ----------
@@ -75,32 +89,65 @@ def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
     norm : L2 norm of the perturbation of each channel, pixel units (``[0, 1]`` scale).
         Yin et al. use 4 for CIFAR-10 (32 x 32), where it is a per-pixel RMS of 0.125.
+    noise : ``phase`` or ``sign`` (see above).
     stride : evaluate every ``stride``-th frequency index along each axis (speed).
     max_radius : evaluate only bins up to this radius, cycles per image (speed).
     seed : seeds the phases.
 
     Returns
     -------
-    float64 ``[H, W]`` error rates in the unshifted layout (``np.fft.fftshift`` to plot);
-    each half-plane bin is evaluated and copied to its reflection; skipped bins are NaN.
+    float32 ``[N, H, W]`` in the unshifted layout: 1 where image ``n`` is still right, 0 where
+    the wave flips it; each half-plane bin is evaluated and copied to its reflection; skipped
+    bins are NaN. The heat map is ``1 - mean over images`` (:func:`fourier_heatmap`).
     """
     if not norm > 0:
         raise InputError(f"norm = {norm!r} must be a positive L2 norm in pixel units ([0, 1] scale).")
     if int(stride) != stride or stride < 1:
         raise InputError(f"stride = {stride!r} must be a positive integer.")
+    if noise not in HEATMAP_NOISE:
+        raise InputError(f"analysis.fourier_heatmap.noise = {noise!r}; allowed: {', '.join(HEATMAP_NOISE)}.")
     n, channels, height, width = images.shape
     generator = torch.Generator().manual_seed(seed)
-    heat = np.full((height, width), np.nan)
+    correct = np.full((n, height, width), np.nan, dtype=np.float32)
     for row, col in _bins(height, width, stride, max_radius):
         self_conjugate = (2 * row) % height == 0 and (2 * col) % width == 0
-        if self_conjugate:
-            phases = math.pi * torch.randint(0, 2, (n, channels), generator=generator).double()
-        else:
-            phases = 2 * math.pi * torch.rand(n, channels, generator=generator, dtype=torch.float64)
+        phases = _phases(noise, self_conjugate, n, channels, generator)
         perturbed = (images + norm * plane_waves(height, width, row, col, phases)).clamp(0.0, 1.0)
-        error = 1.0 - accuracy(model, perturbed, labels, batch_size)
-        heat[row, col] = heat[(-row) % height, (-col) % width] = error
-    return heat
+        right = (predict(model, perturbed, batch_size) == labels.cpu()).numpy()
+        correct[:, row, col] = correct[:, (-row) % height, (-col) % width] = right
+    return correct
+
+
+def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, **options) -> np.ndarray:
+    """Error rate per frequency when a plane wave of L2 norm ``norm`` is added to the images.
+
+    ``1 - mean over images`` of :func:`heatmap_correct` (same arguments): float64 ``[H, W]``
+    in the unshifted layout (``np.fft.fftshift`` to plot), NaN at skipped bins.
+    """
+    return 1.0 - heatmap_correct(model, images, labels, norm, **options).mean(0, dtype=np.float64)
+
+
+def split_half_reliability(correct: np.ndarray, seed: int = 0) -> float:
+    """Correlation of the heat maps of two disjoint random halves of the images.
+
+    ``correct`` is :func:`heatmap_correct`'s ``[N, H, W]``. The images are split at random
+    (seeded) into two halves of ``N // 2``; each half gives an error map, and the result is
+    the Pearson correlation of the two maps over the evaluated bins (each bin and its
+    reflection counted once). 1: the map is reproducible; near 0: it is noise. NaN when
+    either half map is constant or fewer than two images or bins are available.
+    """
+    n, height, width = correct.shape
+    order = np.random.default_rng(seed).permutation(n)
+    half = n // 2
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    unique = (rows * width + cols) <= ((-rows) % height) * width + (-cols) % width
+    evaluated = unique & ~np.isnan(correct[0])
+    if half < 1 or evaluated.sum() < 2:
+        return float("nan")
+    maps = [correct[order[i * half:(i + 1) * half]][:, evaluated].mean(0, dtype=np.float64) for i in (0, 1)]
+    if min(np.ptp(m) for m in maps) == 0:
+        return float("nan")
+    return float(np.corrcoef(*maps)[0, 1])
 
 
 def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batch_size: int = 512) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from fourier_masks.anchors import cutoff_curves, fourier_heatmap, plane_waves
+from fourier_masks.anchors import cutoff_curves, fourier_heatmap, heatmap_correct, plane_waves, split_half_reliability
 from fourier_masks.errors import InputError
 from fourier_masks.models import predict
 from fourier_masks.spectrum import corner_radius, radius_grid
@@ -19,21 +19,22 @@ class PlaneWaveClassifier(nn.Module):
     """Two classes from the sign of ``s = <w, x>``, ``w`` the unit cosine wave at ``K0``.
 
     A small bias decides ties, so images without the ``K0`` component are all class 0.
+    ``phase`` shifts ``w``: ``-pi / 2`` makes it the sine wave, orthogonal to the cosine.
     """
 
-    def __init__(self):
+    def __init__(self, phase: float = 0.0):
         super().__init__()
-        self.register_buffer("w", plane_waves(SIZE, SIZE, *K0, torch.zeros(())))
+        self.register_buffer("w", plane_waves(SIZE, SIZE, *K0, torch.tensor(phase)))
 
     def forward(self, x):
         s = (x[:, 0] * self.w).sum((-2, -1))
         return torch.stack([s + 1e-3, -s], dim=1)
 
 
-def _data(n=64, seed=0):
+def _data(n=64, seed=0, phase=0.0):
     """Grey images carrying ``a * w`` (|a| in [0.3, 1]) plus weak noise; labels = the model's output."""
     g = torch.Generator().manual_seed(seed)
-    model = PlaneWaveClassifier().eval()
+    model = PlaneWaveClassifier(phase).eval()
     a = (0.3 + 0.7 * torch.rand(n, generator=g)) * torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
     images = 0.5 + a.view(-1, 1, 1, 1) * model.w + 0.02 * torch.randn(n, 1, SIZE, SIZE, generator=g)
     return model, images, predict(model, images)
@@ -66,6 +67,42 @@ def test_heatmap_subset_leaves_skipped_bins_nan():
     np.testing.assert_array_equal(computed, np.roll(np.flip(computed), 1, axis=(0, 1)))  # mirrored
     with pytest.raises(InputError, match="stride"):
         fourier_heatmap(model, images, labels, stride=0)
+
+
+def test_sign_noise_adds_only_the_cosine_basis_image():
+    # Yin et al.'s noise is +- the cosine basis image: a model reading the sine wave at K0
+    # never sees it, while a uniform phase flips some of its images.
+    model, images, labels = _data(phase=-math.pi / 2)
+    sign = fourier_heatmap(model, images, labels, norm=2.0, noise="sign", seed=1)
+    phase = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", seed=1)
+    assert np.nanmax(sign) == 0.0
+    assert phase[K0] > 0.2
+    cosine_model, images, labels = _data()
+    assert fourier_heatmap(cosine_model, images, labels, norm=2.0, noise="sign", seed=1)[K0] > 0.2
+    with pytest.raises(InputError, match="noise"):
+        fourier_heatmap(model, images, labels, noise="gauss")
+
+
+class CoinClassifier(nn.Module):
+    """Two classes at random, from a seeded generator: its heat map is pure noise."""
+
+    def __init__(self):
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(0)
+
+    def forward(self, x):
+        return torch.rand(len(x), 2, generator=self.generator)
+
+
+def test_split_half_reliability_separates_a_real_map_from_noise():
+    model, images, labels = _data(n=64)
+    correct = heatmap_correct(model, images, labels, norm=2.0, seed=1)
+    assert correct.shape == (64, SIZE, SIZE) and set(np.unique(correct)) <= {0.0, 1.0}
+    np.testing.assert_allclose(1 - correct.mean(0), fourier_heatmap(model, images, labels, norm=2.0, seed=1))
+    assert split_half_reliability(correct) > 0.95  # the peak at K0 shows in both halves
+    coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, seed=1)
+    assert abs(split_half_reliability(coin)) < 0.4
+    assert np.isnan(split_half_reliability(correct[:1]))
 
 
 def test_cutoff_curves_step_at_the_models_radius():

@@ -21,6 +21,7 @@ rule fourier_heatmap:
         runtime=120,
     params:
         norm=config["analysis"]["fourier_heatmap"]["norm"],
+        noise=config["analysis"]["fourier_heatmap"]["noise"],
         n_images=config["analysis"]["fourier_heatmap"]["n_images"],
         stride=config["analysis"]["fourier_heatmap"]["stride"],
         batch_size=config["mask"]["eval_batch_size"],

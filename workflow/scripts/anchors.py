@@ -1,7 +1,8 @@
 """Anchor analyses of one model on its first test images (rules fourier_heatmap, cutoff_curves).
 
 fourier_heatmap: ``model, fy, fx, error`` per frequency bin (cycles per image, NaN where
-skipped); cutoff_curves: ``model, radius, lowpass_acc, highpass_acc`` per cut-off radius.
+skipped) and the map's split-half ``reliability`` (one value per model, on every row);
+cutoff_curves: ``model, radius, lowpass_acc, highpass_acc`` per cut-off radius.
 """
 
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fourier_masks.anchors import cutoff_curves, fourier_heatmap
+from fourier_masks.anchors import cutoff_curves, heatmap_correct, split_half_reliability
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
@@ -25,10 +26,12 @@ with logged(snakemake.log[0]):
     images, labels = load_split(data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     if snakemake.rule == "fourier_heatmap":
-        heat = fourier_heatmap(model, images, labels, params.norm, stride=params.stride,
-                               batch_size=params.batch_size)
+        correct = heatmap_correct(model, images, labels, params.norm, noise=params.noise, stride=params.stride,
+                                  batch_size=params.batch_size)
+        heat = 1.0 - correct.mean(0, dtype=np.float64)
         fy, fx = frequency_grid(*heat.shape)
-        table = pd.DataFrame({"model": name, "fy": fy.ravel(), "fx": fx.ravel(), "error": heat.ravel()})
+        table = pd.DataFrame({"model": name, "fy": fy.ravel(), "fx": fx.ravel(), "error": heat.ravel(),
+                              "reliability": split_half_reliability(correct)})
     else:
         radii = np.linspace(0.0, corner_radius(*images.shape[-2:]), params.n_radii)
         curves = cutoff_curves(model, images, labels, radii, params.batch_size)
