@@ -247,18 +247,23 @@ BIAS_METRICS = ("density", "low_freq_fraction", "low_freq_enrichment", "radial_c
                 "anisotropy")
 
 
-def bias_statistics(bias: pd.DataFrame, reference: str, n_boot: int = 1000, n_perm: int = 10000,
-                    seed: int = 0) -> pd.DataFrame:
+def bias_statistics(bias: pd.DataFrame, angular: pd.DataFrame, reference: str, n_boot: int = 1000,
+                    n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Per model and metric: spread over seeds and comparison with the ``reference`` model.
 
-    ``bias`` is the ``frequency_bias`` table (one row per model and seed). Returns one row
-    per model and metric with ``mean, sd, ci_lo, ci_hi, n`` (percentile bootstrap of the
-    mean over seeds) and, against ``reference``, ``difference``, ``cohens_d`` and a
-    two-sided permutation ``p_value``.
+    ``bias`` is the ``frequency_bias`` table (one row per model and seed), ``angular`` the
+    ``angular_profile`` table. Returns one row per model and metric with ``mean, sd, ci_lo,
+    ci_hi, n`` (percentile bootstrap of the mean over seeds) and, against ``reference``,
+    ``difference``, ``cohens_d`` and a two-sided permutation ``p_value``; plus one
+    ``direction_dependence`` row per other model
+    (:func:`~fourier_masks.statistics.direction_dependence`: how unevenly over orientations
+    its angular profile differs from the reference's, with a permutation p-value over seeds).
     """
-    from .statistics import compare_to_reference, summarize
+    from .statistics import compare_to_reference, direction_dependence, summarize
 
     metrics = list(BIAS_METRICS)
     summary = summarize(bias, by="model", metrics=metrics, n_boot=n_boot, seed=seed)
     comparison = compare_to_reference(bias, reference, by="model", metrics=metrics, n_perm=n_perm, seed=seed)
-    return summary.merge(comparison, on=["model", "metric"], how="left")
+    per_metric = summary.merge(comparison, on=["model", "metric"], how="left")
+    direction = direction_dependence(angular, reference, n_perm=n_perm, seed=seed)
+    return pd.concat([per_metric, direction], ignore_index=True)[per_metric.columns]

@@ -65,21 +65,37 @@ def _difference_from_reference(table: pd.DataFrame, reference: str, x: str) -> p
     return table.groupby(["model", "band", x])["difference"].agg(["mean", "std"]).reset_index()
 
 
-def profile_differences(radial: pd.DataFrame, angular: pd.DataFrame, reference: str):
-    """Radial and angular band energies minus the reference model's, mean +- sd over seeds."""
+def _plot_differences(axis, summary: pd.DataFrame, x: str, reference: str, labels: dict) -> None:
+    """One line (mean) and band (sd over seeds) per non-reference model."""
+    for model, rows in summary.groupby("model", sort=False):
+        if model == reference:
+            continue
+        line, = axis.plot(rows[x], rows["mean"], label=labels.get(model, model))
+        axis.fill_between(rows[x], rows["mean"] - rows["std"].fillna(0), rows["mean"] + rows["std"].fillna(0),
+                          color=line.get_color(), alpha=0.2)
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_ylabel(f"band energy minus {reference}")
+
+
+def profile_differences(radial: pd.DataFrame, angular: pd.DataFrame, reference: str,
+                        direction: pd.DataFrame | None = None):
+    """Radial and angular band energies minus the reference model's, mean +- sd over seeds.
+
+    Sectors are drawn at their centre in degrees in the paper's orientation (counter-clockwise
+    from ``+fx``, vertical frequency axis up). ``direction``, the ``direction_dependence`` rows
+    of ``frequency_bias_stats`` (``model, p_value``), adds each model's p-value to the legend.
+    """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for axis, table, x, label in ((left, radial, "r_lo", "radius (cycles per image)"),
-                                  (right, angular, "theta_lo", "orientation (radians)")):
-        summary = _difference_from_reference(table, reference, x)
-        for model, rows in summary.groupby("model", sort=False):
-            if model == reference:
-                continue
-            line, = axis.plot(rows[x], rows["mean"], label=model)
-            axis.fill_between(rows[x], rows["mean"] - rows["std"].fillna(0), rows["mean"] + rows["std"].fillna(0),
-                              color=line.get_color(), alpha=0.2)
-        axis.axhline(0, color="black", lw=0.8)
-        axis.set_xlabel(label)
-        axis.set_ylabel(f"band energy minus {reference}")
+    _plot_differences(left, _difference_from_reference(radial, reference, "r_lo"), "r_lo", reference, {})
+    left.set_xlabel("radius (cycles per image)")
+    angular = angular.assign(degrees=np.degrees((angular["theta_lo"] + angular["theta_hi"]) / 2))
+    labels = {} if direction is None else {
+        row.model: f"{row.model} (direction p = {row.p_value:.2g})" for row in direction.itertuples()}
+    _plot_differences(right, _difference_from_reference(angular, reference, "degrees"), "degrees", reference, labels)
+    right.set_xticks(range(0, 361, 45), ["0\n+fx", "45", "90\nup", "135", "180\n-fx", "225", "270\ndown", "315",
+                                         "360"])
+    right.set_xlim(0, 360)
+    right.set_xlabel("orientation (degrees, counter-clockwise, vertical frequency axis up)")
     left.set_title("Radial profile")
     right.set_title("Angular profile")
     right.legend(fontsize=8, frameon=False)

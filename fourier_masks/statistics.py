@@ -25,7 +25,7 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["summarize", "compare_to_reference", "cohens_d", "permutation_p"]
+__all__ = ["summarize", "compare_to_reference", "cohens_d", "permutation_p", "direction_dependence"]
 
 
 def _check_columns(df: pd.DataFrame, columns, what: str) -> None:
@@ -98,6 +98,24 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> tuple[float, str]:
     return diff / pooled, ""
 
 
+def _label_splits(n: int, k: int, n_perm: int, seed: int) -> tuple[np.ndarray, str]:
+    """Index sets ``[S, k]`` of the first group for the permutation tests, and the method.
+
+    All ``C(n, k)`` splits when there are at most ``n_perm`` (``exact``), else ``n_perm``
+    random ones (``monte_carlo``).
+    """
+    if math.comb(n, k) <= n_perm:
+        return np.array(list(itertools.combinations(range(n), k))), "exact"
+    rng = np.random.default_rng(seed)
+    return np.argsort(rng.random((n_perm, n)), axis=1)[:, :k], "monte_carlo"
+
+
+def _p_value(null: np.ndarray, observed: float, method: str, scale: float) -> float:
+    """Share of permuted statistics at least as large as ``observed`` (with a rounding tolerance)."""
+    hits = int((null >= observed - 1e-12 * max(1.0, scale)).sum())
+    return hits / len(null) if method == "exact" else (1 + hits) / (1 + len(null))
+
+
 def permutation_p(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0) -> tuple[float, str]:
     """Two-sided permutation p-value of ``|mean(a) - mean(b)|``, and the method used.
 
@@ -108,22 +126,58 @@ def permutation_p(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int =
     """
     pooled = np.concatenate([a, b])
     n, k = len(pooled), len(a)
-    observed = abs(a.mean() - b.mean())
-    tolerance = 1e-12 * max(1.0, np.abs(pooled).max())
-    total = pooled.sum()
-    if math.comb(n, k) <= n_perm:
-        groups = np.array(list(itertools.combinations(range(n), k)))
-        method = "exact"
-    else:
-        rng = np.random.default_rng(seed)
-        groups = np.argsort(rng.random((n_perm, n)), axis=1)[:, :k]
-        method = "monte_carlo"
+    groups, method = _label_splits(n, k, n_perm, seed)
     sums = pooled[groups].sum(axis=1)
-    diffs = np.abs(sums / k - (total - sums) / (n - k))
-    hits = int((diffs >= observed - tolerance).sum())
-    if method == "exact":
-        return hits / len(groups), method
-    return (1 + hits) / (1 + n_perm), method
+    diffs = np.abs(sums / k - (pooled.sum() - sums) / (n - k))
+    return _p_value(diffs, abs(a.mean() - b.mean()), method, np.abs(pooled).max()), method
+
+
+def _direction_dependence(profiles: np.ndarray, k: int, groups: np.ndarray) -> np.ndarray:
+    """RMS over sectors of the orientation-dependent part of ``mean(first k) - mean(rest)``.
+
+    ``profiles`` ``[n, B]``; ``groups`` ``[S, k]`` row sets of the first group. Returns ``[S]``.
+    """
+    n = len(profiles)
+    sums = profiles[groups].sum(axis=1)
+    difference = sums / k - (profiles.sum(axis=0) - sums) / (n - k)
+    centred = difference - difference.mean(axis=1, keepdims=True)
+    return np.sqrt((centred**2).mean(axis=1))
+
+
+def direction_dependence(angular: pd.DataFrame, reference: str, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """Does a model's angular profile differ from the reference's more in some directions?
+
+    ``angular``: the ``angular_profile`` table (``model, seed, band, energy``), one profile
+    per model and seed. For a model, ``d_b`` is its mean sector energy minus the reference's
+    (in the paper's orientation); the statistic is the RMS over sectors of ``d_b - mean(d)``,
+    0 when the two differ by the same amount in every direction. Its p-value comes from
+    permuting the seeds' labels (whole profiles) between the model and the reference,
+    exact when there are at most ``n_perm`` splits (3 + 3 seeds: 20 splits, smallest p 0.1).
+
+    Returns
+    -------
+    One row per other model: ``model``, ``metric`` (``direction_dependence``), ``n``,
+    ``reference``, ``n_reference``, ``difference`` (the statistic, band-energy units),
+    ``p_value``, ``p_method`` and ``note``.
+    """
+    _check_columns(angular, ["model", "seed", "band", "energy"], "columns")
+    if reference not in set(angular["model"]):
+        raise InputError(f"reference {reference!r} is not a model of the angular profile table; "
+                         f"models: {sorted(map(str, set(angular['model'])))}.")
+    wide = angular.pivot_table(index=["model", "seed"], columns="band", values="energy")
+    ref = wide.loc[reference].to_numpy()
+    rows = []
+    for model in sorted(set(angular["model"]) - {reference}):
+        own = wide.loc[model].to_numpy()
+        profiles = np.concatenate([own, ref])
+        groups, method = _label_splits(len(profiles), len(own), n_perm, seed)
+        observed = _direction_dependence(profiles, len(own), np.arange(len(own))[None])[0]
+        null = _direction_dependence(profiles, len(own), groups)
+        rows.append({"model": model, "metric": "direction_dependence", "n": len(own), "reference": reference,
+                     "n_reference": len(ref), "difference": observed,
+                     "p_value": _p_value(null, observed, method, observed), "p_method": method, "note": ""})
+    return pd.DataFrame(rows, columns=["model", "metric", "n", "reference", "n_reference", "difference", "p_value",
+                                       "p_method", "note"])
 
 
 def compare_to_reference(df: pd.DataFrame, reference: str, by: str = "model", metrics=(),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fourier_masks.errors import InputError
-from fourier_masks.statistics import cohens_d, compare_to_reference, permutation_p, summarize
+from fourier_masks.statistics import cohens_d, compare_to_reference, direction_dependence, permutation_p, summarize
 
 
 def _table():
@@ -89,3 +89,37 @@ def test_summary_and_comparison_merge_without_clashing_columns():
     assert {"mean", "n", "difference", "p_value"} <= set(merged.columns)
     robust = merged[merged.model == "robust"].iloc[0]
     assert robust["mean"] - robust["mean_reference"] == robust["difference"] == 10.0
+
+
+def _angular(model_profiles: dict) -> pd.DataFrame:
+    """Angular profile table from ``{model: [per-seed energy profiles]}``."""
+    rows = [{"model": model, "seed": seed, "band": band, "energy": value}
+            for model, profiles in model_profiles.items() for seed, profile in enumerate(profiles, 1)
+            for band, value in enumerate(profile)]
+    return pd.DataFrame(rows)
+
+
+def test_direction_dependence_by_hand():
+    flat = [[1.0, 1.0, 1.0, 1.0], [1.1, 1.1, 1.1, 1.1], [0.9, 0.9, 0.9, 0.9]]
+    table = _angular({
+        "standard": flat,
+        "shifted": [[v + 0.5 for v in p] for p in flat],          # same difference in every direction
+        "vertical": [[1.0, 2.0, 1.0, 2.0], [1.1, 2.1, 1.1, 2.1], [0.9, 1.9, 0.9, 1.9]],
+    })
+    out = direction_dependence(table, "standard").set_index("model")
+    assert out.loc["shifted", "difference"] == pytest.approx(0.0, abs=1e-12)
+    assert out.loc["shifted", "p_value"] == 1.0
+    # d = (0, 1, 0, 1): minus its mean 0.5 gives +-0.5, RMS 0.5; only the observed split and its
+    # mirror image reach it, so p = 2 / C(6, 3) = 0.1, the smallest possible with 3 + 3 seeds.
+    assert out.loc["vertical", "difference"] == pytest.approx(0.5)
+    assert out.loc["vertical", "p_value"] == pytest.approx(0.1)
+    assert (out["p_method"] == "exact").all() and (out["n"] == 3).all() and (out["n_reference"] == 3).all()
+    with pytest.raises(InputError, match="reference"):
+        direction_dependence(table, "nope")
+
+
+def test_direction_dependence_is_not_significant_for_seed_noise():
+    rng = np.random.default_rng(0)
+    table = _angular({"a": rng.random((5, 16)), "b": rng.random((5, 16))})
+    row = direction_dependence(table, "a", n_perm=100, seed=1).iloc[0]
+    assert row["p_method"] == "monte_carlo" and row["p_value"] > 0.05

@@ -28,6 +28,7 @@ TABLE_COLUMNS = {
     "frequency_bias": {"model", "seed", "low_freq_fraction", "radial_centroid", "anisotropy"},
     "frequency_bias_stats": {"model", "metric", "mean", "sd", "ci_lo", "ci_hi", "p_value"},
     "transfer": {"source_model", "source_seed", "target_model", "clean_acc", "masked_acc"},
+    "fourier_heatmap": {"model", "fy", "fx", "error", "reliability"},
 }
 
 
@@ -64,6 +65,11 @@ def test_every_table_has_its_columns(tiny_run):
     assert len(pd.read_parquet(tiny_run / "results/tables/transfer.parquet")) == n_masks * len(config["models"])
     masks = pd.read_parquet(tiny_run / "results/tables/masks.parquet")
     assert len(masks) == n_masks and masks["density"].between(0, 1).all()
+    assert (masks["random_acc_sd"] >= 0).all()
+    stats = pd.read_parquet(tiny_run / "results/tables/frequency_bias_stats.parquet")
+    direction = stats[stats["metric"] == "direction_dependence"]
+    assert set(direction["model"]) == {m["name"] for m in config["models"]} - {config["reference_model"]}
+    assert direction["p_value"].between(0, 1).all()
 
 
 def test_masks_and_figures_are_written(tiny_run):

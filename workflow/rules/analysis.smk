@@ -87,6 +87,7 @@ rule profiles:
 rule frequency_bias_stats:
     input:
         bias="results/tables/frequency_bias.parquet",
+        angular="results/tables/angular_profile.parquet",
     output:
         report(
             "results/tables/frequency_bias_stats.parquet",

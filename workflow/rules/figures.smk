@@ -26,6 +26,7 @@ rule figure_profiles:
     input:
         radial="results/tables/radial_profile.parquet",
         angular="results/tables/angular_profile.parquet",
+        stats="results/tables/frequency_bias_stats.parquet",
     output:
         png=report(
             "results/figures/profiles.png",
