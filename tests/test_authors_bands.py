@@ -33,7 +33,11 @@ from skimage import draw
 
 from fourier_masks.spectrum import angular_band_index, band_energies, radial_band_index
 
-FINGERPRINT_MASKS = sorted((Path(__file__).parent / "data" / "tiny_fingerprint" / "masks").glob("*/seed*.npy"))
+DATA = Path(__file__).parent / "data"
+#: Masks of real runs: the tiny config's (16 px; all-pass while its short runs keep the initial
+#: mask) and the embedded default's standard model, seed 1 (32 px, density 0.55, make run).
+REAL_MASKS = sorted((DATA / "tiny_fingerprint" / "masks").glob("*/seed*.npy")) + [
+    DATA / "embedded_default_standard_seed1.npy"]
 
 
 def authors_radial_bands(size: int, n: int) -> np.ndarray:
@@ -117,11 +121,10 @@ def test_angular_bands_equal_the_authors_wherever_they_count_a_bin_once(size, n)
     assert theirs[:, 0, 0].sum() == n // 2 and index[0, 0] == -1  # DC: every other sector there, none here
 
 
-@pytest.mark.skipif(not FINGERPRINT_MASKS, reason="no stored tiny-run masks")
-@pytest.mark.parametrize("n", [8, 16])
+@pytest.mark.parametrize("n", [8, 16, 64])
 def test_band_energies_of_real_masks_agree_with_the_authors(n):
-    """Masks of a real tiny run (16 px, tests/data/tiny_fingerprint): their energies against ours."""
-    for path in FINGERPRINT_MASKS:
+    """Masks of real runs (16 and 32 px): their energies against ours."""
+    for path in REAL_MASKS:
         mask = np.load(path).astype(np.float64)
         size = mask.shape[-1]
         flat = np.sqrt((mask**2).sum(0))  # channels pooled, as band_energies does
