@@ -127,8 +127,8 @@ def random_mask_like(mask: np.ndarray, seed: int = 0) -> np.ndarray:
 
     Every pair moves as one, so the result stays symmetric (it acts on real images as
     stored) and holds exactly the same values: same density and energy, no structure. DC
-    keeps its learned value (a random value there decides the accuracy: a dark image is
-    useless to the model), the other bins that are their own reflection (Nyquist bins of
+    keeps its learned value (a random value there scales the image's mean brightness, and
+    accuracy followed it), the other bins that are their own reflection (Nyquist bins of
     even sizes) are shuffled among themselves, and channels move together. Float32
     ``[C', H, W]`` like ``mask``.
     """
