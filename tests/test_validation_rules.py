@@ -54,11 +54,12 @@ def test_switches_decide_what_the_default_target_plans(tmp_path):
 def test_fourier_heatmap_covers_the_spectrum(run):
     workdir, config = run
     heat, side = table(workdir, "fourier_heatmap"), config["dataset"]["image_size"]
-    assert list(heat.columns) == ["model", "fy", "fx", "error"]
+    assert list(heat.columns) == ["model", "fy", "fx", "error", "reliability"]
     for _, rows in heat.groupby("model"):
+        assert rows["reliability"].nunique() == 1 and rows["reliability"].between(-1, 1).all()
         assert len(rows) == side * side and rows[["fy", "fx"]].drop_duplicates().shape[0] == side * side
         assert rows["fy"].between(-side // 2, side // 2 - 1).all()
-        evaluated = rows.dropna()
+        evaluated = rows.dropna(subset=["error"])
         # stride 2: every other frequency per axis, and the reflections of those.
         assert len(evaluated) == (side // 2) ** 2 and evaluated["error"].between(0, 1).all()
     assert set(heat["model"]) == {model["name"] for model in config["models"]}
