@@ -1,4 +1,4 @@
-"""Benchmark of :func:`fourier_masks.masks.learn_masks` against a naive batch-1 loop.
+"""Benchmark of :func:`fourier_masks.masks.learning.learn_masks` against a naive batch-1 loop.
 
 Prints, measured side by side in one run:
 
@@ -41,14 +41,15 @@ import numpy as np
 import torch
 
 from benchmarks.naive import bare_step, naive_mask, synchronize
-from fourier_masks import mask_checkpoint
-from fourier_masks import masks as mask_module
 from fourier_masks.config import load_config
-from fourier_masks.data import photo_patches, to_float
+from fourier_masks.data.dataset import to_float
+from fourier_masks.data.photos import photo_patches
 from fourier_masks.device import resolve_device
-from fourier_masks.masks import MaskOptions, learn_masks, masked_accuracy
-from fourier_masks.models import freeze, make_model
-from fourier_masks.training import train_model
+from fourier_masks.masks import checkpoint as mask_checkpoint
+from fourier_masks.masks import learning as mask_module
+from fourier_masks.masks.learning import MaskOptions, learn_masks, masked_accuracy
+from fourier_masks.models.networks import freeze, make_model
+from fourier_masks.models.training import train_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 

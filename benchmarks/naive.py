@@ -1,4 +1,4 @@
-"""Reference loops the benchmark measures :func:`fourier_masks.masks.learn_masks` against.
+"""Reference loops the benchmark measures :func:`fourier_masks.masks.learning.learn_masks` against.
 
 :func:`naive_mask` learns one mask the way a plain script does (the authors' protocol,
 github nkarantzas/FourierMasks ``train_masks.py``): one seed, batch size 1 through a
@@ -6,7 +6,7 @@ github nkarantzas/FourierMasks ``train_masks.py``): one seed, batch size 1 throu
 ``[H, W]``, ``torch.optim.Adam`` with PyTorch's ``OneCycleLR``, a clamp after every step and
 the per-epoch accuracy through the same batch-1 loader, and the authors' keep and stop rules
 (never keep the epoch-1 mask; compare the mean L1 density of the epoch's steps with the previous
-epoch's, counting only kept epochs; ``protocol='authors'`` of :class:`fourier_masks.masks.SeedTracker`).
+epoch's, counting only kept epochs; ``protocol='authors'`` of :class:`fourier_masks.masks.learning.SeedTracker`).
 The model is in eval mode but its
 weights keep ``requires_grad`` (so every backward also computes weight gradients, as in a
 script that never freezes them). It reads the package's per-seed data order so that it
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from fourier_masks.masks import epoch_order
+from fourier_masks.masks.learning import epoch_order
 
 __all__ = ["bare_step", "naive_mask", "synchronize"]
 

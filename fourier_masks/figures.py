@@ -234,7 +234,7 @@ def cutoff_curves_figure(table: pd.DataFrame):
 def single_image_band_shares(table: pd.DataFrame):
     """Per radial band, the share of images whose mask A has more energy than mask B.
 
-    ``table``: rows of :func:`fourier_masks.single_image.band_share_table` with ``model``,
+    ``table``: rows of :func:`fourier_masks.analysis.single_image.band_share_table` with ``model``,
     ``comparison`` (``vs_reference``: the model's clean-image masks against the reference
     model's, named in ``versus``; ``adversarial_vs_clean``: masks of the model's PGD images
     against those of the clean images). Bands are drawn at their centre radius.

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import check_mask
 from .errors import InputError, paragraph
 
-__all__ = ["load_mask", "logged", "read_table", "save_mask", "unwritable_folders", "write_table"]
+__all__ = ["check_mask", "load_mask", "logged", "read_table", "save_mask", "unwritable_folders", "write_table"]
 
 
 def _atomic_target(path: Path) -> Path:
@@ -40,6 +39,25 @@ def read_table(path) -> pd.DataFrame:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several types for unreadable files
         raise InputError(f"table {path} cannot be read ({error}); delete it and rerun the rule that makes it.") from error
+
+
+def check_mask(mask, path="mask", shape=None) -> np.ndarray:
+    """Validate a full-layout mask ``[C', H, W]`` with values in ``[0, 1]``; returns float32.
+
+    ``shape``, if given, is the image shape ``(C, H, W)`` the mask must fit (``C' in {1, C}``).
+    Raises :class:`~fourier_masks.errors.InputError` naming ``path`` otherwise.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise InputError(f"mask {path} has shape {mask.shape}; expected [C', H, W].")
+    if shape is not None and (mask.shape[1:] != tuple(shape[1:]) or mask.shape[0] not in (1, shape[0])):
+        raise InputError(
+            f"mask {path} has shape {mask.shape}; images are {tuple(shape)}, so it must be "
+            f"[1 or {shape[0]}, {shape[1]}, {shape[2]}]."
+        )
+    if not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+        raise InputError(f"mask {path} has values outside [0, 1] or NaN/inf; it is not a learned mask.")
+    return mask.astype(np.float32)
 
 
 def save_mask(mask: np.ndarray, path) -> None:

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from fourier_masks.data import photo_patches, to_float
-from fourier_masks.models import make_model
-from fourier_masks.training import train_model
+from fourier_masks.data.dataset import to_float
+from fourier_masks.data.photos import photo_patches
+from fourier_masks.models.networks import make_model
+from fourier_masks.models.training import train_model
 
 torch.set_num_threads(1)
 

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_masks.analysis import (
+from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transfer
+from fourier_masks.analysis.metrics import (
     complement_mask,
     control_masks,
-    evaluate_controls,
-    evaluate_transfer,
     frequency_bias,
     learning_summary,
     profile,

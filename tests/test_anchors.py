@@ -7,9 +7,15 @@ import pytest
 import torch
 from torch import nn
 
-from fourier_masks.anchors import cutoff_curves, fourier_heatmap, heatmap_correct, plane_waves, split_half_reliability
+from fourier_masks.analysis.anchors import (
+    cutoff_curves,
+    fourier_heatmap,
+    heatmap_correct,
+    plane_waves,
+    split_half_reliability,
+)
 from fourier_masks.errors import InputError
-from fourier_masks.models import predict
+from fourier_masks.models.networks import predict
 from fourier_masks.spectrum import corner_radius, radius_grid
 
 SIZE, K0 = 16, (2, 3)  # the linear model reads the plane wave at bin (row 2, col 3)

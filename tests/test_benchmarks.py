@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks p
 
 from benchmarks.bench_masks import Size, report, run_benchmark  # noqa: E402
 from benchmarks.naive import naive_mask  # noqa: E402
-from fourier_masks.masks import learn_masks  # noqa: E402
+from fourier_masks.masks.learning import learn_masks  # noqa: E402
 from fourier_masks.spectrum import apply_mask, symmetrize  # noqa: E402
 
 

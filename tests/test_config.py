@@ -135,13 +135,13 @@ def test_schema_is_valid_and_every_key_has_type_and_description():
 
 
 def test_schema_choices_match_the_package():
-    from fourier_masks.data import PHOTOGRAPHS
-    from fourier_masks.datasets import DATASETS
-    from fourier_masks.external_data import IMAGENETTE_PAPER_CLASSES
-    from fourier_masks.masks import MaskOptions
-    from fourier_masks.models import ARCHITECTURES
-    from fourier_masks.training import DEFAULTS, REGIMES
-    from fourier_masks.zoo import ZOO_CLASSES
+    from fourier_masks.data.imagenet import IMAGENETTE_PAPER_CLASSES
+    from fourier_masks.data.photos import PHOTOGRAPHS
+    from fourier_masks.data.registry import DATASETS
+    from fourier_masks.masks.learning import MaskOptions
+    from fourier_masks.models.networks import ARCHITECTURES
+    from fourier_masks.models.training import DEFAULTS, REGIMES
+    from fourier_masks.models.zoo import ZOO_CLASSES
 
     props = load_schema()["properties"]
     dataset, model = props["dataset"], props["models"]["items"]["properties"]

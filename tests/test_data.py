@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-import fourier_masks.data as data
-from fourier_masks.data import check_images, load_class_names, load_split, photo_patches, save_dataset
+import fourier_masks.data.photos as photos
+from fourier_masks.data.dataset import check_images, load_class_names, load_split, save_dataset
+from fourier_masks.data.photos import photo_patches
 from fourier_masks.errors import InputError
 
 
@@ -15,7 +16,7 @@ def _coordinate_photograph(name, channels):
 
 
 def test_train_and_test_patches_never_share_a_pixel(monkeypatch):
-    monkeypatch.setattr(data, "_photograph", _coordinate_photograph)
+    monkeypatch.setattr(photos, "_photograph", _coordinate_photograph)
     patches = photo_patches(n_classes=2, n_train=400, n_test=100, image_size=16, channels=3, seed=1)
     for label in range(2):
         seen = {}
@@ -69,7 +70,7 @@ def test_bad_image_tensors_are_refused(images, message):
 
 def test_too_many_classes_is_refused():
     with pytest.raises(InputError, match="dataset.n_classes"):
-        photo_patches(n_classes=len(data.PHOTOGRAPHS) + 1)
+        photo_patches(n_classes=len(photos.PHOTOGRAPHS) + 1)
 
 
 def test_truncated_class_table_names_the_file(tmp_path):

@@ -6,7 +6,7 @@ import torch
 from fourier_masks import device as device_module
 from fourier_masks.device import resolve_device
 from fourier_masks.errors import InputError
-from fourier_masks.masks import learn_masks
+from fourier_masks.masks.learning import learn_masks
 
 
 def test_auto_falls_back_to_cpu_without_accelerators(monkeypatch):

@@ -10,8 +10,11 @@ import pytest
 import torchvision
 from PIL import Image
 
-from fourier_masks import external_data as ed
-from fourier_masks.data import check_images
+from fourier_masks.data.cifar import cifar
+from fourier_masks.data.dataset import check_images
+from fourier_masks.data.folder import folder, read_image
+from fourier_masks.data.imagenet import IMAGENETTE_PAPER_CLASSES, _robustbench_file, imagenet, imagenette
+from fourier_masks.data.registry import LOADERS, dataset_shape, folder_classes, missing_files
 from fourier_masks.errors import InputError
 
 
@@ -62,7 +65,7 @@ def _images(data):
 
 def test_cifar10_round_trip(tmp_path, no_md5):
     written = _cifar10(tmp_path)
-    dataset = ed.cifar("cifar10", tmp_path, download=False)
+    dataset = cifar("cifar10", tmp_path, download=False)
     train = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
     train_labels = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
     order = np.argsort(np.random.default_rng(0).permutation(len(train)))  # undo the seeded shuffle
@@ -80,19 +83,19 @@ def test_cifar10_round_trip(tmp_path, no_md5):
 
 def test_cifar_subsets_are_seeded(tmp_path, no_md5):
     _cifar10(tmp_path)
-    a = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
-    b = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
-    c = ed.cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=5)
+    a = cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
+    b = cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=4)
+    c = cifar("cifar10", tmp_path, n_train=5, n_test=3, download=False, seed=5)
     assert a.train_images.shape == (5, 3, 32, 32) and a.test_images.shape == (3, 3, 32, 32)
     np.testing.assert_array_equal(a.train_images, b.train_images)
     assert not np.array_equal(a.train_images, c.train_images)
     with pytest.raises(InputError, match="asked for 50 images but only 20"):
-        ed.cifar("cifar10", tmp_path, n_train=50, download=False)
+        cifar("cifar10", tmp_path, n_train=50, download=False)
 
 
 def test_cifar100_round_trip(tmp_path, no_md5):
     written = _cifar100(tmp_path)
-    dataset = ed.LOADERS["cifar100"]({"name": "cifar100", "root": str(tmp_path), "download": False}, "unused")
+    dataset = LOADERS["cifar100"]({"name": "cifar100", "root": str(tmp_path), "download": False}, "unused")
     for split in ("train", "test"):
         images, labels = dataset.split(split)
         pixels = {row.tobytes(): label for row, label in zip(_images(written[split][0]), written[split][1])}
@@ -103,16 +106,16 @@ def test_cifar100_round_trip(tmp_path, no_md5):
 
 def test_cifar_missing_names_the_folder(tmp_path):
     with pytest.raises(InputError, match=r"cifar-10-batches-py.*dataset.download: true"):
-        ed.cifar("cifar10", tmp_path / "absent", download=False)
-    assert ed.missing_files({"name": "cifar10", "root": str(tmp_path)})[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
+        cifar("cifar10", tmp_path / "absent", download=False)
+    assert missing_files({"name": "cifar10", "root": str(tmp_path)})[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
 
 
 def test_cifar_md5_is_checked(tmp_path):
     """Without the test-only patch, files that are not the published archive are refused."""
     _cifar10(tmp_path)
-    assert ed.missing_files({"name": "cifar10", "root": str(tmp_path)}) == []
+    assert missing_files({"name": "cifar10", "root": str(tmp_path)}) == []
     with pytest.raises(InputError, match="not found or corrupted"):
-        ed.cifar("cifar10", tmp_path, download=False)
+        cifar("cifar10", tmp_path, download=False)
 
 
 def _png(path, color, size=(40, 30), mode="RGB"):
@@ -130,21 +133,21 @@ def _tree(root, splits, classes, per_class=2):
 
 def test_folder_loads_resized_labelled_images(tmp_path):
     _tree(tmp_path, ["train", "val"], ["cat", "dog", "emu"])
-    dataset = ed.folder(tmp_path, image_size=16, channels=3)
+    dataset = folder(tmp_path, image_size=16, channels=3)
     assert dataset.class_names == ("cat", "dog", "emu")
     assert dataset.train_images.shape == (6, 3, 16, 16) and dataset.test_images.shape == (6, 3, 16, 16)
     for image, label in zip(dataset.train_images, dataset.train_labels):
         np.testing.assert_array_equal(image[:, 8, 8], [20 * label, 100, 200 - 20 * label])
-    gray = ed.folder(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
+    gray = folder(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
     assert gray.train_images.shape == (4, 1, 8, 8) and gray.test_images.shape == (2, 1, 8, 8)
 
 
 def test_imagenette_paper_classes_grayscale(tmp_path):
-    wnids = list(ed.IMAGENETTE_PAPER_CLASSES) + ["n01440764"]  # tench, not one of the paper's five
+    wnids = list(IMAGENETTE_PAPER_CLASSES) + ["n01440764"]  # tench, not one of the paper's five
     _tree(tmp_path, ["train", "val"], wnids)
     config = {"name": "imagenette", "root": str(tmp_path), "image_size": 12}
-    dataset = ed.LOADERS["imagenette"](config, "unused")
-    assert dataset.class_names == ed.IMAGENETTE_PAPER_CLASSES
+    dataset = LOADERS["imagenette"](config, "unused")
+    assert dataset.class_names == IMAGENETTE_PAPER_CLASSES
     assert dataset.train_images.shape == (10, 1, 12, 12) and dataset.test_images.shape == (10, 1, 12, 12)
     k = wnids.index("n03028079")
     luma = round((299 * 20 * k + 587 * 100 + 114 * (200 - 20 * k)) / 1000)  # PIL's ITU-R 601-2 luma
@@ -153,57 +156,57 @@ def test_imagenette_paper_classes_grayscale(tmp_path):
 
 
 def test_imagenet_labels_follow_the_1000_class_order(tmp_path):
-    ids = ed._robustbench_file("imagenet_test_image_ids.txt").read_text().split()[:3]
+    ids = _robustbench_file("imagenet_test_image_ids.txt").read_text().split()[:3]
     for line in ids:
         _png(tmp_path / "val" / line, (10, 20, 30), size=(300, 260))
-    dataset = ed.imagenet(tmp_path, n_test=2, n_train=1, image_size=32, robustbench_subset=True)
+    dataset = imagenet(tmp_path, n_test=2, n_train=1, image_size=32, robustbench_subset=True)
     index = {name: i for i, name in enumerate(dataset.class_names)}
     assert len(dataset.class_names) == 1000 and dataset.class_names[0] == "n01440764"
     assert dataset.test_labels.tolist() == [index[line.split("/")[0]] for line in ids[:2]]
     assert dataset.train_labels.tolist() == [index[ids[2].split("/")[0]]]
     assert dataset.test_images.shape == (2, 3, 32, 32)
-    shuffled = ed.imagenet(tmp_path, n_test=3, image_size=32)
+    shuffled = imagenet(tmp_path, n_test=3, image_size=32)
     assert sorted(shuffled.test_labels.tolist()) == sorted(index[line.split("/")[0]] for line in ids)
     with pytest.raises(InputError, match="missing from .*val"):
-        ed.imagenet(tmp_path, n_test=4, image_size=32, robustbench_subset=True)
+        imagenet(tmp_path, n_test=4, image_size=32, robustbench_subset=True)
 
 
 def test_dataset_shape():
-    assert ed.dataset_shape({"name": "cifar100"}) == ([3, 32, 32], 100)
-    assert ed.dataset_shape({"name": "imagenet", "image_size": 224}) == ([3, 224, 224], 1000)
-    assert ed.dataset_shape({"name": "imagenette"}) == ([1, 128, 128], 5)
-    assert ed.dataset_shape({"name": "folder", "root": "absent", "image_size": 64, "channels": 3}) == (
+    assert dataset_shape({"name": "cifar100"}) == ([3, 32, 32], 100)
+    assert dataset_shape({"name": "imagenet", "image_size": 224}) == ([3, 224, 224], 1000)
+    assert dataset_shape({"name": "imagenette"}) == ([1, 128, 128], 5)
+    assert dataset_shape({"name": "folder", "root": "absent", "image_size": 64, "channels": 3}) == (
         [3, 64, 64], None)
-    assert ed.dataset_shape({"name": "folder", "root": "absent", "classes": ["a", "b"]}) == ([3, 32, 32], 2)
+    assert dataset_shape({"name": "folder", "root": "absent", "classes": ["a", "b"]}) == ([3, 32, 32], 2)
 
 
 def test_folder_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        ed.folder(tmp_path / "absent")
+        folder(tmp_path / "absent")
     _tree(tmp_path / "a", ["train"], ["cat"])
     with pytest.raises(InputError, match="no test/ or val/ folder"):
-        ed.folder(tmp_path / "a")
+        folder(tmp_path / "a")
     _tree(tmp_path / "b", ["train"], ["cat", "dog"])
     _tree(tmp_path / "b", ["test"], ["cat", "owl"])
     with pytest.raises(InputError, match=r"only in train \['dog'\], only in test \['owl'\]"):
-        ed.folder(tmp_path / "b")
+        folder(tmp_path / "b")
     (tmp_path / "c" / "train" / "cat").mkdir(parents=True)
     (tmp_path / "c" / "train" / "cat" / "notes.txt").write_text("no images")
     (tmp_path / "c" / "test").mkdir()
     with pytest.raises(InputError, match=r"no images in \['cat'\]"):
-        ed.folder(tmp_path / "c")
+        folder(tmp_path / "c")
     _tree(tmp_path / "d", ["train", "val"], ["n02102040"])
     with pytest.raises(InputError, match="lacks the class folders"):
-        ed.imagenette(tmp_path / "d")
+        imagenette(tmp_path / "d")
     _tree(tmp_path / "e", ["train", "test"], ["cat", "dog"])
     (tmp_path / "e" / "test" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png cannot be read"):
-        ed.folder(tmp_path / "e")
+        folder(tmp_path / "e")
     _tree(tmp_path / "f", ["train", "test"], ["cat"])
     with pytest.raises(InputError, match=r"has 1 class folder \(\['cat'\]\); a classifier needs at least 2"):
-        ed.folder(tmp_path / "f")
+        folder(tmp_path / "f")
     with pytest.raises(InputError, match=r"lacks the class folders \['cow'\]"):
-        ed.folder(tmp_path / "e", classes=["cat", "cow"])
+        folder(tmp_path / "e", classes=["cat", "cow"])
 
 
 def _png16(path, array):
@@ -226,10 +229,10 @@ def test_16_bit_images_are_scaled_by_their_range_not_clipped(tmp_path):
     _png16(tmp_path / "rgb.png", np.stack([ramp, ramp[::-1], ramp.T], -1))
     expected = np.round(ramp / 257.0)
     for channels in (1, 3):
-        grey = np.asarray(ed.read_image(tmp_path / "grey.png", channels), dtype=float)
+        grey = np.asarray(read_image(tmp_path / "grey.png", channels), dtype=float)
         assert (grey == 255).mean() < 0.01  # PIL's own conversion clips 99% of these pixels to 255
         np.testing.assert_allclose(grey if channels == 1 else grey[..., 0], expected, atol=0)
-    rgb = np.asarray(ed.read_image(tmp_path / "rgb.png", 3), dtype=float)
+    rgb = np.asarray(read_image(tmp_path / "rgb.png", 3), dtype=float)
     np.testing.assert_allclose(rgb[..., 1], expected[::-1], atol=1)
 
 
@@ -240,14 +243,14 @@ def test_bombs_and_unreadable_files_are_input_errors_naming_the_file(tmp_path):
     bomb[29:33] = struct.pack(">I", zlib.crc32(bytes(bomb[12:29])))
     (tmp_path / "bomb.png").write_bytes(bytes(bomb))
     with pytest.raises(InputError, match=r"image .*bomb.png is a decompression bomb or far too large"):
-        ed.read_image(tmp_path / "bomb.png", 3)
+        read_image(tmp_path / "bomb.png", 3)
     _png(tmp_path / "full.jpg", (200, 10, 10), size=(64, 64))
     (tmp_path / "cut.jpg").write_bytes((tmp_path / "full.jpg").read_bytes()[:300])
     with pytest.raises(InputError, match=r"image .*cut.jpg cannot be read"):
-        ed.read_image(tmp_path / "cut.jpg", 3)
+        read_image(tmp_path / "cut.jpg", 3)
     Image.fromarray(np.full((4, 4), 2.0, np.float32)).save(tmp_path / "float.tif")
     with pytest.raises(InputError, match=r"float.tif \(PIL mode F\) has values in \[2, 2\]"):
-        ed.read_image(tmp_path / "float.tif", 1)
+        read_image(tmp_path / "float.tif", 1)
 
 
 def _photos(root, sizes=((37, 52), (80, 45), (33, 33), (120, 64))):
@@ -275,7 +278,7 @@ def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels,
     mode = "L" if channels == 1 else "RGB"
     theirs = datasets.ImageFolder(str(tmp_path / "test"), transform=transform,
                                   loader=lambda p: Image.open(p).convert(mode))
-    ours = ed.folder(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
+    ours = folder(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
                      classes=["chelsea", "coffee"])
     pixels = {(image / 255.0).astype(np.float32).tobytes(): label
               for image, label in zip(ours.test_images, ours.test_labels)}
@@ -287,16 +290,16 @@ def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels,
 def test_folder_class_order_and_no_resize(tmp_path):
     _tree(tmp_path, ["train", "test"], ["cat", "dog", "emu"])
     (tmp_path / "train" / "owl").mkdir()  # not listed: left out
-    dataset = ed.folder(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
+    dataset = folder(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
     assert dataset.class_names == ("emu", "cat", "dog")
     for image, label in zip(dataset.test_images, dataset.test_labels):
         k = ["cat", "dog", "emu"].index(dataset.class_names[label])
         np.testing.assert_array_equal(image[:, 8, 8], [20 * k, 100, 200 - 20 * k])
     with pytest.raises(InputError, match=r"img0.png is 40x30 pixels, but dataset.resize: none needs 16x16"):
-        ed.folder(tmp_path, image_size=16, resize="none", classes=["cat", "dog"])
+        folder(tmp_path, image_size=16, resize="none", classes=["cat", "dog"])
     for name in ("cat", "dog"):
         for split in ("train", "test"):
             _png(tmp_path / "square" / split / name / "a.png", (1, 2, 3), size=(12, 12))
-    assert ed.folder(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
+    assert folder(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
     config = {"name": "folder", "root": str(tmp_path), "image_size": 16, "classes": None}
-    assert ed.dataset_shape(config) == ([3, 16, 16], 4) and ed.folder_classes(config) == ["cat", "dog", "emu", "owl"]
+    assert dataset_shape(config) == ([3, 16, 16], 4) and folder_classes(config) == ["cat", "dog", "emu", "owl"]

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from fourier_masks.config import TEMPLATES_OPT_IN
-from fourier_masks.masks import learn_masks
+from fourier_masks.masks.learning import learn_masks
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"

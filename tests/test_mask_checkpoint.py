@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourier_masks.masks import learn_masks
+from fourier_masks.masks.learning import learn_masks
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {"epochs": 2, "batch_size": 16, "lr": 0.05, "init": "random", "checkpoint_interval": 0}

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks p
 from benchmarks.naive import naive_mask  # noqa: E402
 from fourier_masks.config import check_config  # noqa: E402
 from fourier_masks.errors import InputError, NumericalError  # noqa: E402
-from fourier_masks.masks import (  # noqa: E402
+from fourier_masks.masks.learning import (  # noqa: E402
     MaskOptions,
     SeedTracker,
     learn_masks,
@@ -187,17 +187,18 @@ def test_bad_images_are_refused_before_learning(tiny_model):
 def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog):
     with caplog.at_level(logging.INFO, logger="fourier_masks"):
         learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1, 2], epochs=2, batch_size=16)
-    lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.masks"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.masks.learning"]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("steps/s" in line and "seed 2: density" in line and "fit acc" in line for line in lines)
 
 
 RESUME_SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np, torch
-    import fourier_masks.mask_checkpoint as ck
-    from fourier_masks.data import photo_patches, to_float
-    from fourier_masks.masks import learn_masks
-    from fourier_masks.models import make_model
+    import fourier_masks.masks.checkpoint as ck
+    from fourier_masks.data.dataset import to_float
+    from fourier_masks.data.photos import photo_patches
+    from fourier_masks.masks.learning import learn_masks
+    from fourier_masks.models.networks import make_model
     torch.set_num_threads(1)
     data = photo_patches(n_classes=3, n_train=96, n_test=6, image_size=16, channels=1, seed=0)
     torch.manual_seed(0)
@@ -233,7 +234,7 @@ def test_killed_mask_job_resumes_to_the_same_mask(tmp_path):
 
 
 def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
-    from fourier_masks.masks import _onecycle
+    from fourier_masks.masks.learning import _onecycle
 
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([parameter], lr=0.05)
@@ -247,7 +248,7 @@ def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
 
 
 def test_projected_adam_equals_torch_adam_followed_by_a_clamp():
-    from fourier_masks.masks import _projected_adam
+    from fourier_masks.masks.learning import _projected_adam
 
     generator = torch.Generator().manual_seed(0)
     params = torch.rand(3, 1, 4, 3, generator=generator)

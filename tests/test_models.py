@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fourier_masks.errors import InputError
-from fourier_masks.models import ARCHITECTURES, load_model, make_model, save_model
+from fourier_masks.models.files import load_model, save_model
+from fourier_masks.models.networks import ARCHITECTURES, make_model
 
 
 @pytest.mark.parametrize("arch", ["small_cnn", "resnet8"])
@@ -57,7 +58,7 @@ def test_unknown_architecture_lists_the_allowed_ones():
 def test_torch_load_mode_forces_tensors_only_and_restores_the_environment(tmp_path, monkeypatch):
     from own_model import Payload
 
-    from fourier_masks.models import torch_load_mode
+    from fourier_masks.models.safe_load import torch_load_mode
 
     marker = tmp_path / "marker"
     torch.save({"w": torch.ones(2), "x": Payload(marker)}, tmp_path / "p.pt")

@@ -12,15 +12,15 @@ import hashlib
 import shutil
 
 import numpy as np
+import own_model as om
 import pandas as pd
 import pytest
 import torch
 import yaml
-
-import own_model as om
-from fourier_masks.errors import InputError
-from fourier_masks.models import load_model, read_record
 from test_workflow import snakemake
+
+from fourier_masks.errors import InputError
+from fourier_masks.models.files import load_model, read_record
 
 FORMS = ("state_dict", "torchscript", "exported")
 ANALYSIS = {"radial_bands": 8, "angular_bands": 8, "example_images": 2,

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from fourier_masks.data import to_float
+from fourier_masks.data.dataset import to_float
+from fourier_masks.data.planted import class_slices, planted, region_mask
 from fourier_masks.errors import InputError
-from fourier_masks.masks import learn_masks
-from fourier_masks.models import accuracy, make_model
-from fourier_masks.planted import class_slices, planted, region_mask
+from fourier_masks.masks.learning import learn_masks
+from fourier_masks.models.networks import accuracy, make_model
+from fourier_masks.models.training import train_model
 from fourier_masks.spectrum import radius_grid, reflect
-from fourier_masks.training import train_model
 
 
 def _power(images: np.ndarray) -> np.ndarray:
@@ -131,7 +131,7 @@ def test_config_snr_sets_the_class_signal_power(snr):
     """dataset.snr of a checked config reaches the images: a class's power on its own slice is
     about 1 + snr^2 times the other classes' power there (snr is an amplitude ratio)."""
     from fourier_masks.config import check_config
-    from fourier_masks.datasets import load_dataset
+    from fourier_masks.data.registry import load_dataset
 
     cfg = check_config({"dataset": {"name": "planted", "image_size": 16, "n_train": 800, "n_test": 4,
                                     "radius": [2, 6], "snr": snr}})["dataset"]

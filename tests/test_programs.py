@@ -13,12 +13,14 @@ import zipfile
 
 import pytest
 import torch
+from own_model import Payload
 from torch import nn
 
-from fourier_masks import models, zoo
 from fourier_masks.errors import InputError
-from fourier_masks.programs import ExportedNetwork, StaticBatch, load_program
-from own_model import Payload
+from fourier_masks.models.acquire import acquire
+from fourier_masks.models.files import load_model, read_record
+from fourier_masks.models.networks import freeze
+from fourier_masks.models.programs import ExportedNetwork, StaticBatch, load_program
 
 IMAGES = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -74,7 +76,7 @@ def test_programs_compute_what_the_network_computes(network):
     with torch.no_grad():
         expected = network(IMAGES)
         for kind, data in (("torchscript", _torchscript(network)), ("exported", _exported(network))):
-            loaded = models.freeze(load_program(kind, data, kind))
+            loaded = freeze(load_program(kind, data, kind))
             torch.testing.assert_close(loaded(IMAGES), expected, msg=kind)
     exported = load_program("exported", _exported(network), "x")
     assert isinstance(exported, ExportedNetwork)
@@ -101,13 +103,13 @@ def test_acquire_programs_round_trip_through_model_files(network, tmp_path):
     for kind, data in (("torchscript", _torchscript(network)), ("exported", _exported(network))):
         (tmp_path / kind).write_bytes(data)
         spec = {"name": kind, "source": kind, "path": str(tmp_path / kind), "mean": mean, "std": std}
-        zoo.acquire(spec, tmp_path, tmp_path / f"{kind}.pt", dataset=dataset)
-        record = models.read_record(tmp_path / f"{kind}.pt")
+        acquire(spec, tmp_path, tmp_path / f"{kind}.pt", dataset=dataset)
+        record = read_record(tmp_path / f"{kind}.pt")
         assert record["arch"] == kind and record["state_dict"] == {} and record["num_classes"] == 3
         with torch.no_grad():
-            torch.testing.assert_close(models.load_model(tmp_path / f"{kind}.pt")(IMAGES), network(normalised))
+            torch.testing.assert_close(load_model(tmp_path / f"{kind}.pt")(IMAGES), network(normalised))
         with pytest.raises(InputError, match=r"the network has 3 outputs but models\[x\].num_classes has 4"):
-            zoo.acquire({**spec, "num_classes": 4}, tmp_path, tmp_path / "x.pt", dataset=dataset, where="models[x]")
+            acquire({**spec, "num_classes": 4}, tmp_path, tmp_path / "x.pt", dataset=dataset, where="models[x]")
 
 
 def test_wrong_kind_of_file_is_named(network, tmp_path):

@@ -5,10 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from fourier_masks.anchors import plane_waves
+from fourier_masks.analysis.anchors import plane_waves
+from fourier_masks.analysis.single_image import band_share_table, mask_decodability
 from fourier_masks.errors import InputError
-from fourier_masks.models import make_model, predict
-from fourier_masks.single_image import band_share_table, learn_single_image_masks, mask_decodability
+from fourier_masks.masks.single_image import learn_single_image_masks
+from fourier_masks.models.networks import make_model, predict
 from fourier_masks.spectrum import apply_mask, lowpass_mask, reflect
 
 SIZE, K0 = 16, (1, 2)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from own_model import serve
 
 from fourier_masks.config import check_config
 from fourier_masks.errors import InputError
-from fourier_masks.sources import check_sources, download, model_file
-from own_model import serve
+from fourier_masks.models.preflight import check_sources
+from fourier_masks.models.sources import download, model_file
 
 CONTENT = bytes(range(256)) * 4096  # 1 MiB, several read blocks
 SHA = hashlib.sha256(CONTENT).hexdigest()

@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fourier_masks.analysis.statistics import (
+    cohens_d,
+    compare_to_reference,
+    direction_dependence,
+    permutation_p,
+    summarize,
+)
 from fourier_masks.errors import InputError
-from fourier_masks.statistics import cohens_d, compare_to_reference, direction_dependence, permutation_p, summarize
 
 
 def _table():

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fourier_masks.attacks import pgd
-from fourier_masks.training import REGIMES, augment, train_model, DEFAULTS
+from fourier_masks.models.attacks import pgd
+from fourier_masks.models.training import DEFAULTS, REGIMES, augment, train_model
 
 
 @pytest.mark.parametrize("regime", REGIMES)
@@ -36,7 +36,7 @@ def test_pgd_stays_in_budget_and_raises_the_loss(tiny_model, tiny_data, norm, ep
 
 
 def test_adversarial_training_runs_and_records_history(tiny_data):
-    from fourier_masks.models import make_model
+    from fourier_masks.models.networks import make_model
 
     x, y = tiny_data[0][:64], tiny_data[1][:64]
     history = train_model(make_model("small_cnn", 1, 3), x, y, "adv_l2", epochs=2, batch_size=32,
@@ -45,7 +45,7 @@ def test_adversarial_training_runs_and_records_history(tiny_data):
 
 
 def test_unknown_regime_is_refused(tiny_data):
-    from fourier_masks.models import make_model
+    from fourier_masks.models.networks import make_model
 
     with pytest.raises(ValueError, match="standard"):
         train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "mixup")
@@ -55,7 +55,7 @@ def test_diverged_training_stops_instead_of_leaving_a_nan_model():
     """A learning rate that turns the weights into NaN is an error naming training.lr, not a model
     whose accuracy looks plausible."""
     from fourier_masks.errors import NumericalError
-    from fourier_masks.models import make_model
+    from fourier_masks.models.networks import make_model
 
     images, labels = torch.rand(32, 1, 16, 16), torch.randint(0, 3, (32,))
     model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)

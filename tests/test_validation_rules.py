@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from fourier_masks.data import load_split
-from fourier_masks.models import accuracy, load_model
-from fourier_masks.spectrum import corner_radius
-
 from test_workflow import TINY, snakemake
+
+from fourier_masks.data.dataset import load_split
+from fourier_masks.models.files import load_model
+from fourier_masks.models.networks import accuracy
+from fourier_masks.spectrum import corner_radius
 
 SWITCHES = {
     "fourier_heatmap": {"enabled": True, "n_images": 30, "stride": 2},

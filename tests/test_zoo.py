@@ -13,10 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from fourier_masks import models, zoo
-from fourier_masks.errors import InputError
 from own_model import Payload
+
+from fourier_masks.errors import InputError
+from fourier_masks.models.acquire import acquire, check_accuracy, save_zoo_model
+from fourier_masks.models.checkpoints import acquire_checkpoint, network_kwargs
+from fourier_masks.models.files import imports_of, load_model, read_record, save_model
+from fourier_masks.models.networks import ARCHITECTURES, SmallCNN, accuracy, build_network, on_sys_path
+from fourier_masks.models.preflight import missing_files
+from fourier_masks.models.zoo import acquire_robustbench, build_architecture, cache_path, check_zoo_name, zoo_files
 
 DATASET, THREAT, NAME = "cifar10", "Linf", "Wong2020Fast"
 SPEC = f"{DATASET}/{THREAT}/{NAME}"
@@ -25,7 +30,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "config").glob("*.yaml"))
 
 def _random_network(seed=0):
     torch.manual_seed(seed)
-    network = zoo.build_architecture(SPEC)
+    network = build_architecture(SPEC)
     for module in network.modules():  # non-trivial batch-norm statistics
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.1, 0.1)
@@ -38,7 +43,7 @@ def staged(tmp_path_factory):
     """``(resources_dir, reference network)`` with the zoo file in RobustBench's layout."""
     resources = tmp_path_factory.mktemp("resources")
     network = _random_network()
-    path = zoo.cache_path(resources, DATASET, THREAT, NAME)
+    path = cache_path(resources, DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     # RobustBench strips DataParallel's "module." prefix from checkpoint["state_dict"].
     torch.save({"state_dict": {f"module.{k}": v for k, v in network.state_dict().items()}}, path)
@@ -46,31 +51,31 @@ def staged(tmp_path_factory):
 
 
 def test_cache_path_is_robustbench_layout(tmp_path):
-    assert zoo.cache_path(tmp_path, DATASET, THREAT, NAME) == tmp_path / "robustbench/cifar10/Linf/Wong2020Fast.pt"
-    assert zoo.zoo_files(tmp_path, DATASET, THREAT, NAME) == [zoo.cache_path(tmp_path, DATASET, THREAT, NAME)]
-    members = zoo.zoo_files(tmp_path, "cifar10", "Linf", "Chen2020Adversarial")
+    assert cache_path(tmp_path, DATASET, THREAT, NAME) == tmp_path / "robustbench/cifar10/Linf/Wong2020Fast.pt"
+    assert zoo_files(tmp_path, DATASET, THREAT, NAME) == [cache_path(tmp_path, DATASET, THREAT, NAME)]
+    members = zoo_files(tmp_path, "cifar10", "Linf", "Chen2020Adversarial")
     assert [p.name for p in members] == [f"Chen2020Adversarial.pt_m{i}.pt" for i in range(3)]
-    hub = zoo.zoo_files(tmp_path, "imagenet", "Linf", "Standard_R50")
+    hub = zoo_files(tmp_path, "imagenet", "Linf", "Standard_R50")
     assert hub == [tmp_path / "robustbench/hub/checkpoints/resnet50-0676ba61.pth"]
 
 
 def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
     resources, network = staged
-    model = zoo.acquire_robustbench(NAME, DATASET, THREAT, resources / "robustbench", offline=True)
+    model = acquire_robustbench(NAME, DATASET, THREAT, resources / "robustbench", offline=True)
     images = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = network(images)
         torch.testing.assert_close(model(images), expected)
-    zoo.save_zoo_model(tmp_path / "model.pt", model, SPEC, [3, 32, 32], 10)
-    reloaded = models.load_model(tmp_path / "model.pt")
+    save_zoo_model(tmp_path / "model.pt", model, SPEC, [3, 32, 32], 10)
+    reloaded = load_model(tmp_path / "model.pt")
     assert reloaded.input_shape == (3, 32, 32) and reloaded.num_classes == 10
     with torch.no_grad():
         torch.testing.assert_close(reloaded(images), expected)
-    record = models.read_record(tmp_path / "model.pt")
+    record = read_record(tmp_path / "model.pt")
     assert record["arch"] == f"robustbench:{SPEC}" and record["mean"] is None
     assert record["source"] == "robustbench"
 
-    masks_module = pytest.importorskip("fourier_masks.masks", reason="the lead's masks.py is not importable yet")
+    masks_module = pytest.importorskip("fourier_masks.masks.learning", reason="the lead's masks.py is not importable yet")
     labels = reloaded(images).argmax(1)
     masks, history = masks_module.learn_masks(reloaded, images, labels, seeds=[1], epochs=1, batch_size=8,
                                               device="cpu")
@@ -83,22 +88,22 @@ def test_acquire_and_missing_files(staged, tmp_path):
     resources, network = staged
     spec = {"name": "wong", "source": "robustbench", "zoo_name": NAME, "threat_model": THREAT}
     config = {"dataset": {"name": DATASET}, "models": [spec]}
-    assert zoo.missing_files(config, resources) == []
-    assert zoo.missing_files(config, tmp_path) == [("wong", zoo.cache_path(tmp_path, DATASET, THREAT, NAME))]
-    zoo.acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"])
+    assert missing_files(config, resources) == []
+    assert missing_files(config, tmp_path) == [("wong", cache_path(tmp_path, DATASET, THREAT, NAME))]
+    acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"])
     images = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(models.load_model(tmp_path / "wong.pt")(images), network(images))
+        torch.testing.assert_close(load_model(tmp_path / "wong.pt")(images), network(images))
 
 
 def test_zoo_file_with_python_objects_is_refused_without_trust(tmp_path):
     """A staged zoo file with a valid state dict and a payload: refused, nothing runs, the fix is named."""
     marker = tmp_path / "marker"
-    path = zoo.cache_path(tmp_path, DATASET, THREAT, NAME)
+    path = cache_path(tmp_path, DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": _random_network().state_dict(), "extra": Payload(marker)}, path)
     with pytest.raises(InputError) as caught:
-        zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, where="models[0]")
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, where="models[0]")
     assert not marker.exists()
     message = str(caught.value)
     assert str(path) in message and "models[0].trust_pickle: true" in message and "re-save its weights" in message
@@ -109,10 +114,10 @@ def test_zoo_file_with_python_objects_is_refused_without_trust(tmp_path):
 def test_zoo_file_with_python_objects_loads_when_trusted(tmp_path):
     """Older zoo files pickle more than tensors; with trust_pickle they are unpickled in full."""
     network = _random_network(seed=1)
-    path = zoo.cache_path(tmp_path, DATASET, THREAT, NAME)
+    path = cache_path(tmp_path, DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": network.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
-    model = zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True,
+    model = acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True,
                                     trust_pickle=True)
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
@@ -121,42 +126,42 @@ def test_zoo_file_with_python_objects_loads_when_trusted(tmp_path):
 
 def test_wrong_zoo_name_suggests_close_names():
     with pytest.raises(InputError, match=r"models\[1\]\.zoo_name = 'Wong2020Fsat'.*Did you mean: Wong2020Fast"):
-        zoo.check_zoo_name("Wong2020Fsat", DATASET, THREAT, where="models[1]")
+        check_zoo_name("Wong2020Fsat", DATASET, THREAT, where="models[1]")
     with pytest.raises(InputError, match="exists in cifar10/Linf"):
-        zoo.check_zoo_name("Carmon2019Unlabeled", DATASET, "L2", where="models[0]")
+        check_zoo_name("Carmon2019Unlabeled", DATASET, "L2", where="models[0]")
 
 
 def test_wrong_dataset_or_threat_lists_allowed():
     with pytest.raises(InputError, match="cifar10, cifar100, imagenet"):
-        zoo.check_zoo_name(NAME, "mnist", THREAT)
+        check_zoo_name(NAME, "mnist", THREAT)
     with pytest.raises(InputError, match=r"threat_model = 'L1'.*Linf, L2, corruptions"):
-        zoo.check_zoo_name(NAME, DATASET, "L1")
+        check_zoo_name(NAME, DATASET, "L1")
     with pytest.raises(InputError, match="DATASET/THREAT_MODEL/NAME"):
-        zoo.build_architecture("cifar10/Wong2020Fast")
+        build_architecture("cifar10/Wong2020Fast")
 
 
 def test_offline_missing_file_names_it(tmp_path):
-    expected = re.escape(str(zoo.cache_path(tmp_path, DATASET, THREAT, NAME)))
+    expected = re.escape(str(cache_path(tmp_path, DATASET, THREAT, NAME)))
     with pytest.raises(InputError, match=f"not staged: missing {expected}.*drive.google.com"):
-        zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
 
 
 def test_html_instead_of_weights_is_explained(tmp_path):
-    path = zoo.cache_path(tmp_path, DATASET, THREAT, NAME)
+    path = cache_path(tmp_path, DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     path.write_text("<!DOCTYPE html><html>Google Drive - Virus scan warning</html>")
     with pytest.raises(InputError, match="Wong2020Fast.pt is a web page"):
-        zoo.acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
 
 
 def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
-    network = models.SmallCNN(1, 5)
+    network = SmallCNN(1, 5)
     path = tmp_path / "ckpt.pth"
     weights = {f"module.{k}": v for k, v in network.state_dict().items()}
     torch.save({"epoch": torch.tensor(3), "model": weights}, path)
     mean, std = [0.449], [0.226]
-    model, kwargs = zoo.acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
+    model, kwargs = acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
     assert kwargs == {"in_channels": 1, "num_classes": 5}
     images = torch.rand(3, 1, 16, 16)
     with torch.no_grad():
@@ -164,21 +169,21 @@ def test_checkpoint_round_trip(tmp_path):
     spec = {"name": "mine", "source": "checkpoint", "path": str(path), "arch": "small_cnn",
             "mean": mean, "std": std}
     dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 5}
-    assert zoo.missing_files({"dataset": dataset, "models": [spec]}, tmp_path) == []
-    zoo.acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
+    assert missing_files({"dataset": dataset, "models": [spec]}, tmp_path) == []
+    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     with torch.no_grad():
-        torch.testing.assert_close(models.load_model(tmp_path / "model.pt")(images), model(images))
+        torch.testing.assert_close(load_model(tmp_path / "model.pt")(images), model(images))
 
 
 def test_checkpoint_wrapper_prefixes_and_nesting_keys(tmp_path):
     """DataParallel inside torch.compile (and the reverse), under the keys training scripts use."""
-    network = models.SmallCNN(3, 4).eval()
+    network = SmallCNN(3, 4).eval()
     images = torch.rand(2, 3, 16, 16)
     for i, (prefix, key) in enumerate([("_orig_mod.module.", "model_state_dict"), ("module._orig_mod.", "network"),
                                        ("", "state_dict")]):
         path = tmp_path / f"c{i}.pt"
         torch.save({key: {f"{prefix}{k}": v for k, v in network.state_dict().items()}, "epoch": 9}, path)
-        model, _ = zoo.acquire_checkpoint(path, "small_cnn", 4, [3, 16, 16])
+        model, _ = acquire_checkpoint(path, "small_cnn", 4, [3, 16, 16])
         with torch.no_grad():
             torch.testing.assert_close(model(images), network(images))
 
@@ -186,46 +191,46 @@ def test_checkpoint_wrapper_prefixes_and_nesting_keys(tmp_path):
 def test_stored_normalisation_is_used_and_a_different_one_refused(tiny_model, tiny_data, tmp_path):
     """The pipeline's own model file as a checkpoint: its stored mean/std, not none (issue 11)."""
     path = tmp_path / "model.pt"
-    models.save_model(path, tiny_model, arch="small_cnn", input_shape=[1, 16, 16], num_classes=3, source="train")
+    save_model(path, tiny_model, arch="small_cnn", input_shape=[1, 16, 16], num_classes=3, source="train")
     _, _, test_x, test_y = tiny_data
-    model, _ = zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16])
+    model, _ = acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16])
     assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
-    assert models.accuracy(model, test_x, test_y) == models.accuracy(tiny_model, test_x, test_y) > 0.5
-    same, _ = zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.5], [0.25])
+    assert accuracy(model, test_x, test_y) == accuracy(tiny_model, test_x, test_y) > 0.5
+    same, _ = acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.5], [0.25])
     torch.testing.assert_close(same(test_x), model(test_x))
     with pytest.raises(InputError, match=r"mean = \[0.449\], std = \[0.226\] differ from the normalisation stored"):
-        zoo.acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.449], [0.226], "models[1]")
+        acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.449], [0.226], "models[1]")
 
 
 def test_checkpoint_torchvision_arch(tmp_path):
-    network = models.build_network("torchvision:resnet18", num_classes=3)
+    network = build_network("torchvision:resnet18", num_classes=3)
     torch.save(network.state_dict(), tmp_path / "r18.pt")
-    model, kwargs = zoo.acquire_checkpoint(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
-    models.save_model(tmp_path / "m.pt", model, arch="torchvision:resnet18", input_shape=[3, 32, 32],
+    model, kwargs = acquire_checkpoint(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
+    save_model(tmp_path / "m.pt", model, arch="torchvision:resnet18", input_shape=[3, 32, 32],
                       num_classes=3, source="checkpoint", arch_kwargs=kwargs)
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(models.load_model(tmp_path / "m.pt")(images), model(images))
+        torch.testing.assert_close(load_model(tmp_path / "m.pt")(images), model(images))
 
 
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(InputError, match=r"models\[2\]\.path = .*does not exist"):
-        zoo.acquire_checkpoint(tmp_path / "absent.pt", "small_cnn", 5, [1, 16, 16], where="models[2]")
+        acquire_checkpoint(tmp_path / "absent.pt", "small_cnn", 5, [1, 16, 16], where="models[2]")
     (tmp_path / "bad.pt").write_bytes(b"not a torch file")
     with pytest.raises(InputError, match="bad.pt cannot be read"):
-        zoo.acquire_checkpoint(tmp_path / "bad.pt", "small_cnn", 5, [1, 16, 16])
-    torch.save(models.SmallCNN(1, 5).state_dict(), tmp_path / "cnn.pt")
+        acquire_checkpoint(tmp_path / "bad.pt", "small_cnn", 5, [1, 16, 16])
+    torch.save(SmallCNN(1, 5).state_dict(), tmp_path / "cnn.pt")
     with pytest.raises(InputError, match=r"cnn.pt does not fit.*shape mismatches \['classifier.weight"):
-        zoo.acquire_checkpoint(tmp_path / "cnn.pt", "small_cnn", 7, [1, 16, 16])
+        acquire_checkpoint(tmp_path / "cnn.pt", "small_cnn", 7, [1, 16, 16])
     with pytest.raises(InputError, match=r"missing keys \['stem.0.weight'.*unexpected keys \['features"):
-        zoo.acquire_checkpoint(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
+        acquire_checkpoint(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
     torch.save({"optimizer": {"lr": torch.tensor(0.1)}, "epoch": 1}, tmp_path / "opt.pt")
     with pytest.raises(InputError, match="nor under any of the keys state_dict, model_state_dict, model, net"):
-        zoo.acquire_checkpoint(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
+        acquire_checkpoint(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
     with pytest.raises(InputError, match="3 input channels"):
-        zoo.network_kwargs("torchvision:resnet18", 1, 5)
+        network_kwargs("torchvision:resnet18", 1, 5)
     spec = {"name": "c", "source": "checkpoint", "path": str(tmp_path / "absent.pt"), "arch": "small_cnn"}
-    assert zoo.missing_files({"dataset": {"name": "photos"}, "models": [spec]}, tmp_path) == [
+    assert missing_files({"dataset": {"name": "photos"}, "models": [spec]}, tmp_path) == [
         ("c", tmp_path / "absent.pt")]
 
 
@@ -262,17 +267,17 @@ def user_package(tmp_path):
 def test_pickled_module_is_refused_unless_trusted(user_package, tmp_path):
     """A torch.save of a whole module pickles its class: unpickling imports and runs its code."""
     code, marker = user_package
-    with models.on_sys_path([code]):
-        network = models.build_network("import:userpkg.nets:build", python_path=[code]).eval()
+    with on_sys_path([code]):
+        network = build_network("import:userpkg.nets:build", python_path=[code]).eval()
     torch.save(network, tmp_path / "whole.pt")
     marker.unlink()
     for name in ("userpkg.nets", "userpkg"):
         sys.modules.pop(name, None)
     with pytest.raises(InputError, match=r"models\[0\].trust_pickle: true, or re-save its weights alone"):
-        zoo.acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+        acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
                                where="models[0]", python_path=[code])
     assert not marker.exists(), "the file's code ran although trust_pickle was not given"
-    model, kwargs = zoo.acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+    model, kwargs = acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
                                            python_path=[code], trust_pickle=True)
     assert marker.exists() and kwargs == {}
     images = torch.rand(2, 3, 8, 8)
@@ -283,42 +288,42 @@ def test_pickled_module_is_refused_unless_trusted(user_package, tmp_path):
 
 def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
     code, marker = user_package
-    network = models.build_network("import:userpkg.nets:build", python_path=[code], classes=5).eval()
+    network = build_network("import:userpkg.nets:build", python_path=[code], classes=5).eval()
     torch.save({"state_dict": network.state_dict()}, tmp_path / "w.pt")
     spec = {"name": "mine", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "import:userpkg.nets:build",
             "arch_kwargs": {"classes": 5}, "python_path": [str(code)], "trust_pickle": False}
     dataset = {"name": "photos", "channels": 3, "image_size": 8, "n_classes": 5}
-    zoo.acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
-    record = models.read_record(tmp_path / "model.pt")
+    acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+    record = read_record(tmp_path / "model.pt")
     assert record["arch_kwargs"] == {"classes": 5} and record["python_path"] == [str(code.resolve())]
     for name in ("userpkg.nets", "userpkg"):
         sys.modules.pop(name, None)
     marker.unlink()
     with pytest.raises(InputError, match="runs only on request"):
-        models.load_model(tmp_path / "model.pt")
+        load_model(tmp_path / "model.pt")
     assert not marker.exists(), "a model file named code that ran without the caller's consent"
-    imports = models.imports_of([spec])
+    imports = imports_of([spec])
     assert imports == {"import:userpkg.nets:build": [str(code)]}
     images = torch.rand(2, 3, 8, 8)
     with torch.no_grad():
-        torch.testing.assert_close(models.load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
+        torch.testing.assert_close(load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
     with pytest.raises(InputError, match=r"the network has 5 outputs but the dataset has 4 classes"):
-        zoo.acquire(spec, tmp_path, tmp_path / "m4.pt", dataset={**dataset, "n_classes": 4})
+        acquire(spec, tmp_path, tmp_path / "m4.pt", dataset={**dataset, "n_classes": 4})
     with pytest.raises(InputError, match=r"has no attribute 'buidl'"):
-        models.build_network("import:userpkg.nets:buidl", python_path=[code])
+        build_network("import:userpkg.nets:buidl", python_path=[code])
     with pytest.raises(InputError, match=r"module 'nopkg.nets' cannot be imported.*No module named 'nopkg'"):
-        models.build_network("import:nopkg.nets:build", python_path=[code])
+        build_network("import:nopkg.nets:build", python_path=[code])
     with pytest.raises(InputError, match=r"python_path folders \['absent'\] do not exist"):
-        models.build_network("import:userpkg.nets:build", python_path=["absent"])
+        build_network("import:userpkg.nets:build", python_path=["absent"])
 
 
 def test_model_file_sha256_is_checked(tmp_path):
-    network = models.SmallCNN(1, 3)
+    network = SmallCNN(1, 3)
     torch.save(network.state_dict(), tmp_path / "w.pt")
     spec = {"name": "m", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "small_cnn", "sha256": "0" * 64}
     dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 3}
     with pytest.raises(InputError, match=r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"):
-        zoo.acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+        acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
     assert not (tmp_path / "model.pt").exists()
 
 
@@ -326,19 +331,19 @@ def test_accuracy_check_stops_at_chance_and_far_from_expected(tiny_model, tiny_d
     _, _, images, labels = tiny_data
     names = ["a", "b", "c"]
     options = {"where": "models[0]", "chance_check": True, "expected_accuracy": None, "accuracy_tolerance": 0.03}
-    measured = zoo.check_accuracy(tiny_model, images, labels, names, **options)
-    assert measured == models.accuracy(tiny_model, images, labels) > 0.5
-    assert zoo.check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": measured - 0.02})
+    measured = check_accuracy(tiny_model, images, labels, names, **options)
+    assert measured == accuracy(tiny_model, images, labels) > 0.5
+    assert check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": measured - 0.02})
     with pytest.raises(InputError, match=rf"clean accuracy {measured:.3f} .* more than accuracy_tolerance = 0.03 "
                                          r"away from expected_accuracy = 0.5\. Usual causes: mean/std"):
-        zoo.check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": 0.5})
+        check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": 0.5})
     shuffled = (labels + 1) % 3  # a wrong class order
     with pytest.raises(InputError, match=r"at or below 1.5 x chance \(0.333\).*class order \(dataset.classes\)"
                                          r".*models\[0\].chance_check: false"):
-        zoo.check_accuracy(tiny_model, images, shuffled, names, **options)
-    assert zoo.check_accuracy(tiny_model, images, shuffled, names, **{**options, "chance_check": False}) < 0.5
+        check_accuracy(tiny_model, images, shuffled, names, **options)
+    assert check_accuracy(tiny_model, images, shuffled, names, **{**options, "chance_check": False}) < 0.5
     with pytest.raises(InputError, match=r"the network has 3 outputs but the dataset has 4 classes"):
-        zoo.check_accuracy(tiny_model, images, labels, names + ["d"], **options)
+        check_accuracy(tiny_model, images, labels, names + ["d"], **options)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -350,7 +355,7 @@ def test_config_zoo_names_exist(path):
     for i, spec in enumerate(config["models"]):
         assert re.fullmatch(r"[A-Za-z0-9_-]+", spec["name"]), spec["name"]
         if spec["source"] == "robustbench":
-            zoo.check_zoo_name(spec["zoo_name"], config["dataset"]["name"], spec["threat_model"], f"models[{i}]")
+            check_zoo_name(spec["zoo_name"], config["dataset"]["name"], spec["threat_model"], f"models[{i}]")
         if spec["source"] == "train":
-            assert spec["arch"] in models.ARCHITECTURES, spec["arch"]
+            assert spec["arch"] in ARCHITECTURES, spec["arch"]
     assert config["reference_model"] in names

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
-from fourier_masks import zoo
-from fourier_masks.config import check_config
-from fourier_masks.data import save_dataset
-from fourier_masks.datasets import load_dataset
 from test_external_data import _cifar10, no_md5  # noqa: F401  (fixture)
 from test_workflow import snakemake
 from test_zoo import DATASET, NAME, THREAT, _random_network
+
+from fourier_masks.config import check_config
+from fourier_masks.data.dataset import save_dataset
+from fourier_masks.data.registry import load_dataset
+from fourier_masks.models.zoo import cache_path
 
 CONFIG = {
     "device": "cpu",
@@ -36,7 +36,7 @@ CONFIG = {
 @pytest.fixture
 def staged(tmp_path, no_md5):  # noqa: F811
     """A work folder with the zoo file in RobustBench's layout and the dataset's arrays."""
-    path = zoo.cache_path(tmp_path / "resources", DATASET, THREAT, NAME)
+    path = cache_path(tmp_path / "resources", DATASET, THREAT, NAME)
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": {f"module.{k}": v for k, v in _random_network().state_dict().items()}}, path)
     _cifar10(tmp_path / "resources" / "data" / "cifar10", per_batch=8, n_test=12)

@@ -9,7 +9,7 @@ sys.path.insert(0, workflow.basedir)
 
 from fourier_masks.config import check_config, read_config_file
 from fourier_masks.errors import InputError, exit_on_input_error
-from fourier_masks.sources import check_sources
+from fourier_masks.models.preflight import check_sources
 from fourier_masks.template_guard import templates_allowed
 
 # A bad config ends in one paragraph naming the key or file, without a traceback. The

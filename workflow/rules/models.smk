@@ -1,4 +1,4 @@
-from fourier_masks.sources import model_file
+from fourier_masks.models.sources import model_file
 
 # Models whose file is fetched by URL (rule download_model).
 DOWNLOADED = [name for name, model in MODELS.items() if model.get("url")]

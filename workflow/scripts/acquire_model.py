@@ -1,7 +1,7 @@
 """Fetch or convert a published or user model into the shared model-file format (rule acquire_model)."""
 
 from fourier_masks.io import logged
-from fourier_masks.zoo import acquire
+from fourier_masks.models.acquire import acquire
 
 with logged(snakemake.log[0]):
     acquire(snakemake.params.spec, snakemake.params.resources_dir, snakemake.output.model,

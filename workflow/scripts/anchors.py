@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fourier_masks.anchors import cutoff_curves, heatmap_correct, split_half_reliability
-from fourier_masks.data import load_split
+from fourier_masks.analysis.anchors import cutoff_curves, heatmap_correct, split_half_reliability
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import imports_of, load_model
+from fourier_masks.models.files import imports_of, load_model
 from fourier_masks.spectrum import corner_radius, frequency_grid
 
 with logged(snakemake.log[0]):

@@ -4,11 +4,11 @@ import os
 import shutil
 from pathlib import Path
 
-from fourier_masks.data import load_class_names, load_split
+from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged
-from fourier_masks.models import imports_of, load_model
-from fourier_masks.zoo import check_accuracy
+from fourier_masks.models.acquire import check_accuracy
+from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent

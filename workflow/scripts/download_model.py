@@ -1,7 +1,7 @@
 """Download a model file given by url, kept only if its SHA-256 matches (rule download_model)."""
 
 from fourier_masks.io import logged
-from fourier_masks.sources import download
+from fourier_masks.models.sources import download
 
 with logged(snakemake.log[0]) as log:
     spec = snakemake.params.spec

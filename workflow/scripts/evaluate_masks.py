@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fourier_masks.analysis import evaluate_controls, evaluate_transfer
-from fourier_masks.data import load_split
+from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transfer
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import load_mask, logged, write_table
-from fourier_masks.models import imports_of, load_model
+from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]):
     data_folder = Path(snakemake.input.data[0]).parent

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from fourier_masks.data import load_split
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import accuracy, imports_of, load_model
-from fourier_masks.training import robust_accuracy
+from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.networks import accuracy
+from fourier_masks.models.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from fourier_masks.analysis import complement_mask
-from fourier_masks.data import load_split
+from fourier_masks.analysis.metrics import complement_mask
+from fourier_masks.data.dataset import load_split
 from fourier_masks.figures import example_images, save_figure
 from fourier_masks.io import load_mask, logged
 from fourier_masks.spectrum import apply_mask

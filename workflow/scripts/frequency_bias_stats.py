@@ -1,8 +1,8 @@
 """Spread over seeds and comparison with the reference model of every bias metric and of the
 angular profile's direction dependence (rule frequency_bias_stats)."""
 
+from fourier_masks.analysis.metrics import bias_statistics
 from fourier_masks.io import logged, read_table, write_table
-from fourier_masks.analysis import bias_statistics
 
 with logged(snakemake.log[0]):
     settings = snakemake.params.statistics

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fourier_masks.data import load_split
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import set_threads
 from fourier_masks.io import logged, save_mask, write_table
-from fourier_masks.masks import MaskOptions, learn_masks
-from fourier_masks.models import imports_of, load_model
+from fourier_masks.masks.learning import MaskOptions, learn_masks
+from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)

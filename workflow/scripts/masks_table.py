@@ -4,7 +4,7 @@ import itertools
 
 import pandas as pd
 
-from fourier_masks.analysis import learning_summary
+from fourier_masks.analysis.metrics import learning_summary
 from fourier_masks.io import load_mask, logged, read_table, write_table
 
 COLUMNS = ["model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from fourier_masks.data import save_dataset
-from fourier_masks.datasets import load_dataset
+from fourier_masks.data.dataset import save_dataset
+from fourier_masks.data.registry import load_dataset
 from fourier_masks.io import logged
 
 with logged(snakemake.log[0]) as log:

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from fourier_masks.analysis import frequency_bias, profile
+from fourier_masks.analysis.metrics import frequency_bias, profile
 from fourier_masks.io import load_mask, logged, write_table
 
 with logged(snakemake.log[0]):

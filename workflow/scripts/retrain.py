@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fourier_masks.data import load_class_names, load_split
+from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import load_mask, logged, write_table
-from fourier_masks.masks import masked_accuracy
-from fourier_masks.models import load_model, save_model
+from fourier_masks.masks.learning import masked_accuracy
+from fourier_masks.models.files import load_model, save_model
+from fourier_masks.models.training import train_from_scratch
 from fourier_masks.spectrum import apply_mask
-from fourier_masks.training import train_from_scratch
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent

@@ -8,8 +8,8 @@ those of the clean images (B).
 import numpy as np
 import pandas as pd
 
+from fourier_masks.analysis.single_image import band_share_table
 from fourier_masks.io import logged, write_table
-from fourier_masks.single_image import band_share_table
 
 with logged(snakemake.log[0]):
     params = snakemake.params

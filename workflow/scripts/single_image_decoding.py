@@ -7,8 +7,8 @@ scrambled-label control and chance; classes with fewer than two images are left 
 import numpy as np
 import pandas as pd
 
+from fourier_masks.analysis.single_image import mask_decodability
 from fourier_masks.io import logged, read_table, write_table
-from fourier_masks.single_image import mask_decodability
 
 with logged(snakemake.log[0]):
     rows = []

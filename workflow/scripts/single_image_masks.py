@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourier_masks.attacks import pgd
-from fourier_masks.data import load_split
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import imports_of, load_model
-from fourier_masks.single_image import learn_single_image_masks
+from fourier_masks.masks.single_image import learn_single_image_masks
+from fourier_masks.models.attacks import pgd
+from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent

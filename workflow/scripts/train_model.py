@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fourier_masks.data import load_class_names, load_split
+from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models import save_model
-from fourier_masks.training import train_from_scratch
+from fourier_masks.models.files import save_model
+from fourier_masks.models.training import train_from_scratch
 
 with logged(snakemake.log[0]) as log:
     data_folder = Path(snakemake.input.data[0]).parent

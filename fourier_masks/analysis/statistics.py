@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["summarize", "compare_to_reference", "cohens_d", "permutation_p", "direction_dependence"]
 

@@ -1,4 +1,4 @@
-"""What a config needs from outside: zoo names, staged files, model files fetched by URL.
+"""Model files fetched by URL, kept only when their SHA-256 matches.
 
 A model entry with ``url:`` and ``sha256:`` is downloaded to
 ``{resources_dir}/models/{model name}/{file name of the URL}`` (:func:`model_file`) by
@@ -15,9 +15,9 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .errors import InputError
+from ..errors import InputError
 
-__all__ = ["check_sources", "model_file", "sha256_of", "verify_sha256", "download"]
+__all__ = ["model_file", "sha256_of", "verify_sha256", "download"]
 
 #: Seconds a download waits for the server before giving up.
 DOWNLOAD_TIMEOUT = 60
@@ -80,59 +80,3 @@ def download(url: str, sha256: str, output, where: str = "models[?]") -> None:
                          f"{sha256.lower()}; the download was discarded. Correct sha256 if the file changed on "
                          "purpose, else the server sent something else (an error page, another version).")
     shutil.move(partial, output)
-
-
-def _check_own_models(config: dict, resources_dir) -> None:
-    """Entries whose shapes do not fit the dataset, and local model files that are missing."""
-    from .external_data import dataset_shape
-
-    shape, classes = dataset_shape(config["dataset"], resources_dir)
-    for i, spec in enumerate(config["models"]):
-        where = f"models[{i}] ({spec['name']})"
-        if spec["source"] in ("train", "robustbench"):
-            continue
-        given = spec.get("input_shape")
-        if given and shape and list(given) != list(shape):
-            raise InputError(f"{where}.input_shape = {list(given)} does not match the dataset's images {list(shape)} "
-                             "(dataset.channels, dataset.image_size); the masks are learned on the dataset's images.")
-        if spec.get("num_classes") and classes and spec["num_classes"] != classes:
-            raise InputError(f"{where}.num_classes = {spec['num_classes']} does not match the dataset's {classes} "
-                             "classes; a model must be studied on data with its own classes.")
-        if spec.get("path") and not Path(spec["path"]).is_file() and not config["offline"]:
-            raise InputError(f"{where}.path = {spec['path']!r} does not exist (relative paths are read from the "
-                             f"working directory {os.getcwd()}).")
-
-
-def check_sources(config: dict, resources_dir="resources") -> None:
-    """Fail before any job on a wrong zoo name, an entry that cannot fit the data, or missing files.
-
-    Zoo names are checked whenever the config has RobustBench models (with the closest
-    names suggested); model entries' ``input_shape`` and ``num_classes`` against the
-    dataset; local ``path`` files always. Offline, every missing model or dataset file is
-    listed with where to stage it, in one :class:`InputError`.
-    """
-    acquired = [model for model in config["models"] if model["source"] != "train"]
-    if not acquired and not config["offline"]:
-        return
-    missing = []
-    if acquired:
-        from .zoo import missing_files
-
-        _check_own_models(config, resources_dir)
-        specs = {model["name"]: model for model in acquired}
-        missing = [f"{path}  (model {name}{', from ' + specs[name]['url'] if specs[name].get('url') else ''})"
-                   for name, path in missing_files(config, resources_dir)]
-    if not config["offline"]:
-        return
-    from .external_data import missing_files as missing_data
-
-    missing += [f"{path}  (dataset {config['dataset']['name']})"
-                for path in missing_data(config["dataset"], resources_dir)]
-    if missing:
-        listing = "\n  ".join(missing)
-        raise InputError(
-            f"offline: true, but {len(missing)} file(s) are not staged:\n  {listing}\n"
-            f"Copy them to these paths (RobustBench models in its own layout under {resources_dir}/robustbench, "
-            f"models by URL under {resources_dir}/models/{{model}}/, datasets under {resources_dir}/data), "
-            "or set offline: false to download them."
-        )

@@ -28,7 +28,7 @@ keywords a caller leaves out from it.
 Example
 -------
 >>> import torch
->>> from fourier_masks.models import SmallCNN, Normalized
+>>> from fourier_masks.models.networks import SmallCNN, Normalized
 >>> model = Normalized(SmallCNN(3, 4))
 >>> images, labels = torch.rand(16, 3, 16, 16), torch.randint(0, 4, (16,))
 >>> masks, history = learn_masks(model, images, labels, seeds=[1, 2], epochs=2, batch_size=8)
@@ -51,13 +51,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from . import mask_checkpoint
-from .config import check_config
-from .data import check_images
-from .device import resolve_device
-from .errors import InputError, NumericalError
-from .models import freeze
-from .spectrum import full_to_half, half_to_full, symmetrize
+from ..config import check_config
+from ..data.dataset import check_images
+from ..device import resolve_device
+from ..errors import InputError, NumericalError
+from ..models.networks import freeze
+from ..spectrum import full_to_half, half_to_full, symmetrize
+from . import checkpoint as mask_checkpoint
 
 __all__ = [
     "MaskOptions",
@@ -566,7 +566,7 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     checkpoint : optional path. The state is saved there every ``checkpoint_interval``
         seconds and at the end; a checkpoint of the same model, data, options, seeds and
         code is resumed from, ending with the same masks as an uninterrupted run (see
-        :mod:`fourier_masks.mask_checkpoint`).
+        :mod:`fourier_masks.masks.checkpoint`).
     options : a :class:`MaskOptions`, e.g. ``MaskOptions.from_config`` of a checked config;
         or, instead, the options as keywords (``mask`` config keys and ``device``), the
         ones left out taken from the config schema (:func:`mask_options`).

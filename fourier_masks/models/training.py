@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..errors import NumericalError
 from .attacks import pgd
-from .errors import NumericalError
-from .models import make_model
+from .networks import make_model
 
 __all__ = ["REGIMES", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
 

@@ -2,7 +2,7 @@
 
 A checkpoint is the dict ``{"fingerprint": {...}, "state": {...}}``, written with
 ``torch.save`` to a temporary file that is then renamed into place, and read with
-:func:`fourier_masks.models.load_tensors` (``weights_only=True``): a file that would need
+:func:`fourier_masks.models.safe_load.load_tensors` (``weights_only=True``): a file that would need
 full unpickling, and so could run code, is refused, never run. The fingerprint holds one
 hash per input that decides the masks: the version of the mask step's code
 (:data:`STEP_VERSION`), the model (its structure and every state-dict tensor), the fitting
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
-from .models import load_tensors
+from ..errors import InputError
+from ..models.safe_load import load_tensors
 
 __all__ = ["STEP_VERSION", "fingerprint", "load", "move_aside", "save"]
 

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset, per_class_counts
-from .errors import InputError
-from .spectrum import angle_grid, corner_radius, radius_grid
+from ..errors import InputError
+from ..spectrum import angle_grid, corner_radius, radius_grid
+from .dataset import Dataset, per_class_counts
 
 __all__ = ["planted", "region_mask", "class_slices"]
 
@@ -159,7 +159,7 @@ def planted(
 
     Returns
     -------
-    :class:`fourier_masks.data.Dataset` with uint8 ``[N, C, H, W]`` images.
+    :class:`fourier_masks.data.dataset.Dataset` with uint8 ``[N, C, H, W]`` images.
     """
     if channels not in (1, 3):
         raise InputError(f"dataset.channels = {channels!r} is not allowed; use 1 or 3.")

@@ -1,4 +1,4 @@
-"""Analyses of learned masks: profiles, frequency-bias summaries, controls and transfer.
+"""Metrics of learned masks: profiles, frequency-bias summaries and control masks (numpy only).
 
 Masks are full-layout arrays ``[C', H, W]`` (unshifted, values in ``[0, 1]``). A mask's
 *energy* in a set of bins is the sum of its squared values there, pooled over channels.
@@ -26,9 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .masks import masked_accuracy
-from .spectrum import (
+from ..errors import InputError
+from ..spectrum import (
     angle_grid,
     angular_band_index,
     band_energies,
@@ -39,6 +38,7 @@ from .spectrum import (
     reflect,
     symmetrize,
 )
+from .statistics import compare_to_reference, direction_dependence, summarize
 
 __all__ = [
     "profile",
@@ -48,30 +48,8 @@ __all__ = [
     "random_masks_like",
     "lowpass_mask_like",
     "control_masks",
-    "check_mask",
-    "evaluate_controls",
-    "evaluate_transfer",
     "learning_summary",
 ]
-
-
-def check_mask(mask, path="mask", shape=None) -> np.ndarray:
-    """Validate a full-layout mask ``[C', H, W]`` with values in ``[0, 1]``; returns float32.
-
-    ``shape``, if given, is the image shape ``(C, H, W)`` the mask must fit (``C' in {1, C}``).
-    Raises :class:`~fourier_masks.errors.InputError` naming ``path`` otherwise.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise InputError(f"mask {path} has shape {mask.shape}; expected [C', H, W].")
-    if shape is not None and (mask.shape[1:] != tuple(shape[1:]) or mask.shape[0] not in (1, shape[0])):
-        raise InputError(
-            f"mask {path} has shape {mask.shape}; images are {tuple(shape)}, so it must be "
-            f"[1 or {shape[0]}, {shape[1]}, {shape[2]}]."
-        )
-    if not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
-        raise InputError(f"mask {path} has values outside [0, 1] or NaN/inf; it is not a learned mask.")
-    return mask.astype(np.float32)
 
 
 def profile(mask: np.ndarray, n_bands: int, kind: str = "radial") -> pd.DataFrame:
@@ -177,55 +155,8 @@ def control_masks(mask: np.ndarray, threshold: float = 0.0, seed: int = 0, n_shu
     }
 
 
-def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, random_shuffles: int = 16,
-                      batch_size: int = 512) -> pd.DataFrame:
-    """Held-out accuracy of ``model`` with each of its own masks and their controls.
-
-    Parameters
-    ----------
-    masks : ``{seed: mask [C', H, W]}``.
-    random_shuffles : shuffles of each mask behind ``random_acc`` (:func:`random_masks_like`).
-
-    Returns
-    -------
-    DataFrame, one row per seed: ``seed, masked_acc, complement_acc, random_acc`` (mean over
-    the shuffles), ``random_acc_sd`` (their standard deviation, NaN for one shuffle) and
-    ``lowpass_acc``.
-    """
-    rows = []
-    for seed, mask in masks.items():
-        controls = control_masks(mask, threshold, seed, random_shuffles)
-        stack = np.concatenate([np.stack([mask, controls["complement"], controls["lowpass"]]), controls["random"]])
-        acc = masked_accuracy(model, images, labels, stack, batch_size)
-        random = acc[3:]
-        rows.append({"seed": seed, "masked_acc": acc[0], "complement_acc": acc[1], "random_acc": random.mean(),
-                     "random_acc_sd": random.std(ddof=1) if len(random) > 1 else np.nan, "lowpass_acc": acc[2]})
-    return pd.DataFrame(rows)
-
-
-def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512) -> pd.DataFrame:
-    """Accuracy of one target model with every mask (method.md, analysis 8).
-
-    Parameters
-    ----------
-    masks : ``{(source_model, source_seed): mask [C', H, W]}``; a mask with one channel is
-        shared by all channels, a per-channel mask must match the target's channels.
-
-    Returns
-    -------
-    DataFrame: ``source_model, source_seed, masked_acc`` plus ``clean_acc`` of the target.
-    """
-    keys = list(masks)
-    channels = images.shape[1]
-    stack = np.stack([np.broadcast_to(masks[k], (channels, *masks[k].shape[-2:])) for k in keys])
-    accuracies = masked_accuracy(model, images, labels, stack, batch_size)
-    clean = masked_accuracy(model, images, labels, np.ones((1, 1, *images.shape[-2:]), np.float32), batch_size)[0]
-    return pd.DataFrame({"source_model": [k[0] for k in keys], "source_seed": [k[1] for k in keys],
-                         "clean_acc": clean, "masked_acc": accuracies})
-
-
 def learning_summary(history: pd.DataFrame) -> dict:
-    """Summary of one seed's mask-learning history (see :func:`~fourier_masks.masks.learn_masks`).
+    """Summary of one seed's mask-learning history (see :func:`~fourier_masks.masks.learning.learn_masks`).
 
     Returns ``epochs`` run, optimiser ``steps``, wall ``seconds`` of the passes it took
     part in, the epoch of the kept mask (``kept_epoch``, 0 for the initial mask) and the
@@ -256,11 +187,9 @@ def bias_statistics(bias: pd.DataFrame, angular: pd.DataFrame, reference: str, n
     ci_hi, n`` (percentile bootstrap of the mean over seeds) and, against ``reference``,
     ``difference``, ``cohens_d`` and a two-sided permutation ``p_value``; plus one
     ``direction_dependence`` row per other model
-    (:func:`~fourier_masks.statistics.direction_dependence`: how unevenly over orientations
+    (:func:`~fourier_masks.analysis.statistics.direction_dependence`: how unevenly over orientations
     its angular profile differs from the reference's, with a permutation p-value over seeds).
     """
-    from .statistics import compare_to_reference, direction_dependence, summarize
-
     metrics = list(BIAS_METRICS)
     summary = summarize(bias, by="model", metrics=metrics, n_boot=n_boot, seed=seed)
     comparison = compare_to_reference(bias, reference, by="model", metrics=metrics, n_perm=n_perm, seed=seed)

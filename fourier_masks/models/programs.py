@@ -30,8 +30,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .errors import InputError, brief
-from .models import torch_load_mode
+from ..errors import InputError, brief
+from .safe_load import torch_load_mode
 
 __all__ = ["load_program", "load_torchscript", "load_exported", "StaticBatch", "ExportedNetwork"]
 

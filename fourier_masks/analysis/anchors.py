@@ -12,7 +12,7 @@ like the masks; radii are in cycles per image and pixels in ``[0, 1]``.
 Example
 -------
 >>> import torch
->>> from fourier_masks.models import make_model
+>>> from fourier_masks.models.networks import make_model
 >>> model = make_model("small_cnn", 1, 3).eval()
 >>> images, labels = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
 >>> fourier_heatmap(model, images, labels, norm=1.0).shape
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import InputError
-from .models import accuracy, predict
-from .spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
+from ..errors import InputError
+from ..models.networks import accuracy, predict
+from ..spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
 
 __all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "cutoff_curves"]
 

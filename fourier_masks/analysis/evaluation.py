@@ -1,0 +1,62 @@
+"""Held-out accuracy of models with learned masks, their controls, and other models' masks.
+
+Masks are full-layout arrays ``[C', H, W]`` (unshifted, values in ``[0, 1]``); accuracies
+come from :func:`fourier_masks.masks.learning.masked_accuracy`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..masks.learning import masked_accuracy
+from .metrics import control_masks
+
+__all__ = ["evaluate_controls", "evaluate_transfer"]
+
+
+def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, random_shuffles: int = 16,
+                      batch_size: int = 512) -> pd.DataFrame:
+    """Held-out accuracy of ``model`` with each of its own masks and their controls.
+
+    Parameters
+    ----------
+    masks : ``{seed: mask [C', H, W]}``.
+    random_shuffles : shuffles of each mask behind ``random_acc`` (:func:`random_masks_like`).
+
+    Returns
+    -------
+    DataFrame, one row per seed: ``seed, masked_acc, complement_acc, random_acc`` (mean over
+    the shuffles), ``random_acc_sd`` (their standard deviation, NaN for one shuffle) and
+    ``lowpass_acc``.
+    """
+    rows = []
+    for seed, mask in masks.items():
+        controls = control_masks(mask, threshold, seed, random_shuffles)
+        stack = np.concatenate([np.stack([mask, controls["complement"], controls["lowpass"]]), controls["random"]])
+        acc = masked_accuracy(model, images, labels, stack, batch_size)
+        random = acc[3:]
+        rows.append({"seed": seed, "masked_acc": acc[0], "complement_acc": acc[1], "random_acc": random.mean(),
+                     "random_acc_sd": random.std(ddof=1) if len(random) > 1 else np.nan, "lowpass_acc": acc[2]})
+    return pd.DataFrame(rows)
+
+
+def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512) -> pd.DataFrame:
+    """Accuracy of one target model with every mask (method.md, analysis 8).
+
+    Parameters
+    ----------
+    masks : ``{(source_model, source_seed): mask [C', H, W]}``; a mask with one channel is
+        shared by all channels, a per-channel mask must match the target's channels.
+
+    Returns
+    -------
+    DataFrame: ``source_model, source_seed, masked_acc`` plus ``clean_acc`` of the target.
+    """
+    keys = list(masks)
+    channels = images.shape[1]
+    stack = np.stack([np.broadcast_to(masks[k], (channels, *masks[k].shape[-2:])) for k in keys])
+    accuracies = masked_accuracy(model, images, labels, stack, batch_size)
+    clean = masked_accuracy(model, images, labels, np.ones((1, 1, *images.shape[-2:]), np.float32), batch_size)[0]
+    return pd.DataFrame({"source_model": [k[0] for k in keys], "source_seed": [k[1] for k in keys],
+                         "clean_acc": clean, "masked_acc": accuracies})

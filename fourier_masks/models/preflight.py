@@ -1,0 +1,93 @@
+"""What a config needs from outside, checked before any job: zoo names, entries that fit the data, staged files.
+
+Snakemake runs :func:`check_sources` when it reads the workflow, so this module imports torch,
+robustbench and the dataset readers only when a config needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from .sources import model_file
+
+__all__ = ["missing_files", "check_sources"]
+
+
+def missing_files(config: dict, resources_dir) -> list[tuple[str, Path]]:
+    """``(model name, path)`` of every zoo or model file the models of ``config`` need but lack.
+
+    Also checks each zoo name (raising :class:`InputError` as :func:`check_zoo_name` does),
+    so calling it at parse time fails before any job runs.
+    """
+    from .zoo import check_zoo_name, zoo_files
+
+    missing = []
+    for i, spec in enumerate(config["models"]):
+        where = f"models[{i}] ({spec['name']})"
+        if spec["source"] == "robustbench":
+            dataset = spec.get("dataset") or config["dataset"]["name"]
+            threat_model = spec.get("threat_model", "Linf")
+            check_zoo_name(spec["zoo_name"], dataset, threat_model, where)
+            paths = zoo_files(resources_dir, dataset, threat_model, spec["zoo_name"])
+        elif spec["source"] == "train":
+            continue
+        else:
+            paths = [model_file(spec, resources_dir)]
+        missing += [(spec["name"], p) for p in paths if not p.is_file()]
+    return missing
+
+
+def _check_own_models(config: dict, resources_dir) -> None:
+    """Entries whose shapes do not fit the dataset, and local model files that are missing."""
+    from ..data.registry import dataset_shape
+
+    shape, classes = dataset_shape(config["dataset"], resources_dir)
+    for i, spec in enumerate(config["models"]):
+        where = f"models[{i}] ({spec['name']})"
+        if spec["source"] in ("train", "robustbench"):
+            continue
+        given = spec.get("input_shape")
+        if given and shape and list(given) != list(shape):
+            raise InputError(f"{where}.input_shape = {list(given)} does not match the dataset's images {list(shape)} "
+                             "(dataset.channels, dataset.image_size); the masks are learned on the dataset's images.")
+        if spec.get("num_classes") and classes and spec["num_classes"] != classes:
+            raise InputError(f"{where}.num_classes = {spec['num_classes']} does not match the dataset's {classes} "
+                             "classes; a model must be studied on data with its own classes.")
+        if spec.get("path") and not Path(spec["path"]).is_file() and not config["offline"]:
+            raise InputError(f"{where}.path = {spec['path']!r} does not exist (relative paths are read from the "
+                             f"working directory {os.getcwd()}).")
+
+
+def check_sources(config: dict, resources_dir="resources") -> None:
+    """Fail before any job on a wrong zoo name, an entry that cannot fit the data, or missing files.
+
+    Zoo names are checked whenever the config has RobustBench models (with the closest
+    names suggested); model entries' ``input_shape`` and ``num_classes`` against the
+    dataset; local ``path`` files always. Offline, every missing model or dataset file is
+    listed with where to stage it, in one :class:`InputError`.
+    """
+    acquired = [model for model in config["models"] if model["source"] != "train"]
+    if not acquired and not config["offline"]:
+        return
+    missing = []
+    if acquired:
+        _check_own_models(config, resources_dir)
+        specs = {model["name"]: model for model in acquired}
+        missing = [f"{path}  (model {name}{', from ' + specs[name]['url'] if specs[name].get('url') else ''})"
+                   for name, path in missing_files(config, resources_dir)]
+    if not config["offline"]:
+        return
+    from ..data.registry import missing_files as missing_data
+
+    missing += [f"{path}  (dataset {config['dataset']['name']})"
+                for path in missing_data(config["dataset"], resources_dir)]
+    if missing:
+        listing = "\n  ".join(missing)
+        raise InputError(
+            f"offline: true, but {len(missing)} file(s) are not staged:\n  {listing}\n"
+            f"Copy them to these paths (RobustBench models in its own layout under {resources_dir}/robustbench, "
+            f"models by URL under {resources_dir}/models/{{model}}/, datasets under {resources_dir}/data), "
+            "or set offline: false to download them."
+        )
