@@ -14,6 +14,8 @@ Conventions
 * Applying a mask means ``Re(ifft2(M * fft2(x)))`` per channel. Only the symmetrised mask
   ``(M(k) + M(-k)) / 2`` acts on a real image, so a half mask with ``irfft2`` is the same
   function with half the parameters (see :func:`half_to_full`).
+* Functions take numpy arrays or torch tensors. torch is imported only to apply a mask, so
+  the numpy analyses of masks run without it.
 
 Example
 -------
@@ -27,10 +29,10 @@ Example
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import numpy as np
-import torch
 
 __all__ = [
     "frequency_grid",
@@ -97,9 +99,17 @@ def corner_radius(height: int, width: int) -> float:
     return float(np.hypot(height / 2, width / 2))
 
 
+def _is_tensor(value) -> bool:
+    """Whether ``value`` is a torch tensor (torch is loaded whenever one exists)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 def reflect(mask):
     """Return ``M(-k)`` for a full mask ``M(k)`` of shape ``[..., H, W]`` (numpy or torch)."""
-    if isinstance(mask, torch.Tensor):
+    if _is_tensor(mask):
+        import torch
+
         flipped = torch.flip(mask, dims=(-2, -1))
         return torch.roll(flipped, shifts=(1, 1), dims=(-2, -1))
     flipped = np.flip(mask, axis=(-2, -1))
@@ -119,7 +129,7 @@ def half_to_full(half, width: int):
     0 and ``W / 2`` (even ``W``) hold both ``k`` and ``-k`` in the half layout; their
     effective value is the mean of the two.
     """
-    is_torch = isinstance(half, torch.Tensor)
+    is_torch = _is_tensor(half)
     height = half.shape[-2]
     cols = width // 2 + 1
     if half.shape[-1] != cols:
@@ -135,6 +145,8 @@ def half_to_full(half, width: int):
     rows = (-np.arange(height)) % height
     mirrored_cols = (-np.arange(cols, width)) % width
     if is_torch:
+        import torch
+
         rows_t = torch.as_tensor(rows, device=half.device)
         full[..., cols:] = half[..., rows_t, :][..., torch.as_tensor(mirrored_cols, device=half.device)]
     else:
@@ -149,6 +161,9 @@ def full_to_half(full):
 
 
 def _as_tensor(images):
+    """``(images as a tensor, whether they came as numpy)``."""
+    import torch
+
     if isinstance(images, torch.Tensor):
         return images, False
     return torch.as_tensor(np.asarray(images)), True
@@ -167,6 +182,8 @@ def apply_mask(images, mask):
     -------
     Masked images, same type, shape and (real) dtype as ``images``.
     """
+    import torch
+
     x, to_numpy = _as_tensor(images)
     m = torch.as_tensor(mask, device=x.device)
     spectrum = torch.fft.fft2(x.to(torch.promote_types(x.dtype, torch.float32)))
@@ -180,6 +197,8 @@ def apply_half_mask(images, half_mask):
     Same function as :func:`apply_mask` with ``half_to_full(half_mask, W)``, at half the
     FFT work. ``half_mask`` must broadcast to ``[..., C, H, W // 2 + 1]``.
     """
+    import torch
+
     x, to_numpy = _as_tensor(images)
     size = x.shape[-2:]
     m = torch.as_tensor(half_mask, device=x.device)
