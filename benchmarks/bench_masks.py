@@ -100,12 +100,14 @@ def paper_options(options: MaskOptions) -> MaskOptions:
 
 def benchmark_model(size: Size, device: torch.device):
     """The standard small CNN trained on photo patches; returns ``(model, images, labels)``."""
-    data = photo_patches(n_train=size.n_train, n_test=100, image_size=size.image_size)
+    config = load_config(CONFIG)
+    dataset, training = config["dataset"], config["training"]
+    data = photo_patches(n_classes=dataset["n_classes"], n_train=size.n_train, n_test=100, image_size=size.image_size,
+                         channels=dataset["channels"], seed=dataset["seed"])
     images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
-    model = make_model("small_cnn", 3, 10, images.mean((0, 2, 3)).tolist(),
-                       images.std((0, 2, 3)).clamp_min(1e-3).tolist(), seed=0)
-    train_model(model, images, labels, "standard", epochs=size.train_epochs, batch_size=64, lr=2e-3,
-                device=device)
+    model = make_model("small_cnn", 3, dataset["n_classes"], images.mean((0, 2, 3)).tolist(),
+                       images.std((0, 2, 3)).clamp_min(1e-3).tolist(), seed=training["seed"])
+    train_model(model, images, labels, "standard", device=device, **{**training, "epochs": size.train_epochs})
     return freeze(model), images, labels
 
 

@@ -9,8 +9,10 @@ of allowed keys, values and defaults; this module imports nothing else of the pa
 Example
 -------
 >>> config = check_config({"seeds": [7]})
->>> config["mask"]["lambda"], config["reference_model"]
-(0.2, 'standard')
+>>> config["seeds"], config["reference_model"] == config["models"][0]["name"]
+([7], True)
+>>> sorted(config["analysis"]["statistics"])  # every key filled in, from the schema's defaults
+['bootstrap', 'permutations']
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ _PERIODIC = re.compile(r"(.+)\1{19,}$")
 #: spectra), and per pixel and channel of an image a job holds as float32.
 PLANTED_BYTES_PER_PIXEL = 48
 FLOAT32_BYTES = 4
+
+#: Channels of the datasets whose config has no ``channels`` key: CIFAR and ImageNet are RGB.
+RGB = 3
 
 #: Most values a config file may hold, YAML aliases expanded (a few aliases can stand for billions).
 MAX_CONFIG_VALUES = 100_000
@@ -429,9 +434,9 @@ def dataset_memory(dataset: dict) -> tuple[int, str]:
     size = dataset.get("image_size")
     if size is None:
         return 0, ""
-    n_train, n_test = dataset.get("n_train", 0), dataset.get("n_test", 0)
+    n_train, n_test = dataset["n_train"], dataset["n_test"]
     pixels = size * size
-    held = (n_train + n_test) * dataset.get("channels", 3) * pixels * FLOAT32_BYTES
+    held = (n_train + n_test) * dataset.get("channels", RGB) * pixels * FLOAT32_BYTES
     if dataset["name"] == "planted":
         made = max(n_train, n_test) * pixels * PLANTED_BYTES_PER_PIXEL
         if made > held:
@@ -445,8 +450,8 @@ def _check_memory(config: dict, memory: int | None) -> None:
     needed, counted = dataset_memory(config["dataset"])
     if memory and needed > memory:
         dataset = config["dataset"]
-        _fail(f"dataset.image_size = {dataset['image_size']} with dataset.n_train = {dataset.get('n_train', 0)} and "
-              f"dataset.n_test = {dataset.get('n_test', 0)} needs about {needed / 2**30:.1f} GiB of memory "
+        _fail(f"dataset.image_size = {dataset['image_size']} with dataset.n_train = {dataset['n_train']} and "
+              f"dataset.n_test = {dataset['n_test']} needs about {needed / 2**30:.1f} GiB of memory "
               f"({counted}), more than this machine's {memory / 2**30:.1f} GiB; use a smaller image_size or "
               "fewer images.")
 
@@ -471,7 +476,7 @@ def _check_checkpoint(model: dict, dataset: dict, where: str) -> None:
     if model["url"] is not None and model["sha256"] is None:
         _fail(f"{where}.sha256 is needed with url = {model['url']!r}: a download is kept only if its SHA-256 "
               "matches (sha256sum FILE prints it).")
-    channels = model["input_shape"][0] if model["input_shape"] else dataset.get("channels", 3)
+    channels = model["input_shape"][0] if model["input_shape"] else dataset.get("channels", RGB)
     for key in ("mean", "std"):
         if model[key] is not None and len(model[key]) != channels:
             _fail(f"{where}.{key} = {json.dumps(model[key])} needs one value per input channel "

@@ -9,7 +9,7 @@ from .errors import InputError
 __all__ = ["resolve_device", "set_threads"]
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
     """``auto`` picks cuda, then mps, then cpu; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are taken as is.
 
     A device that is asked for by name but absent (or a GPU index beyond the visible ones)

@@ -3,12 +3,26 @@
 import pytest
 import torch
 
+from fourier_masks.config import check_config
 from fourier_masks.data.dataset import to_float
 from fourier_masks.data.photos import photo_patches
 from fourier_masks.models.networks import make_model
 from fourier_masks.models.training import train_model
 
 torch.set_num_threads(1)
+
+#: The embedded default's ``training`` section: every setting ``train_model`` takes, from the schema.
+TRAINING = check_config({})["training"]
+
+
+def checked(dataset: dict, *models: dict) -> dict:
+    """The config of ``dataset`` and model entries ``models``, checked: every other key filled in from the schema."""
+    return check_config({"dataset": dataset, "models": list(models)})
+
+
+def training(**changes) -> dict:
+    """``train_model`` keyword arguments: the schema's training settings with ``changes``, on the CPU."""
+    return {**TRAINING, "device": "cpu", **changes}
 
 
 @pytest.fixture(scope="session")
@@ -24,5 +38,5 @@ def tiny_model(tiny_data):
     """A small CNN trained for a few epochs on ``tiny_data``; frozen, eval mode."""
     train_x, train_y, _, _ = tiny_data
     model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
-    train_model(model, train_x, train_y, "standard", epochs=4, batch_size=32, lr=5e-3, seed=0)
+    train_model(model, train_x, train_y, "standard", **training(epochs=4, batch_size=32, lr=5e-3, seed=0))
     return model.eval()

@@ -41,7 +41,7 @@ def test_lowpass_mask_has_all_its_energy_at_low_frequencies():
 
 
 def test_all_pass_mask_is_unbiased_and_isotropic():
-    bias = frequency_bias(np.ones((1, 32, 32)))
+    bias = frequency_bias(np.ones((1, 32, 32)), low_freq_cutoff=0.5)
     assert bias["low_freq_enrichment"] == pytest.approx(1.0)
     assert bias["anisotropy"] < 0.05
 
@@ -49,7 +49,7 @@ def test_all_pass_mask_is_unbiased_and_isotropic():
 def test_a_mask_on_one_orientation_is_fully_anisotropic():
     mask = np.zeros((1, 16, 16))
     mask[0, 0, 1:] = 1.0  # horizontal wave vectors only (fy = 0)
-    bias = frequency_bias(mask)
+    bias = frequency_bias(mask, low_freq_cutoff=0.5)
     assert bias["anisotropy"] == pytest.approx(1.0)
     orientation = bias["dominant_orientation"]  # in [0, pi): 0 and pi are the same orientation
     assert min(orientation, np.pi - orientation) == pytest.approx(0.0, abs=1e-9)
@@ -62,7 +62,7 @@ def test_a_mask_on_one_oblique_line_points_the_paper_s_way(size):
     mask = np.zeros((1, size, size))
     for k in range(-(size // 4) + 1, size // 4):
         mask[0, -k % size, 2 * k % size] = 1.0
-    bias = frequency_bias(mask)
+    bias = frequency_bias(mask, low_freq_cutoff=0.5)
     assert bias["anisotropy"] == pytest.approx(1.0)
     assert bias["dominant_orientation"] == pytest.approx(np.arctan2(1, 2), abs=1e-12)
     angular = profile(mask, 64, "angular")  # sectors of 5.625 degrees
@@ -74,7 +74,7 @@ def test_a_mask_on_one_oblique_line_points_the_paper_s_way(size):
 def test_empty_mask_gives_nan_ratios_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        bias = frequency_bias(np.zeros((1, 8, 8)))
+        bias = frequency_bias(np.zeros((1, 8, 8)), low_freq_cutoff=0.5)
         radial = profile(np.zeros((1, 8, 8)), 4)
     assert bias["density"] == 0 and np.isnan(bias["low_freq_fraction"]) and np.isnan(bias["anisotropy"])
     assert (radial["energy"] == 0).all()
@@ -83,11 +83,11 @@ def test_empty_mask_gives_nan_ratios_without_warnings():
 def test_controls_match_the_density_and_complement_passes_the_zeros():
     mask = np.zeros((1, 16, 16), np.float32)
     mask[0, :4, :4] = 0.7
-    controls = control_masks(mask, seed=0, n_shuffles=3)
+    controls = control_masks(mask, threshold=0.0, seed=0, n_shuffles=3)
     assert controls["random"].shape == (3, 1, 16, 16)
     np.testing.assert_allclose(controls["random"].mean(axis=(1, 2, 3)), symmetrize(mask).mean(), rtol=1e-6)
     assert abs(controls["lowpass"].mean() - mask.mean()) <= 1 / 256
-    np.testing.assert_array_equal(complement_mask(mask), (mask == 0).astype(np.float32))
+    np.testing.assert_array_equal(complement_mask(mask, threshold=0.0), (mask == 0).astype(np.float32))
 
 
 @pytest.mark.parametrize("shape", [(1, 16, 16), (3, 15, 12), (2, 9, 9)])
@@ -121,7 +121,7 @@ def test_random_acc_is_the_mean_and_sd_over_seeded_shuffles(tiny_model, tiny_dat
     mask = np.zeros((1, 16, 16), np.float32)
     mask[0, 0, 0] = 1.0
     mask[0, 0, 1] = mask[0, 0, -1] = 0.5
-    table = evaluate_controls(tiny_model, x, y, {1: mask, 2: mask}, random_shuffles=5)
+    table = evaluate_controls(tiny_model, x, y, {1: mask, 2: mask}, threshold=0.0, random_shuffles=5)
     assert list(table.columns) == ["seed", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
                                    "lowpass_acc"]
     shuffles = random_masks_like(mask, 1, 5)

@@ -56,7 +56,7 @@ def test_plane_waves_are_unit_norm_and_live_on_one_bin_pair():
 
 def test_heatmap_peaks_at_the_models_frequency():
     model, images, labels = _data()
-    heat = fourier_heatmap(model, images, labels, norm=2.0, seed=1)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert heat.shape == (SIZE, SIZE) and not np.isnan(heat).any()
     peak = heat[K0]
     assert peak == heat[-K0[0], -K0[1]] and peak > 0.2, f"error at the model's frequency is only {peak}"
@@ -67,26 +67,26 @@ def test_heatmap_peaks_at_the_models_frequency():
 
 def test_heatmap_subset_leaves_skipped_bins_nan():
     model, images, labels = _data(n=8)
-    heat = fourier_heatmap(model, images, labels, norm=2.0, stride=2, max_radius=4.0)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=2, max_radius=4.0)
     computed = ~np.isnan(heat)
     assert computed.any() and (radius_grid(SIZE, SIZE)[computed] <= 4.0).all()
     np.testing.assert_array_equal(computed, np.roll(np.flip(computed), 1, axis=(0, 1)))  # mirrored
     with pytest.raises(InputError, match="stride"):
-        fourier_heatmap(model, images, labels, stride=0)
+        fourier_heatmap(model, images, labels, norm=4.0, noise="phase", stride=0)
 
 
 def test_sign_noise_adds_only_the_cosine_basis_image():
     # Yin et al.'s noise is +- the cosine basis image: a model reading the sine wave at K0
     # never sees it, while a uniform phase flips some of its images.
     model, images, labels = _data(phase=-math.pi / 2)
-    sign = fourier_heatmap(model, images, labels, norm=2.0, noise="sign", seed=1)
-    phase = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", seed=1)
+    sign = fourier_heatmap(model, images, labels, norm=2.0, noise="sign", stride=1, seed=1)
+    phase = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert np.nanmax(sign) == 0.0
     assert phase[K0] > 0.2
     cosine_model, images, labels = _data()
-    assert fourier_heatmap(cosine_model, images, labels, norm=2.0, noise="sign", seed=1)[K0] > 0.2
+    assert fourier_heatmap(cosine_model, images, labels, norm=2.0, noise="sign", stride=1, seed=1)[K0] > 0.2
     with pytest.raises(InputError, match="noise"):
-        fourier_heatmap(model, images, labels, noise="gauss")
+        fourier_heatmap(model, images, labels, norm=4.0, noise="gauss", stride=1)
 
 
 class CoinClassifier(nn.Module):
@@ -102,11 +102,11 @@ class CoinClassifier(nn.Module):
 
 def test_split_half_reliability_separates_a_real_map_from_noise():
     model, images, labels = _data(n=64)
-    correct = heatmap_correct(model, images, labels, norm=2.0, seed=1)
+    correct = heatmap_correct(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert correct.shape == (64, SIZE, SIZE) and set(np.unique(correct)) <= {0.0, 1.0}
-    np.testing.assert_allclose(1 - correct.mean(0), fourier_heatmap(model, images, labels, norm=2.0, seed=1))
+    np.testing.assert_allclose(1 - correct.mean(0), fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1))
     assert split_half_reliability(correct) > 0.95  # the peak at K0 shows in both halves
-    coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, seed=1)
+    coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert abs(split_half_reliability(coin)) < 0.4
     assert np.isnan(split_half_reliability(correct[:1]))
 

@@ -135,12 +135,11 @@ def test_schema_is_valid_and_every_key_has_type_and_description():
 
 
 def test_schema_choices_match_the_package():
-    from fourier_masks.data.imagenet import IMAGENETTE_PAPER_CLASSES
     from fourier_masks.data.photos import PHOTOGRAPHS
     from fourier_masks.data.registry import DATASETS
     from fourier_masks.masks.learning import MaskOptions
     from fourier_masks.models.networks import ARCHITECTURES
-    from fourier_masks.models.training import DEFAULTS, REGIMES
+    from fourier_masks.models.training import REGIMES, SETTINGS
     from fourier_masks.models.zoo import ZOO_CLASSES
 
     props = load_schema()["properties"]
@@ -148,11 +147,10 @@ def test_schema_choices_match_the_package():
     assert set(dataset["properties"]["name"]["enum"]) == set(DATASETS)
     photos = dataset["allOf"][0]["then"]["properties"]["n_classes"]
     assert photos["maximum"] == len(PHOTOGRAPHS)
-    assert tuple(dataset["allOf"][4]["then"]["properties"]["classes"]["default"]) == IMAGENETTE_PAPER_CLASSES
     assert tuple(model["regime"]["enum"]) == REGIMES
     assert model["arch"]["anyOf"][0]["enum"] == list(ARCHITECTURES)
     assert set(model["dataset"]["enum"]) - {None} == set(ZOO_CLASSES)
-    assert set(DEFAULTS) <= set(props["training"]["properties"])
+    assert set(SETTINGS) <= set(props["training"]["properties"])
     pipeline_only = {"fit_split", "fit_images", "vectorize_seeds", "eval_batch_size"}
     assert set(props["mask"]["properties"]) - pipeline_only == set(MaskOptions.config_keys()) - {"device"}
 

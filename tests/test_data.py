@@ -49,7 +49,7 @@ def test_saved_dataset_loads_as_floats_in_unit_range(tmp_path):
 
 
 def test_truncated_image_file_names_the_file(tmp_path):
-    save_dataset(photo_patches(n_classes=2, n_train=20, n_test=10, image_size=16, channels=1), tmp_path)
+    save_dataset(photo_patches(n_classes=2, n_train=20, n_test=10, image_size=16, channels=1, seed=0), tmp_path)
     path = tmp_path / "train_images.npy"
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(InputError, match="train_images.npy"):
@@ -70,11 +70,11 @@ def test_bad_image_tensors_are_refused(images, message):
 
 def test_too_many_classes_is_refused():
     with pytest.raises(InputError, match="dataset.n_classes"):
-        photo_patches(n_classes=len(photos.PHOTOGRAPHS) + 1)
+        photo_patches(n_classes=len(photos.PHOTOGRAPHS) + 1, n_train=40, n_test=20, image_size=16, channels=3, seed=0)
 
 
 def test_truncated_class_table_names_the_file(tmp_path):
-    save_dataset(photo_patches(n_classes=2, n_train=20, n_test=10, image_size=16, channels=1), tmp_path)
+    save_dataset(photo_patches(n_classes=2, n_train=20, n_test=10, image_size=16, channels=1, seed=0), tmp_path)
     assert load_class_names(tmp_path) == ["astronaut", "brick"]
     path = tmp_path / "classes.parquet"
     path.write_bytes(path.read_bytes()[:40])

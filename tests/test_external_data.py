@@ -10,11 +10,12 @@ import pytest
 import torchvision
 from PIL import Image
 
+from fourier_masks.config import check_config
 from fourier_masks.data.cifar import cifar
 from fourier_masks.data.dataset import check_images
-from fourier_masks.data.folder import folder, read_image
-from fourier_masks.data.imagenet import IMAGENETTE_PAPER_CLASSES, _robustbench_file, imagenet, imagenette
-from fourier_masks.data.registry import LOADERS, dataset_shape, folder_classes, missing_files
+from fourier_masks.data.folder import read_image
+from fourier_masks.data.imagenet import _robustbench_file, imagenet
+from fourier_masks.data.registry import dataset_shape, folder_classes, load_dataset, missing_files
 from fourier_masks.errors import InputError
 
 
@@ -22,6 +23,16 @@ from fourier_masks.errors import InputError
 def no_md5(monkeypatch):
     """The staged archives are not the real ones, so torchvision's md5 check is skipped (tests only)."""
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+
+
+def section(**keys) -> dict:
+    """The ``dataset`` section of a checked config: ``keys`` over the schema's defaults."""
+    return check_config({"dataset": keys})["dataset"]
+
+
+def folder_of(root, **keys):
+    """The ``folder`` dataset at ``root`` as the pipeline loads it."""
+    return load_dataset(section(name="folder", root=str(root), **keys))
 
 
 def _pickle(path, record):
@@ -65,7 +76,7 @@ def _images(data):
 
 def test_cifar10_round_trip(tmp_path, no_md5):
     written = _cifar10(tmp_path)
-    dataset = cifar("cifar10", tmp_path, download=False)
+    dataset = load_dataset(section(name="cifar10", root=str(tmp_path), download=False))
     train = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)])
     train_labels = sum((written[f"data_batch_{i}"][1] for i in range(1, 6)), [])
     order = np.argsort(np.random.default_rng(0).permutation(len(train)))  # undo the seeded shuffle
@@ -90,12 +101,12 @@ def test_cifar_subsets_are_seeded(tmp_path, no_md5):
     np.testing.assert_array_equal(a.train_images, b.train_images)
     assert not np.array_equal(a.train_images, c.train_images)
     with pytest.raises(InputError, match="asked for 50 images but only 20"):
-        cifar("cifar10", tmp_path, n_train=50, download=False)
+        cifar("cifar10", tmp_path, n_train=50, n_test=0, download=False, seed=0)
 
 
 def test_cifar100_round_trip(tmp_path, no_md5):
     written = _cifar100(tmp_path)
-    dataset = LOADERS["cifar100"]({"name": "cifar100", "root": str(tmp_path), "download": False}, "unused")
+    dataset = load_dataset(section(name="cifar100", root=str(tmp_path), download=False), "unused")
     for split in ("train", "test"):
         images, labels = dataset.split(split)
         pixels = {row.tobytes(): label for row, label in zip(_images(written[split][0]), written[split][1])}
@@ -106,16 +117,16 @@ def test_cifar100_round_trip(tmp_path, no_md5):
 
 def test_cifar_missing_names_the_folder(tmp_path):
     with pytest.raises(InputError, match=r"cifar-10-batches-py.*dataset.download: true"):
-        cifar("cifar10", tmp_path / "absent", download=False)
-    assert missing_files({"name": "cifar10", "root": str(tmp_path)})[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
+        cifar("cifar10", tmp_path / "absent", n_train=0, n_test=0, download=False, seed=0)
+    assert missing_files(section(name="cifar10", root=str(tmp_path)))[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
 
 
 def test_cifar_md5_is_checked(tmp_path):
     """Without the test-only patch, files that are not the published archive are refused."""
     _cifar10(tmp_path)
-    assert missing_files({"name": "cifar10", "root": str(tmp_path)}) == []
+    assert missing_files(section(name="cifar10", root=str(tmp_path))) == []
     with pytest.raises(InputError, match="not found or corrupted"):
-        cifar("cifar10", tmp_path, download=False)
+        cifar("cifar10", tmp_path, n_train=0, n_test=0, download=False, seed=0)
 
 
 def _png(path, color, size=(40, 30), mode="RGB"):
@@ -133,21 +144,21 @@ def _tree(root, splits, classes, per_class=2):
 
 def test_folder_loads_resized_labelled_images(tmp_path):
     _tree(tmp_path, ["train", "val"], ["cat", "dog", "emu"])
-    dataset = folder(tmp_path, image_size=16, channels=3)
+    dataset = folder_of(tmp_path, image_size=16, channels=3)
     assert dataset.class_names == ("cat", "dog", "emu")
     assert dataset.train_images.shape == (6, 3, 16, 16) and dataset.test_images.shape == (6, 3, 16, 16)
     for image, label in zip(dataset.train_images, dataset.train_labels):
         np.testing.assert_array_equal(image[:, 8, 8], [20 * label, 100, 200 - 20 * label])
-    gray = folder(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
+    gray = folder_of(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
     assert gray.train_images.shape == (4, 1, 8, 8) and gray.test_images.shape == (2, 1, 8, 8)
 
 
 def test_imagenette_paper_classes_grayscale(tmp_path):
-    wnids = list(IMAGENETTE_PAPER_CLASSES) + ["n01440764"]  # tench, not one of the paper's five
+    paper = section(name="imagenette")["classes"]  # the config's default: the paper's five WNIDs
+    wnids = list(paper) + ["n01440764"]  # tench, not one of the paper's five
     _tree(tmp_path, ["train", "val"], wnids)
-    config = {"name": "imagenette", "root": str(tmp_path), "image_size": 12}
-    dataset = LOADERS["imagenette"](config, "unused")
-    assert dataset.class_names == IMAGENETTE_PAPER_CLASSES
+    dataset = load_dataset(section(name="imagenette", root=str(tmp_path), image_size=12), "unused")
+    assert dataset.class_names == tuple(paper)
     assert dataset.train_images.shape == (10, 1, 12, 12) and dataset.test_images.shape == (10, 1, 12, 12)
     k = wnids.index("n03028079")
     luma = round((299 * 20 * k + 587 * 100 + 114 * (200 - 20 * k)) / 1000)  # PIL's ITU-R 601-2 luma
@@ -159,54 +170,54 @@ def test_imagenet_labels_follow_the_1000_class_order(tmp_path):
     ids = _robustbench_file("imagenet_test_image_ids.txt").read_text().split()[:3]
     for line in ids:
         _png(tmp_path / "val" / line, (10, 20, 30), size=(300, 260))
-    dataset = imagenet(tmp_path, n_test=2, n_train=1, image_size=32, robustbench_subset=True)
+    dataset = imagenet(tmp_path, n_test=2, n_train=1, image_size=32, robustbench_subset=True, seed=0)
     index = {name: i for i, name in enumerate(dataset.class_names)}
     assert len(dataset.class_names) == 1000 and dataset.class_names[0] == "n01440764"
     assert dataset.test_labels.tolist() == [index[line.split("/")[0]] for line in ids[:2]]
     assert dataset.train_labels.tolist() == [index[ids[2].split("/")[0]]]
     assert dataset.test_images.shape == (2, 3, 32, 32)
-    shuffled = imagenet(tmp_path, n_test=3, image_size=32)
+    shuffled = imagenet(tmp_path, n_test=3, image_size=32, robustbench_subset=False, n_train=0, seed=0)
     assert sorted(shuffled.test_labels.tolist()) == sorted(index[line.split("/")[0]] for line in ids)
     with pytest.raises(InputError, match="missing from .*val"):
-        imagenet(tmp_path, n_test=4, image_size=32, robustbench_subset=True)
+        imagenet(tmp_path, n_test=4, image_size=32, robustbench_subset=True, n_train=0, seed=0)
 
 
 def test_dataset_shape():
-    assert dataset_shape({"name": "cifar100"}) == ([3, 32, 32], 100)
-    assert dataset_shape({"name": "imagenet", "image_size": 224}) == ([3, 224, 224], 1000)
-    assert dataset_shape({"name": "imagenette"}) == ([1, 128, 128], 5)
-    assert dataset_shape({"name": "folder", "root": "absent", "image_size": 64, "channels": 3}) == (
+    assert dataset_shape(section(name="cifar100")) == ([3, 32, 32], 100)
+    assert dataset_shape(section(name="imagenet", image_size=224)) == ([3, 224, 224], 1000)
+    assert dataset_shape(section(name="imagenette")) == ([1, 128, 128], 5)
+    assert dataset_shape(section(name="folder", root="absent", image_size=64, channels=3)) == (
         [3, 64, 64], None)
-    assert dataset_shape({"name": "folder", "root": "absent", "classes": ["a", "b"]}) == ([3, 32, 32], 2)
+    assert dataset_shape(section(name="folder", root="absent", classes=["a", "b"])) == ([3, 32, 32], 2)
 
 
 def test_folder_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        folder(tmp_path / "absent")
+        folder_of(tmp_path / "absent")
     _tree(tmp_path / "a", ["train"], ["cat"])
     with pytest.raises(InputError, match="no test/ or val/ folder"):
-        folder(tmp_path / "a")
+        folder_of(tmp_path / "a")
     _tree(tmp_path / "b", ["train"], ["cat", "dog"])
     _tree(tmp_path / "b", ["test"], ["cat", "owl"])
     with pytest.raises(InputError, match=r"only in train \['dog'\], only in test \['owl'\]"):
-        folder(tmp_path / "b")
+        folder_of(tmp_path / "b")
     (tmp_path / "c" / "train" / "cat").mkdir(parents=True)
     (tmp_path / "c" / "train" / "cat" / "notes.txt").write_text("no images")
     (tmp_path / "c" / "test").mkdir()
     with pytest.raises(InputError, match=r"no images in \['cat'\]"):
-        folder(tmp_path / "c")
+        folder_of(tmp_path / "c")
     _tree(tmp_path / "d", ["train", "val"], ["n02102040"])
     with pytest.raises(InputError, match="lacks the class folders"):
-        imagenette(tmp_path / "d")
+        load_dataset(section(name="imagenette", root=str(tmp_path / "d")))
     _tree(tmp_path / "e", ["train", "test"], ["cat", "dog"])
     (tmp_path / "e" / "test" / "cat" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png cannot be read"):
-        folder(tmp_path / "e")
+        folder_of(tmp_path / "e")
     _tree(tmp_path / "f", ["train", "test"], ["cat"])
     with pytest.raises(InputError, match=r"has 1 class folder \(\['cat'\]\); a classifier needs at least 2"):
-        folder(tmp_path / "f")
+        folder_of(tmp_path / "f")
     with pytest.raises(InputError, match=r"lacks the class folders \['cow'\]"):
-        folder(tmp_path / "e", classes=["cat", "cow"])
+        folder_of(tmp_path / "e", classes=["cat", "cow"])
 
 
 def _png16(path, array):
@@ -278,7 +289,7 @@ def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels,
     mode = "L" if channels == 1 else "RGB"
     theirs = datasets.ImageFolder(str(tmp_path / "test"), transform=transform,
                                   loader=lambda p: Image.open(p).convert(mode))
-    ours = folder(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
+    ours = folder_of(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
                      classes=["chelsea", "coffee"])
     pixels = {(image / 255.0).astype(np.float32).tobytes(): label
               for image, label in zip(ours.test_images, ours.test_labels)}
@@ -290,16 +301,16 @@ def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels,
 def test_folder_class_order_and_no_resize(tmp_path):
     _tree(tmp_path, ["train", "test"], ["cat", "dog", "emu"])
     (tmp_path / "train" / "owl").mkdir()  # not listed: left out
-    dataset = folder(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
+    dataset = folder_of(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
     assert dataset.class_names == ("emu", "cat", "dog")
     for image, label in zip(dataset.test_images, dataset.test_labels):
         k = ["cat", "dog", "emu"].index(dataset.class_names[label])
         np.testing.assert_array_equal(image[:, 8, 8], [20 * k, 100, 200 - 20 * k])
     with pytest.raises(InputError, match=r"img0.png is 40x30 pixels, but dataset.resize: none needs 16x16"):
-        folder(tmp_path, image_size=16, resize="none", classes=["cat", "dog"])
+        folder_of(tmp_path, image_size=16, resize="none", classes=["cat", "dog"])
     for name in ("cat", "dog"):
         for split in ("train", "test"):
             _png(tmp_path / "square" / split / name / "a.png", (1, 2, 3), size=(12, 12))
-    assert folder(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
-    config = {"name": "folder", "root": str(tmp_path), "image_size": 16, "classes": None}
+    assert folder_of(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
+    config = section(name="folder", root=str(tmp_path), image_size=16)
     assert dataset_shape(config) == ([3, 16, 16], 4) and folder_classes(config) == ["cat", "dog", "emu", "owl"]

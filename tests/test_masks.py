@@ -202,7 +202,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     data = photo_patches(n_classes=3, n_train=96, n_test=6, image_size=16, channels=1, seed=0)
     torch.manual_seed(0)
-    model = make_model("small_cnn", 1, 3, [0.5], [0.25]).eval()
+    model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0).eval()
     save = ck.save
     def slow_save(*args):
         save(*args)

@@ -13,7 +13,7 @@ from fourier_masks.models.networks import ARCHITECTURES, make_model
 @pytest.mark.parametrize("arch", ["small_cnn", "resnet8"])
 def test_saved_model_loads_frozen_with_the_same_outputs(tmp_path, arch):
     torch.manual_seed(0)
-    model = make_model(arch, 3, 5, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]).eval()
+    model = make_model(arch, 3, 5, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], seed=0).eval()
     save_model(tmp_path / "m.pt", model, arch=arch, input_shape=(3, 32, 32), num_classes=5, source="train")
     loaded = load_model(tmp_path / "m.pt")
     x = torch.rand(4, 3, 32, 32)
@@ -23,7 +23,7 @@ def test_saved_model_loads_frozen_with_the_same_outputs(tmp_path, arch):
 
 
 def test_normalisation_lives_inside_the_model():
-    model = make_model("small_cnn", 1, 2, [0.5], [0.25]).eval()
+    model = make_model("small_cnn", 1, 2, [0.5], [0.25], seed=0).eval()
     x = torch.rand(2, 1, 16, 16)
     torch.testing.assert_close(model(x), model.network((x - 0.5) / 0.25))
 
@@ -44,7 +44,7 @@ def test_missing_and_corrupt_model_files_are_named(tmp_path):
 
 
 def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
-    model = make_model("small_cnn", 3, 5)
+    model = make_model("small_cnn", 3, 5, seed=0)
     save_model(tmp_path / "m.pt", model, arch="resnet8", input_shape=(3, 32, 32), num_classes=5, source="train")
     with pytest.raises(InputError, match="do not fit architecture 'resnet8'"):
         load_model(tmp_path / "m.pt")
@@ -52,7 +52,7 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path):
 
 def test_unknown_architecture_lists_the_allowed_ones():
     with pytest.raises(InputError, match="small_cnn"):
-        make_model("alexnet2", 3, 10)
+        make_model("alexnet2", 3, 10, seed=0)
 
 
 def test_torch_load_mode_forces_tensors_only_and_restores_the_environment(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import training
 
 from fourier_masks.data.dataset import to_float
 from fourier_masks.data.planted import class_slices, planted, region_mask
@@ -11,6 +12,14 @@ from fourier_masks.masks.learning import learn_masks
 from fourier_masks.models.networks import accuracy, make_model
 from fourier_masks.models.training import train_model
 from fourier_masks.spectrum import radius_grid, reflect
+
+#: The planted data these tests start from: 32 px, 4 classes, a stronger signal (snr 4) than the config's.
+ARGUMENTS = dict(image_size=32, channels=1, n_classes=4, n_train=2000, n_test=500, radius=(4.0, 8.0),
+                 orientation=(0.0, 180.0), seed=0, snr=4.0)
+
+
+def planted_data(**changes):
+    return planted(**{**ARGUMENTS, **changes})
 
 
 def _power(images: np.ndarray) -> np.ndarray:
@@ -40,19 +49,19 @@ def test_class_slices_partition_region_and_are_flip_invariant():
 
 
 def test_planted_is_deterministic_uint8_and_balanced():
-    a = planted(16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
-    b = planted(16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
+    a = planted_data(image_size=16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
+    b = planted_data(image_size=16, channels=3, n_classes=3, n_train=30, n_test=9, radius=(2, 5), seed=3)
     np.testing.assert_array_equal(a.train_images, b.train_images)
     assert a.train_images.dtype == np.uint8 and a.train_images.shape == (30, 3, 16, 16)
     np.testing.assert_array_equal(a.train_images[:, 0], a.train_images[:, 2])
     assert np.bincount(a.test_labels).tolist() == [3, 3, 3]
-    assert not np.array_equal(a.train_images, planted(16, n_classes=3, n_train=30, n_test=9,
+    assert not np.array_equal(a.train_images, planted_data(image_size=16, n_classes=3, n_train=30, n_test=9,
                                                       radius=(2, 5), seed=4).train_images)
 
 
 def test_class_differences_live_in_the_region():
     radius, orientation = (5, 9), (0, 45)
-    data = planted(32, n_train=2000, n_test=4, radius=radius, orientation=orientation, seed=1)
+    data = planted_data(image_size=32, n_train=2000, n_test=4, radius=radius, orientation=orientation, seed=1)
     power = _power(data.train_images)
     class_means = np.stack([power[data.train_labels == k].mean(0) for k in range(4)])
     relative = class_means / class_means.mean(0)
@@ -65,7 +74,7 @@ def test_class_differences_live_in_the_region():
 
 
 def test_background_is_pink():
-    data = planted(32, n_train=400, n_test=4, radius=(14, 16), orientation=(80, 100), seed=2)
+    data = planted_data(image_size=32, n_train=400, n_test=4, radius=(14, 16), orientation=(80, 100), seed=2)
     power = _power(data.train_images).mean(0)
     r = radius_grid(32, 32)
     keep = (r >= 1) & (r <= 12) & (region_mask(32, (14, 16), (80, 100)) == 0)
@@ -91,7 +100,7 @@ def test_background_is_pink():
 )
 def test_planted_rejects_bad_arguments(kwargs, key):
     with pytest.raises(InputError, match=key):
-        planted(**{"image_size": 16, "n_train": 8, "n_test": 4, "radius": (2, 5), **kwargs})
+        planted_data(**{"image_size": 16, "n_train": 8, "n_test": 4, "radius": (2, 5), **kwargs})
 
 
 REGIONS = [
@@ -105,12 +114,12 @@ REGIONS = [
 @pytest.mark.parametrize("size, radius, orientation", REGIONS)
 def test_learned_mask_finds_the_planted_region(size, radius, orientation):
     torch.set_num_threads(1)
-    data = planted(size, n_train=1000, n_test=200, radius=radius, orientation=orientation, seed=0)
+    data = planted_data(image_size=size, n_train=1000, n_test=200, radius=radius, orientation=orientation, seed=0)
     train_x, train_y = to_float(data.train_images), torch.from_numpy(data.train_labels)
     test_x, test_y = to_float(data.test_images), torch.from_numpy(data.test_labels)
     torch.manual_seed(0)
-    model = make_model("small_cnn", 1, 4, [0.5], [0.12])
-    train_model(model, train_x, train_y, "standard", epochs=5, batch_size=64, lr=3e-3, seed=0)
+    model = make_model("small_cnn", 1, 4, [0.5], [0.12], seed=0)
+    train_model(model, train_x, train_y, "standard", **training(epochs=5, batch_size=64, lr=3e-3, seed=0))
     test_acc = accuracy(model, test_x, test_y)
     assert test_acc >= 0.9, f"small_cnn reaches only {test_acc:.3f} test accuracy (need >= 0.9)"
 

@@ -13,6 +13,7 @@ import zipfile
 
 import pytest
 import torch
+from conftest import checked
 from own_model import Payload
 from torch import nn
 
@@ -97,19 +98,21 @@ def test_program_exported_in_training_mode_is_refused():
 
 
 def test_acquire_programs_round_trip_through_model_files(network, tmp_path):
-    dataset = {"name": "photos", "channels": 3, "image_size": 16, "n_classes": 3}
     mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
     normalised = (IMAGES - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     for kind, data in (("torchscript", _torchscript(network)), ("exported", _exported(network))):
         (tmp_path / kind).write_bytes(data)
-        spec = {"name": kind, "source": kind, "path": str(tmp_path / kind), "mean": mean, "std": std}
-        acquire(spec, tmp_path, tmp_path / f"{kind}.pt", dataset=dataset)
+        config = checked({"name": "photos", "channels": 3, "image_size": 16, "n_classes": 3},
+                         {"name": kind, "source": kind, "path": str(tmp_path / kind), "mean": mean, "std": std})
+        spec, dataset = config["models"][0], config["dataset"]
+        acquire(spec, tmp_path, tmp_path / f"{kind}.pt", offline=True, dataset=dataset)
         record = read_record(tmp_path / f"{kind}.pt")
         assert record["arch"] == kind and record["state_dict"] == {} and record["num_classes"] == 3
         with torch.no_grad():
             torch.testing.assert_close(load_model(tmp_path / f"{kind}.pt")(IMAGES), network(normalised))
         with pytest.raises(InputError, match=r"the network has 3 outputs but models\[x\].num_classes has 4"):
-            acquire({**spec, "num_classes": 4}, tmp_path, tmp_path / "x.pt", dataset=dataset, where="models[x]")
+            acquire({**spec, "num_classes": 4}, tmp_path, tmp_path / "x.pt", offline=True, dataset=dataset,
+                    where="models[x]")
 
 
 def test_wrong_kind_of_file_is_named(network, tmp_path):

@@ -36,7 +36,7 @@ def test_single_image_masks_keep_only_what_a_linear_model_reads():
     torch.set_num_threads(1)
     model = PlaneWaveClassifier().eval()
     images = _images(6)
-    masks, table = learn_single_image_masks(model, images, lr=0.05, steps=150, patience=20, device="cpu")
+    masks, table = learn_single_image_masks(model, images, lam=0.07, lr=0.05, steps=150, patience=20, device="cpu")
     assert masks.shape == (6, 1, SIZE, SIZE) and masks.dtype == np.float32
     assert table.kept.all() and (table.target.to_numpy() == predict(model, images).numpy()).all()
     np.testing.assert_allclose(masks, reflect(masks), atol=1e-6)
@@ -53,15 +53,15 @@ def test_single_image_masks_keep_only_what_a_linear_model_reads():
 def test_single_image_masks_keep_a_cnns_prediction_and_stop_by_patience():
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = make_model("small_cnn", 1, 3, [0.5], [0.1])
+    model = make_model("small_cnn", 1, 3, [0.5], [0.1], seed=0)
     images = _images(5, seed=1)
-    masks, table = learn_single_image_masks(model, images, lr=0.05, steps=40, patience=2,
+    masks, table = learn_single_image_masks(model, images, lam=0.07, lr=0.05, steps=40, patience=2,
                                             batch_size=3, device="cpu")
     assert len(table) == 5 and table.kept.all() and (table.density < 1).all()
     masked = apply_mask(images, torch.from_numpy(masks))
     assert torch.equal(predict(model, masked), predict(model, images))
     with pytest.raises(InputError, match="lr"):
-        learn_single_image_masks(model, images, lr=0)
+        learn_single_image_masks(model, images, lam=0.07, lr=0, steps=40, patience=2, device="cpu")
 
 
 def test_band_share_table_counts_images_with_more_energy_in_a_band():

@@ -37,19 +37,19 @@ def test_summarize_mean_sd_and_bootstrap_interval():
 
 def test_summarize_single_row_and_group_lists():
     df = pd.DataFrame({"model": ["a", "a", "b"], "split": ["x", "y", "x"], "acc": [0.2, 0.4, 0.9]})
-    out = summarize(df, ["model", "split"], ["acc"])
+    out = summarize(df, ["model", "split"], ["acc"], n_boot=1000)
     assert len(out) == 3 and set(out.columns) >= {"model", "split", "metric"}
     single = out[(out.model == "b")].iloc[0]
     assert math.isnan(single["sd"]) and single["ci_lo"] == single["ci_hi"] == 0.9 and single["n"] == 1
 
 
 def test_separated_groups_of_three_give_exact_p_of_two_in_twenty():
-    p, method = permutation_p(np.array([11.0, 12, 13]), np.array([1.0, 2, 3]))
+    p, method = permutation_p(np.array([11.0, 12, 13]), np.array([1.0, 2, 3]), n_perm=10000)
     assert method == "exact" and p == pytest.approx(2 / 20)
 
 
 def test_identical_groups_give_p_one_and_d_zero():
-    out = compare_to_reference(_table(), "standard", metrics=["acc", "density"])
+    out = compare_to_reference(_table(), "standard", metrics=["acc", "density"], n_perm=10000)
     same = out[(out.model == "same") & (out.metric == "acc")].iloc[0]
     assert same["p_value"] == 1.0 and same["difference"] == 0.0 and same["cohens_d"] == 0.0
     constant = out[(out.model == "robust") & (out.metric == "density")].iloc[0]
@@ -57,7 +57,7 @@ def test_identical_groups_give_p_one_and_d_zero():
 
 
 def test_compare_to_reference_difference_and_cohens_d():
-    out = compare_to_reference(_table(), "standard", metrics=["acc"])
+    out = compare_to_reference(_table(), "standard", metrics=["acc"], n_perm=10000)
     assert "standard" not in set(out.model)
     robust = out[out.model == "robust"].iloc[0]
     # Both sds are 1, so the pooled sd is 1 and d equals the difference of means.
@@ -81,17 +81,17 @@ def test_monte_carlo_p_uses_the_plus_one_correction():
 
 def test_bad_arguments_name_the_problem():
     with pytest.raises(InputError, match="reference 'nope'"):
-        compare_to_reference(_table(), "nope", metrics=["acc"])
+        compare_to_reference(_table(), "nope", metrics=["acc"], n_perm=10000)
     with pytest.raises(InputError, match="missing"):
-        summarize(_table(), "model", ["missing"])
+        summarize(_table(), "model", ["missing"], n_boot=1000)
     with pytest.raises(InputError, match="ci = 1.5"):
-        summarize(_table(), "model", ["acc"], ci=1.5)
+        summarize(_table(), "model", ["acc"], n_boot=1000, ci=1.5)
 
 
 def test_summary_and_comparison_merge_without_clashing_columns():
     table = _table()
-    merged = summarize(table, "model", ["acc"]).merge(
-        compare_to_reference(table, "standard", metrics=["acc"]), on=["model", "metric"], how="left")
+    merged = summarize(table, "model", ["acc"], n_boot=1000).merge(
+        compare_to_reference(table, "standard", metrics=["acc"], n_perm=10000), on=["model", "metric"], how="left")
     assert {"mean", "n", "difference", "p_value"} <= set(merged.columns)
     robust = merged[merged.model == "robust"].iloc[0]
     assert robust["mean"] - robust["mean_reference"] == robust["difference"] == 10.0
@@ -112,7 +112,7 @@ def test_direction_dependence_by_hand():
         "shifted": [[v + 0.5 for v in p] for p in flat],          # same difference in every direction
         "vertical": [[1.0, 2.0, 1.0, 2.0], [1.1, 2.1, 1.1, 2.1], [0.9, 1.9, 0.9, 1.9]],
     })
-    out = direction_dependence(table, "standard").set_index("model")
+    out = direction_dependence(table, "standard", n_perm=10000).set_index("model")
     assert out.loc["shifted", "difference"] == pytest.approx(0.0, abs=1e-12)
     assert out.loc["shifted", "p_value"] == 1.0
     # d = (0, 1, 0, 1): minus its mean 0.5 gives +-0.5, RMS 0.5; only the observed split and its
@@ -121,7 +121,7 @@ def test_direction_dependence_by_hand():
     assert out.loc["vertical", "p_value"] == pytest.approx(0.1)
     assert (out["p_method"] == "exact").all() and (out["n"] == 3).all() and (out["n_reference"] == 3).all()
     with pytest.raises(InputError, match="reference"):
-        direction_dependence(table, "nope")
+        direction_dependence(table, "nope", n_perm=10000)
 
 
 def test_direction_dependence_is_not_significant_for_seed_noise():

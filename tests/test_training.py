@@ -3,15 +3,16 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TRAINING, training
 
 from fourier_masks.models.attacks import pgd
-from fourier_masks.models.training import DEFAULTS, REGIMES, augment, train_model
+from fourier_masks.models.training import REGIMES, augment, train_model
 
 
 @pytest.mark.parametrize("regime", REGIMES)
 def test_augmentations_keep_shape_and_range_and_change_images(regime):
     images = torch.rand(8, 3, 16, 16)
-    out = augment(images, regime, torch.Generator().manual_seed(0), DEFAULTS)
+    out = augment(images, regime, torch.Generator().manual_seed(0), TRAINING)
     assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
     assert not torch.equal(out, images)
 
@@ -19,7 +20,7 @@ def test_augmentations_keep_shape_and_range_and_change_images(regime):
 def test_rotation_by_180_degrees_turns_the_image():
     image = torch.zeros(1, 1, 16, 16)
     image[..., :4, :] = 1.0  # bright band at the top
-    settings = {**DEFAULTS, "rotate": 180.0}
+    settings = {**TRAINING, "rotate": 180.0}
     rotated = [augment(image, "rotate", torch.Generator().manual_seed(s), settings) for s in range(20)]
     assert any(r[..., -4:, :].mean() > r[..., :4, :].mean() for r in rotated)
 
@@ -39,8 +40,8 @@ def test_adversarial_training_runs_and_records_history(tiny_data):
     from fourier_masks.models.networks import make_model
 
     x, y = tiny_data[0][:64], tiny_data[1][:64]
-    history = train_model(make_model("small_cnn", 1, 3), x, y, "adv_l2", epochs=2, batch_size=32,
-                          pgd_l2={"eps": 0.5, "steps": 2})
+    history = train_model(make_model("small_cnn", 1, 3, seed=0), x, y, "adv_l2",
+                          **training(epochs=2, batch_size=32, pgd_l2={"eps": 0.5, "steps": 2}))
     assert history["epoch"].tolist() == [1, 2] and history["loss"].notna().all()
 
 
@@ -48,7 +49,7 @@ def test_unknown_regime_is_refused(tiny_data):
     from fourier_masks.models.networks import make_model
 
     with pytest.raises(ValueError, match="standard"):
-        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "mixup")
+        train_model(make_model("small_cnn", 1, 3, seed=0), tiny_data[0][:4], tiny_data[1][:4], "mixup", **training())
 
 
 def test_diverged_training_stops_instead_of_leaving_a_nan_model():
@@ -60,4 +61,4 @@ def test_diverged_training_stops_instead_of_leaving_a_nan_model():
     images, labels = torch.rand(32, 1, 16, 16), torch.randint(0, 3, (32,))
     model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
     with pytest.raises(NumericalError, match=r"training diverged in epoch 1.*lower training.lr \(now 1e\+30\)"):
-        train_model(model, images, labels, "standard", epochs=2, batch_size=16, lr=1e30)
+        train_model(model, images, labels, "standard", **training(epochs=2, batch_size=16, lr=1e30))

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import checked
 from own_model import Payload
 
 from fourier_masks.errors import InputError
@@ -26,6 +27,16 @@ from fourier_masks.models.zoo import acquire_robustbench, build_architecture, ca
 DATASET, THREAT, NAME = "cifar10", "Linf", "Wong2020Fast"
 SPEC = f"{DATASET}/{THREAT}/{NAME}"
 CONFIGS = sorted((Path(__file__).parents[1] / "config").glob("*.yaml"))
+
+
+#: What a checked config gives a checkpoint entry that sets only its path and arch.
+ENTRY = checked({"name": "photos"}, {"name": "c", "source": "checkpoint", "path": "c.pt", "arch": "small_cnn"})["models"][0]
+
+
+def own(path, arch, num_classes, input_shape, **keys):
+    """``acquire_checkpoint`` with the entry keys a checked config fills in, ``keys`` changed."""
+    filled = {key: ENTRY[key] for key in ("mean", "std", "arch_kwargs", "python_path", "trust_pickle")}
+    return acquire_checkpoint(path, arch, num_classes, input_shape, **{**filled, **keys})
 
 
 def _random_network(seed=0):
@@ -61,7 +72,7 @@ def test_cache_path_is_robustbench_layout(tmp_path):
 
 def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
     resources, network = staged
-    model = acquire_robustbench(NAME, DATASET, THREAT, resources / "robustbench", offline=True)
+    model = acquire_robustbench(NAME, DATASET, THREAT, resources / "robustbench", offline=True, trust_pickle=False)
     images = torch.rand(16, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = network(images)
@@ -86,8 +97,9 @@ def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
 
 def test_acquire_and_missing_files(staged, tmp_path):
     resources, network = staged
-    spec = {"name": "wong", "source": "robustbench", "zoo_name": NAME, "threat_model": THREAT}
-    config = {"dataset": {"name": DATASET}, "models": [spec]}
+    config = checked({"name": DATASET}, {"name": "wong", "source": "robustbench", "zoo_name": NAME,
+                                         "threat_model": THREAT})
+    spec = config["models"][0]
     assert missing_files(config, resources) == []
     assert missing_files(config, tmp_path) == [("wong", cache_path(tmp_path, DATASET, THREAT, NAME))]
     acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"])
@@ -103,7 +115,8 @@ def test_zoo_file_with_python_objects_is_refused_without_trust(tmp_path):
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": _random_network().state_dict(), "extra": Payload(marker)}, path)
     with pytest.raises(InputError) as caught:
-        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, where="models[0]")
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, where="models[0]",
+                            trust_pickle=False)
     assert not marker.exists()
     message = str(caught.value)
     assert str(path) in message and "models[0].trust_pickle: true" in message and "re-save its weights" in message
@@ -143,7 +156,7 @@ def test_wrong_dataset_or_threat_lists_allowed():
 def test_offline_missing_file_names_it(tmp_path):
     expected = re.escape(str(cache_path(tmp_path, DATASET, THREAT, NAME)))
     with pytest.raises(InputError, match=f"not staged: missing {expected}.*drive.google.com"):
-        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, trust_pickle=False)
 
 
 def test_html_instead_of_weights_is_explained(tmp_path):
@@ -151,7 +164,7 @@ def test_html_instead_of_weights_is_explained(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text("<!DOCTYPE html><html>Google Drive - Virus scan warning</html>")
     with pytest.raises(InputError, match="Wong2020Fast.pt is a web page"):
-        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True)
+        acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=True, trust_pickle=False)
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -161,15 +174,16 @@ def test_checkpoint_round_trip(tmp_path):
     weights = {f"module.{k}": v for k, v in network.state_dict().items()}
     torch.save({"epoch": torch.tensor(3), "model": weights}, path)
     mean, std = [0.449], [0.226]
-    model, kwargs = acquire_checkpoint(path, "small_cnn", 5, [1, 16, 16], mean, std)
+    model, kwargs = own(path, "small_cnn", 5, [1, 16, 16], mean=mean, std=std)
     assert kwargs == {"in_channels": 1, "num_classes": 5}
     images = torch.rand(3, 1, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(model(images), network.eval()((images - 0.449) / 0.226))
-    spec = {"name": "mine", "source": "checkpoint", "path": str(path), "arch": "small_cnn",
-            "mean": mean, "std": std}
-    dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 5}
-    assert missing_files({"dataset": dataset, "models": [spec]}, tmp_path) == []
+    config = checked({"name": "photos", "channels": 1, "image_size": 16, "n_classes": 5},
+                     {"name": "mine", "source": "checkpoint", "path": str(path), "arch": "small_cnn", "mean": mean,
+                      "std": std})
+    spec, dataset = config["models"][0], config["dataset"]
+    assert missing_files(config, tmp_path) == []
     acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "model.pt")(images), model(images))
@@ -183,7 +197,7 @@ def test_checkpoint_wrapper_prefixes_and_nesting_keys(tmp_path):
                                        ("", "state_dict")]):
         path = tmp_path / f"c{i}.pt"
         torch.save({key: {f"{prefix}{k}": v for k, v in network.state_dict().items()}, "epoch": 9}, path)
-        model, _ = acquire_checkpoint(path, "small_cnn", 4, [3, 16, 16])
+        model, _ = own(path, "small_cnn", 4, [3, 16, 16])
         with torch.no_grad():
             torch.testing.assert_close(model(images), network(images))
 
@@ -193,19 +207,19 @@ def test_stored_normalisation_is_used_and_a_different_one_refused(tiny_model, ti
     path = tmp_path / "model.pt"
     save_model(path, tiny_model, arch="small_cnn", input_shape=[1, 16, 16], num_classes=3, source="train")
     _, _, test_x, test_y = tiny_data
-    model, _ = acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16])
+    model, _ = own(path, "small_cnn", 3, [1, 16, 16])
     assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
     assert accuracy(model, test_x, test_y) == accuracy(tiny_model, test_x, test_y) > 0.5
-    same, _ = acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.5], [0.25])
+    same, _ = own(path, "small_cnn", 3, [1, 16, 16], mean=[0.5], std=[0.25])
     torch.testing.assert_close(same(test_x), model(test_x))
     with pytest.raises(InputError, match=r"mean = \[0.449\], std = \[0.226\] differ from the normalisation stored"):
-        acquire_checkpoint(path, "small_cnn", 3, [1, 16, 16], [0.449], [0.226], "models[1]")
+        own(path, "small_cnn", 3, [1, 16, 16], mean=[0.449], std=[0.226], where="models[1]")
 
 
 def test_checkpoint_torchvision_arch(tmp_path):
     network = build_network("torchvision:resnet18", num_classes=3)
     torch.save(network.state_dict(), tmp_path / "r18.pt")
-    model, kwargs = acquire_checkpoint(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
+    model, kwargs = own(tmp_path / "r18.pt", "torchvision:resnet18", 3, [3, 32, 32])
     save_model(tmp_path / "m.pt", model, arch="torchvision:resnet18", input_shape=[3, 32, 32],
                       num_classes=3, source="checkpoint", arch_kwargs=kwargs)
     images = torch.rand(2, 3, 32, 32)
@@ -215,22 +229,23 @@ def test_checkpoint_torchvision_arch(tmp_path):
 
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(InputError, match=r"models\[2\]\.path = .*does not exist"):
-        acquire_checkpoint(tmp_path / "absent.pt", "small_cnn", 5, [1, 16, 16], where="models[2]")
+        own(tmp_path / "absent.pt", "small_cnn", 5, [1, 16, 16], where="models[2]")
     (tmp_path / "bad.pt").write_bytes(b"not a torch file")
     with pytest.raises(InputError, match="bad.pt cannot be read"):
-        acquire_checkpoint(tmp_path / "bad.pt", "small_cnn", 5, [1, 16, 16])
+        own(tmp_path / "bad.pt", "small_cnn", 5, [1, 16, 16])
     torch.save(SmallCNN(1, 5).state_dict(), tmp_path / "cnn.pt")
     with pytest.raises(InputError, match=r"cnn.pt does not fit.*shape mismatches \['classifier.weight"):
-        acquire_checkpoint(tmp_path / "cnn.pt", "small_cnn", 7, [1, 16, 16])
+        own(tmp_path / "cnn.pt", "small_cnn", 7, [1, 16, 16])
     with pytest.raises(InputError, match=r"missing keys \['stem.0.weight'.*unexpected keys \['features"):
-        acquire_checkpoint(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
+        own(tmp_path / "cnn.pt", "resnet8", 5, [1, 16, 16])
     torch.save({"optimizer": {"lr": torch.tensor(0.1)}, "epoch": 1}, tmp_path / "opt.pt")
     with pytest.raises(InputError, match="nor under any of the keys state_dict, model_state_dict, model, net"):
-        acquire_checkpoint(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
+        own(tmp_path / "opt.pt", "small_cnn", 5, [1, 16, 16])
     with pytest.raises(InputError, match="3 input channels"):
         network_kwargs("torchvision:resnet18", 1, 5)
-    spec = {"name": "c", "source": "checkpoint", "path": str(tmp_path / "absent.pt"), "arch": "small_cnn"}
-    assert missing_files({"dataset": {"name": "photos"}, "models": [spec]}, tmp_path) == [
+    config = checked({"name": "photos"}, {"name": "c", "source": "checkpoint", "path": str(tmp_path / "absent.pt"),
+                                          "arch": "small_cnn"})
+    assert missing_files(config, tmp_path) == [
         ("c", tmp_path / "absent.pt")]
 
 
@@ -274,10 +289,10 @@ def test_pickled_module_is_refused_unless_trusted(user_package, tmp_path):
     for name in ("userpkg.nets", "userpkg"):
         sys.modules.pop(name, None)
     with pytest.raises(InputError, match=r"models\[0\].trust_pickle: true, or re-save its weights alone"):
-        acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+        own(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
                                where="models[0]", python_path=[code])
     assert not marker.exists(), "the file's code ran although trust_pickle was not given"
-    model, kwargs = acquire_checkpoint(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
+    model, kwargs = own(tmp_path / "whole.pt", "import:userpkg.nets:build", None, [3, 8, 8],
                                            python_path=[code], trust_pickle=True)
     assert marker.exists() and kwargs == {}
     images = torch.rand(2, 3, 8, 8)
@@ -290,10 +305,12 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
     code, marker = user_package
     network = build_network("import:userpkg.nets:build", python_path=[code], classes=5).eval()
     torch.save({"state_dict": network.state_dict()}, tmp_path / "w.pt")
-    spec = {"name": "mine", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "import:userpkg.nets:build",
-            "arch_kwargs": {"classes": 5}, "python_path": [str(code)], "trust_pickle": False}
-    dataset = {"name": "photos", "channels": 3, "image_size": 8, "n_classes": 5}
-    acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+    config = checked({"name": "photos", "channels": 3, "image_size": 8, "n_classes": 5},
+                     {"name": "mine", "source": "checkpoint", "path": str(tmp_path / "w.pt"),
+                      "arch": "import:userpkg.nets:build", "arch_kwargs": {"classes": 5}, "python_path": [str(code)],
+                      "trust_pickle": False})
+    spec, dataset = config["models"][0], config["dataset"]
+    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     record = read_record(tmp_path / "model.pt")
     assert record["arch_kwargs"] == {"classes": 5} and record["python_path"] == [str(code.resolve())]
     for name in ("userpkg.nets", "userpkg"):
@@ -308,7 +325,7 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
     with pytest.raises(InputError, match=r"the network has 5 outputs but the dataset has 4 classes"):
-        acquire(spec, tmp_path, tmp_path / "m4.pt", dataset={**dataset, "n_classes": 4})
+        acquire(spec, tmp_path, tmp_path / "m4.pt", offline=True, dataset={**dataset, "n_classes": 4})
     with pytest.raises(InputError, match=r"has no attribute 'buidl'"):
         build_network("import:userpkg.nets:buidl", python_path=[code])
     with pytest.raises(InputError, match=r"module 'nopkg.nets' cannot be imported.*No module named 'nopkg'"):
@@ -320,10 +337,12 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
 def test_model_file_sha256_is_checked(tmp_path):
     network = SmallCNN(1, 3)
     torch.save(network.state_dict(), tmp_path / "w.pt")
-    spec = {"name": "m", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "small_cnn", "sha256": "0" * 64}
-    dataset = {"name": "photos", "channels": 1, "image_size": 16, "n_classes": 3}
+    config = checked({"name": "photos", "channels": 1, "image_size": 16, "n_classes": 3},
+                     {"name": "m", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "small_cnn",
+                      "sha256": "0" * 64})
+    spec, dataset = config["models"][0], config["dataset"]
     with pytest.raises(InputError, match=r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"):
-        acquire(spec, tmp_path, tmp_path / "model.pt", dataset=dataset)
+        acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     assert not (tmp_path / "model.pt").exists()
 
 

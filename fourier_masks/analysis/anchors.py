@@ -13,9 +13,9 @@ Example
 -------
 >>> import torch
 >>> from fourier_masks.models.networks import make_model
->>> model = make_model("small_cnn", 1, 3).eval()
+>>> model = make_model("small_cnn", 1, 3, seed=0).eval()
 >>> images, labels = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
->>> fourier_heatmap(model, images, labels, norm=1.0).shape
+>>> fourier_heatmap(model, images, labels, norm=1.0, noise="phase", stride=1).shape
 (8, 8)
 >>> list(cutoff_curves(model, images, labels, [1.0, 6.0]).columns)
 ['radius', 'lowpass_acc', 'highpass_acc']
@@ -71,9 +71,8 @@ def _phases(noise: str, self_conjugate: bool, n: int, channels: int, generator) 
     return 2 * math.pi * torch.rand(n, channels, generator=generator, dtype=torch.float64)
 
 
-def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, *, noise: str = "phase",
-                    stride: int = 1, max_radius: float | None = None, batch_size: int = 512,
-                    seed: int = 0) -> np.ndarray:
+def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: float, *, noise: str, stride: int,
+                    max_radius: float | None = None, batch_size: int = 512, seed: int = 0) -> np.ndarray:
     """Per image and frequency: is the image still classified right with a plane wave added?
 
     For each frequency bin ``k`` every image channel gets ``norm * u_k`` added, with ``u_k``
@@ -118,7 +117,7 @@ def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
     return correct
 
 
-def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: float = 4.0, **options) -> np.ndarray:
+def fourier_heatmap(model, images: torch.Tensor, labels: torch.Tensor, norm: float, **options) -> np.ndarray:
     """Error rate per frequency when a plane wave of L2 norm ``norm`` is added to the images.
 
     ``1 - mean over images`` of :func:`heatmap_correct` (same arguments): float64 ``[H, W]``

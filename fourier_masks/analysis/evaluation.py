@@ -15,7 +15,7 @@ from .metrics import control_masks
 __all__ = ["evaluate_controls", "evaluate_transfer"]
 
 
-def evaluate_controls(model, images, labels, masks: dict, threshold: float = 0.0, random_shuffles: int = 16,
+def evaluate_controls(model, images, labels, masks: dict, threshold: float, random_shuffles: int,
                       batch_size: int = 512) -> pd.DataFrame:
     """Held-out accuracy of ``model`` with each of its own masks and their controls.
 

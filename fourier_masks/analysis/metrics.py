@@ -72,7 +72,7 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator > 0 else float("nan")
 
 
-def frequency_bias(mask: np.ndarray, low_freq_cutoff: float = 0.5) -> dict:
+def frequency_bias(mask: np.ndarray, low_freq_cutoff: float) -> dict:
     """Frequency-bias summaries of one mask ``[C', H, W]``; see the module docstring."""
     height, width = mask.shape[-2:]
     energy = (np.asarray(mask, dtype=np.float64) ** 2).reshape(-1, height, width).sum(0)
@@ -95,7 +95,7 @@ def frequency_bias(mask: np.ndarray, low_freq_cutoff: float = 0.5) -> dict:
     }
 
 
-def complement_mask(mask: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+def complement_mask(mask: np.ndarray, threshold: float) -> np.ndarray:
     """``1 - binarised mask``: passes exactly the bins where ``mask <= threshold`` (method.md, 4)."""
     return (np.asarray(mask) <= threshold).astype(np.float32)
 
@@ -141,7 +141,7 @@ def lowpass_mask_like(mask: np.ndarray) -> np.ndarray:
     return lowpass_mask_of_density(height, width, float(np.mean(mask)))[None]
 
 
-def control_masks(mask: np.ndarray, threshold: float = 0.0, seed: int = 0, n_shuffles: int = 1) -> dict[str, np.ndarray]:
+def control_masks(mask: np.ndarray, threshold: float, seed: int, n_shuffles: int) -> dict[str, np.ndarray]:
     """Control masks of one learned mask ``[C', H, W]``.
 
     Keys: ``complement`` (:func:`complement_mask`) and ``lowpass`` (:func:`lowpass_mask_like`),
@@ -178,8 +178,8 @@ BIAS_METRICS = ("density", "low_freq_fraction", "low_freq_enrichment", "radial_c
                 "anisotropy")
 
 
-def bias_statistics(bias: pd.DataFrame, angular: pd.DataFrame, reference: str, n_boot: int = 1000,
-                    n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+def bias_statistics(bias: pd.DataFrame, angular: pd.DataFrame, reference: str, n_boot: int, n_perm: int,
+                    seed: int = 0) -> pd.DataFrame:
     """Per model and metric: spread over seeds and comparison with the ``reference`` model.
 
     ``bias`` is the ``frequency_bias`` table (one row per model and seed), ``angular`` the

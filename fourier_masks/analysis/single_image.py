@@ -29,7 +29,7 @@ def _radial_index(height: int, width: int, radial_edges) -> tuple[np.ndarray, np
     return radial_band_index_of_edges(height, width, edges), edges
 
 
-def band_share_table(masks_a, masks_b, radial_edges=8) -> pd.DataFrame:
+def band_share_table(masks_a, masks_b, radial_edges) -> pd.DataFrame:
     """Per radial band, the share of images whose mask A has more energy there than mask B.
 
     Energies are those of :func:`fourier_masks.spectrum.band_energies`: the L2 norm inside

@@ -10,7 +10,7 @@ Example
 -------
 >>> import pandas as pd
 >>> df = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 3, "acc": [1, 2, 3, 11, 12, 13]})
->>> compare_to_reference(df, "a", metrics=["acc"])[["model", "difference", "p_value", "p_method"]]
+>>> compare_to_reference(df, "a", metrics=["acc"], n_perm=100)[["model", "difference", "p_value", "p_method"]]
   model  difference  p_value p_method
 0     b        10.0      0.1    exact
 """
@@ -44,7 +44,7 @@ def _bootstrap_ci(values: np.ndarray, n_boot: int, ci: float, rng: np.random.Gen
     return float(low), float(high)
 
 
-def summarize(df: pd.DataFrame, by, metrics, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, by, metrics, n_boot: int, ci: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Per group and metric: ``mean, sd, ci_lo, ci_hi, n`` over the group's rows.
 
     Parameters
@@ -116,7 +116,7 @@ def _p_value(null: np.ndarray, observed: float, method: str, scale: float) -> fl
     return hits / len(null) if method == "exact" else (1 + hits) / (1 + len(null))
 
 
-def permutation_p(a: np.ndarray, b: np.ndarray, n_perm: int = 10000, seed: int = 0) -> tuple[float, str]:
+def permutation_p(a: np.ndarray, b: np.ndarray, n_perm: int, seed: int = 0) -> tuple[float, str]:
     """Two-sided permutation p-value of ``|mean(a) - mean(b)|``, and the method used.
 
     All ``C(n_a + n_b, n_a)`` splits are enumerated when there are at most ``n_perm``
@@ -144,7 +144,7 @@ def _direction_dependence(profiles: np.ndarray, k: int, groups: np.ndarray) -> n
     return np.sqrt((centred**2).mean(axis=1))
 
 
-def direction_dependence(angular: pd.DataFrame, reference: str, n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+def direction_dependence(angular: pd.DataFrame, reference: str, n_perm: int, seed: int = 0) -> pd.DataFrame:
     """Does a model's angular profile differ from the reference's more in some directions?
 
     ``angular``: the ``angular_profile`` table (``model, seed, band, energy``), one profile
@@ -180,8 +180,8 @@ def direction_dependence(angular: pd.DataFrame, reference: str, n_perm: int = 10
                                        "p_method", "note"])
 
 
-def compare_to_reference(df: pd.DataFrame, reference: str, by: str = "model", metrics=(),
-                         n_perm: int = 10000, seed: int = 0) -> pd.DataFrame:
+def compare_to_reference(df: pd.DataFrame, reference: str, by: str = "model", metrics=(), *, n_perm: int,
+                         seed: int = 0) -> pd.DataFrame:
     """Each group against the ``reference`` group, per metric.
 
     Returns

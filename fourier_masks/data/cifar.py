@@ -20,7 +20,7 @@ __all__ = ["CIFAR_FOLDERS", "cifar"]
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
-def cifar(name: str, root, n_train: int = 0, n_test: int = 0, download: bool = True, seed: int = 0) -> Dataset:
+def cifar(name: str, root, *, n_train: int, n_test: int, download: bool, seed: int) -> Dataset:
     """CIFAR-10 or CIFAR-100 (``name``) through torchvision, images ``uint8 [N, 3, 32, 32]``.
 
     ``download`` fetches the archive into ``root`` when absent (torchvision checks its md5);

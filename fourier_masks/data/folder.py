@@ -99,8 +99,8 @@ def _load_image(path: Path, image_size: int, channels: int, resize: str, resize_
     return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def load_images(paths, image_size: int, channels: int, resize: str = "shorter_side",
-                 resize_size: int | None = None) -> np.ndarray:
+def load_images(paths, image_size: int, channels: int, resize: str, resize_size: int | None) -> np.ndarray:
+    """Image files as ``uint8 [N, C, image_size, image_size]`` (``resize``, ``resize_size``: as :func:`folder`)."""
     if not len(paths):
         return np.zeros((0, channels, image_size, image_size), np.uint8)
     return np.stack([_load_image(p, image_size, channels, resize, resize_size or image_size) for p in paths])
@@ -111,8 +111,8 @@ def class_folders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def class_files(folder: Path, classes=None) -> dict[str, list[Path]]:
-    """``{class: sorted image files}`` of the subfolders of ``folder`` (only ``classes`` if given)."""
+def class_files(folder: Path, classes) -> dict[str, list[Path]]:
+    """``{class: sorted image files}`` of the subfolders of ``folder`` (only ``classes`` unless ``None``)."""
     if not folder.is_dir():
         raise InputError(f"dataset folder {folder} does not exist; expected one subfolder of images per class.")
     found = class_folders(folder)
@@ -133,8 +133,7 @@ def class_files(folder: Path, classes=None) -> dict[str, list[Path]]:
 
 
 def from_folders(train_dir: Path, test_dir: Path, classes, image_size: int, channels: int,
-                  n_train: int, n_test: int, seed: int, resize: str = "shorter_side",
-                  resize_size: int | None = None) -> Dataset:
+                 n_train: int, n_test: int, seed: int, resize: str, resize_size: int | None) -> Dataset:
     """Dataset from two class-per-subfolder trees with the same classes (labels index ``classes``)."""
     if channels not in (1, 3):
         raise InputError(f"dataset.channels = {channels} is not allowed; use 1 or 3.")
@@ -177,12 +176,12 @@ def check_root(root) -> Path:
     return root
 
 
-def folder(root, image_size: int = 32, channels: int = 3, n_train: int = 0, n_test: int = 0,
-           seed: int = 0, classes=None, resize: str = "shorter_side", resize_size: int | None = None) -> Dataset:
+def folder(root, *, image_size: int, channels: int, n_train: int, n_test: int, seed: int, classes, resize: str,
+           resize_size: int | None) -> Dataset:
     """Any ``root/train/{class}/*`` and ``root/test/{class}/*`` (or ``val``) image tree.
 
     ``classes``: the label order (a model trained with another order must be studied with
-    its own), default the sorted folder names; other folders are left out. ``resize``:
+    its own), ``None`` for the sorted folder names; other folders are left out. ``resize``:
     ``shorter_side`` resizes the shorter side to ``resize_size`` (``None`` = ``image_size``)
     and crops the centre, ``none`` needs images of exactly ``image_size``. ``n_train`` /
     ``n_test`` = 0 keep every image.

@@ -20,24 +20,20 @@ from ..errors import InputError
 from .dataset import Dataset
 from .folder import check_root, class_files, from_folders, load_images
 
-__all__ = ["IMAGENETTE_PAPER_CLASSES", "imagenet", "imagenette"]
-
-#: The five Imagenette classes of Karantzas et al.: English springer, chain saw, church,
-#: French horn, garbage truck.
-IMAGENETTE_PAPER_CLASSES = ("n02102040", "n03000684", "n03028079", "n03394916", "n03417042")
+__all__ = ["imagenet", "imagenette"]
 
 
-def imagenette(root, classes=IMAGENETTE_PAPER_CLASSES, channels: int = 1, image_size: int = 128,
-               n_train: int = 0, n_test: int = 0, seed: int = 0) -> Dataset:
-    """Imagenette (``root/train``, ``root/val`` with WNID folders), the paper's 5 classes by default.
+def imagenette(root, *, classes, channels: int, image_size: int, n_train: int, n_test: int, seed: int) -> Dataset:
+    """Imagenette (``root/train``, ``root/val`` with WNID folders), the WNIDs ``classes`` only.
 
-    Train images come from ``train``, test images from ``val``; grayscale (``channels=1``,
-    PIL luma), shorter side resized to ``image_size`` and centre-cropped, as the authors'
-    test transform. Labels index ``classes`` in the order given.
+    Train images come from ``train``, test images from ``val``; shorter side resized to
+    ``image_size`` and centre-cropped, as the authors' test transform (they use grayscale,
+    ``channels=1``, PIL luma, and five classes: the config's defaults). Labels index
+    ``classes`` in the order given.
     """
     root = check_root(root)
     return from_folders(root / "train", root / "val", list(classes), image_size, channels,
-                         n_train, n_test, seed)
+                        n_train, n_test, seed, "shorter_side", image_size)
 
 
 def _robustbench_file(name: str) -> Path:
@@ -48,8 +44,7 @@ def _robustbench_file(name: str) -> Path:
     return Path(spec.submodule_search_locations[0]) / "helper_files" / name
 
 
-def imagenet(root, n_test: int = 5000, image_size: int = 224, robustbench_subset: bool = False,
-             n_train: int = 0, seed: int = 0) -> Dataset:
+def imagenet(root, *, n_test: int, image_size: int, robustbench_subset: bool, n_train: int, seed: int) -> Dataset:
     """ImageNet validation images (``root/val/{wnid}/*``), labels in the standard 1000-class order.
 
     Shorter side resized to ``image_size * 256 / 224`` then centre-cropped (RobustBench's
@@ -66,7 +61,7 @@ def imagenet(root, n_test: int = 5000, image_size: int = 224, robustbench_subset
         lines = _robustbench_file("imagenet_test_image_ids.txt").read_text().split()
         files = [val / line for line in lines]
     else:
-        tree = class_files(val)
+        tree = class_files(val, None)
         unknown = [c for c in tree if c not in class_index]
         if unknown:
             raise InputError(f"{val} has folders that are not ImageNet WNIDs: {unknown[:5]}.")

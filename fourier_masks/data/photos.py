@@ -6,7 +6,7 @@ seen in training.
 
 Example
 -------
->>> data = photo_patches(n_classes=8, n_train=80, n_test=16, image_size=32, seed=0)
+>>> data = photo_patches(n_classes=8, n_train=80, n_test=16, image_size=32, channels=3, seed=0)
 >>> data.train_images.shape, data.train_images.dtype
 ((80, 3, 32, 32), dtype('uint8'))
 """
@@ -75,14 +75,8 @@ def _sample_patches(image, blocks, block, size, count, rng):
     return np.stack([image[:, r : r + size, c : c + size] for r, c in zip(rows, cols)])
 
 
-def photo_patches(
-    n_classes: int = 10,
-    n_train: int = 5000,
-    n_test: int = 1000,
-    image_size: int = 32,
-    channels: int = 3,
-    seed: int = 0,
-) -> Dataset:
+def photo_patches(*, n_classes: int, n_train: int, n_test: int, image_size: int, channels: int,
+                  seed: int) -> Dataset:
     """Patches of scikit-image photographs, one class per photograph.
 
     Each photograph is tiled into square blocks of side ``2 * image_size``; blocks are

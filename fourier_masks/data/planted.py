@@ -21,7 +21,8 @@ The DC bin is never part of the region (all images have mean 0.5 before quantisa
 
 Example
 -------
->>> data = planted(image_size=16, n_train=40, n_test=8, radius=(2, 5), orientation=(0, 180))
+>>> data = planted(image_size=16, channels=1, n_classes=2, n_train=40, n_test=8, radius=(2, 5),
+...                orientation=(0, 180), seed=0, snr=3.0)
 >>> data.train_images.shape, data.train_images.dtype
 ((40, 1, 16, 16), dtype('uint8'))
 >>> float(region_mask(16, (2, 5), (0, 180)).sum())
@@ -132,17 +133,8 @@ def _amplitudes(image_size: int, slices: np.ndarray, n_classes: int, snr: float)
     return np.sqrt(power)
 
 
-def planted(
-    image_size: int = 32,
-    channels: int = 1,
-    n_classes: int = 4,
-    n_train: int = 2000,
-    n_test: int = 500,
-    radius=(4.0, 8.0),
-    orientation=(0.0, 180.0),
-    seed: int = 0,
-    snr: float = 4.0,
-) -> Dataset:
+def planted(*, image_size: int, channels: int, n_classes: int, n_train: int, n_test: int, radius, orientation,
+            seed: int, snr: float) -> Dataset:
     """Synthetic 1/f images whose class information lies only in one frequency region.
 
     Parameters

@@ -12,54 +12,60 @@ from ..errors import InputError
 from .cifar import CIFAR_FOLDERS, cifar
 from .dataset import Dataset
 from .folder import class_folders, folder
-from .imagenet import IMAGENETTE_PAPER_CLASSES, imagenet, imagenette
+from .imagenet import imagenet, imagenette
 from .photos import photo_patches
 from .planted import planted
 
-__all__ = ["DATASETS", "LOADERS", "load_dataset", "folder_classes", "dataset_shape", "missing_files"]
+__all__ = ["DATASETS", "EXTERNAL", "load_dataset", "folder_classes", "dataset_shape", "missing_files"]
 
 
-def _photos(cfg: dict, resources_dir) -> Dataset:
-    return photo_patches(cfg["n_classes"], cfg["n_train"], cfg["n_test"], cfg["image_size"], cfg["channels"],
-                         cfg["seed"])
-
-
-def _planted(cfg: dict, resources_dir) -> Dataset:
-    keys = ("image_size", "channels", "n_classes", "n_train", "n_test", "radius", "orientation", "seed", "snr")
-    return planted(**{key: cfg[key] for key in keys})
-
-
-def _external(cfg: dict, resources_dir) -> Dataset:
-    return LOADERS[cfg["name"]](cfg, resources_dir)
+def _keys(cfg: dict, *keys: str) -> dict:
+    return {key: cfg[key] for key in keys}
 
 
 def _root(cfg: dict, resources_dir) -> Path:
-    return Path(cfg.get("root") or Path(resources_dir) / "data" / cfg["name"])
+    """``dataset.root``, or ``{resources_dir}/data/{name}`` when it is ``null``."""
+    return Path(cfg["root"] or Path(resources_dir) / "data" / cfg["name"])
 
 
-#: Dataset loaders by ``dataset.name``: callable(cfg, resources_dir) -> Dataset.
-LOADERS = {
-    "cifar10": lambda cfg, rd: cifar("cifar10", _root(cfg, rd), cfg.get("n_train", 0), cfg.get("n_test", 0),
-                                     cfg.get("download", True), cfg.get("seed", 0)),
-    "cifar100": lambda cfg, rd: cifar("cifar100", _root(cfg, rd), cfg.get("n_train", 0), cfg.get("n_test", 0),
-                                      cfg.get("download", True), cfg.get("seed", 0)),
-    "imagenet": lambda cfg, rd: imagenet(_root(cfg, rd), cfg.get("n_test", 5000), cfg.get("image_size", 224),
-                                         cfg.get("robustbench_subset", False), cfg.get("n_train", 0),
-                                         cfg.get("seed", 0)),
-    "imagenette": lambda cfg, rd: imagenette(_root(cfg, rd), tuple(cfg.get("classes", IMAGENETTE_PAPER_CLASSES)),
-                                             cfg.get("channels", 1), cfg.get("image_size", 128),
-                                             cfg.get("n_train", 0), cfg.get("n_test", 0), cfg.get("seed", 0)),
-    "folder": lambda cfg, rd: folder(_root(cfg, rd), cfg["image_size"], cfg["channels"], cfg["n_train"],
-                                     cfg["n_test"], cfg["seed"], cfg["classes"], cfg["resize"], cfg["resize_size"]),
-}
+def _photos(cfg: dict, resources_dir) -> Dataset:
+    return photo_patches(**_keys(cfg, "n_classes", "n_train", "n_test", "image_size", "channels", "seed"))
 
 
-DATASETS = {"photos": _photos, "planted": _planted, "cifar10": _external, "cifar100": _external,
-            "imagenet": _external, "imagenette": _external, "folder": _external}
+def _planted(cfg: dict, resources_dir) -> Dataset:
+    return planted(**_keys(cfg, "image_size", "channels", "n_classes", "n_train", "n_test", "radius", "orientation",
+                           "seed", "snr"))
+
+
+def _cifar(cfg: dict, resources_dir) -> Dataset:
+    return cifar(cfg["name"], _root(cfg, resources_dir), **_keys(cfg, "n_train", "n_test", "download", "seed"))
+
+
+def _imagenet(cfg: dict, resources_dir) -> Dataset:
+    return imagenet(_root(cfg, resources_dir),
+                    **_keys(cfg, "n_test", "image_size", "robustbench_subset", "n_train", "seed"))
+
+
+def _imagenette(cfg: dict, resources_dir) -> Dataset:
+    return imagenette(_root(cfg, resources_dir),
+                      **_keys(cfg, "classes", "channels", "image_size", "n_train", "n_test", "seed"))
+
+
+def _folder(cfg: dict, resources_dir) -> Dataset:
+    return folder(_root(cfg, resources_dir), **_keys(cfg, "image_size", "channels", "n_train", "n_test", "seed",
+                                                     "classes", "resize", "resize_size"))
+
+
+#: Dataset builders by ``dataset.name``: callable(checked dataset section, resources_dir) -> Dataset.
+DATASETS = {"photos": _photos, "planted": _planted, "cifar10": _cifar, "cifar100": _cifar, "imagenet": _imagenet,
+            "imagenette": _imagenette, "folder": _folder}
+
+#: Datasets read from files under ``dataset.root`` rather than generated.
+EXTERNAL = ("cifar10", "cifar100", "imagenet", "imagenette", "folder")
 
 
 def load_dataset(cfg: dict, resources_dir="resources") -> Dataset:
-    """Build the dataset described by the config's ``dataset`` section."""
+    """Build the dataset described by a checked config's ``dataset`` section (every key filled in)."""
     if cfg["name"] not in DATASETS:
         raise InputError(f"dataset.name = {cfg['name']!r} is unknown; allowed: {', '.join(DATASETS)}.")
     return DATASETS[cfg["name"]](cfg, resources_dir)
@@ -71,7 +77,7 @@ def folder_classes(cfg: dict, resources_dir="resources") -> list[str] | None:
     Raises :class:`InputError` for fewer than 2 classes.
     """
     train = _root(cfg, resources_dir) / "train"
-    if cfg.get("classes"):
+    if cfg["classes"]:
         return list(cfg["classes"])
     if not train.is_dir():
         return None
@@ -83,7 +89,7 @@ def folder_classes(cfg: dict, resources_dir="resources") -> list[str] | None:
 
 
 def dataset_shape(cfg: dict, resources_dir="resources") -> tuple[list[int], int | None]:
-    """``([C, H, W], number of classes)`` the dataset config ``cfg`` gives (classes ``None`` if unknown).
+    """``([C, H, W], number of classes)`` a checked dataset section ``cfg`` gives (classes ``None`` if unknown).
 
     Other datasets (``photos``, ``planted``) are read from ``channels``, ``image_size`` and
     ``n_classes``; a ``folder`` dataset's classes from ``classes`` or its class folders.
@@ -91,21 +97,20 @@ def dataset_shape(cfg: dict, resources_dir="resources") -> tuple[list[int], int 
     name = cfg["name"]
     if name in CIFAR_FOLDERS:
         return [3, 32, 32], {"cifar10": 10, "cifar100": 100}[name]
-    size = cfg.get("image_size", {"imagenet": 224, "imagenette": 128}.get(name, 32))
     if name == "imagenet":
-        return [3, size, size], 1000
-    channels = cfg.get("channels", 1 if name == "imagenette" else 3)
+        return [3, cfg["image_size"], cfg["image_size"]], 1000
+    shape = [cfg["channels"], cfg["image_size"], cfg["image_size"]]
     if name == "imagenette":
-        return [channels, size, size], len(cfg.get("classes", IMAGENETTE_PAPER_CLASSES))
+        return shape, len(cfg["classes"])
     if name == "folder":
         classes = folder_classes(cfg, resources_dir)
-        return [channels, size, size], None if classes is None else len(classes)
-    return [channels, size, size], cfg.get("n_classes")
+        return shape, None if classes is None else len(classes)
+    return shape, cfg["n_classes"]
 
 
 def missing_files(cfg: dict, resources_dir="resources") -> list[Path]:
     """Files or folders the dataset config ``cfg`` needs that are absent (for ``offline: true``)."""
-    if cfg["name"] not in LOADERS:
+    if cfg["name"] not in EXTERNAL:
         return []
     root = _root(cfg, resources_dir)
     if cfg["name"] == "cifar10":

@@ -10,7 +10,8 @@ paper's::
 with ``t_i`` the model's own clean prediction, minimised by projected Adam (clamp to
 ``[0, 1]`` after every step) at a constant learning rate. The authors pass lr 0.2 to a
 one-cycle schedule that is stepped once per step but sized for 200 steps per epoch, so their
-rate stays near its starting value 0.2 / 25 = 0.008; that is the default here.
+rate stays near its starting value 0.2 / 25 = 0.008, which the config's ``analysis.single_image.lr``
+follows.
 
 :mod:`fourier_masks.analysis.single_image` compares and decodes them.
 
@@ -18,8 +19,9 @@ Example
 -------
 >>> import torch
 >>> from fourier_masks.models.networks import make_model
->>> model = make_model("small_cnn", 1, 3)
->>> masks, table = learn_single_image_masks(model, torch.rand(4, 1, 8, 8), steps=5)
+>>> model = make_model("small_cnn", 1, 3, seed=0)
+>>> masks, table = learn_single_image_masks(model, torch.rand(4, 1, 8, 8), lam=0.1, lr=0.01, steps=5,
+...                                         patience=3, device="cpu")
 >>> masks.shape, list(table.columns)
 ((4, 1, 8, 8), ['image', 'target', 'kept', 'density', 'steps', 'converged'])
 """
@@ -86,9 +88,9 @@ def _learn_chunk(model, images, targets, lam, lr, steps, patience, device):
     return kept, found, done_at
 
 
-def learn_single_image_masks(model, images: torch.Tensor, *, lam: float = 0.07, lr: float = 0.008,
-                             steps: int = 20000, patience: int = 300, targets: torch.Tensor | None = None,
-                             batch_size: int = 256, device: str = "auto"):
+def learn_single_image_masks(model, images: torch.Tensor, *, lam: float, lr: float, steps: int, patience: int,
+                             device: str | torch.device, targets: torch.Tensor | None = None,
+                             batch_size: int = 256):
     """Learn one Fourier mask per image for a frozen classifier (the authors' protocol).
 
     Parameters

@@ -40,20 +40,19 @@ def save_zoo_model(path, model: nn.Module, spec: str, input_shape, num_classes: 
 
 def _acquire_own(spec: dict, path: Path, input_shape, num_classes, where: str):
     """``(model, save_model keyword arguments)`` of a checkpoint, torchscript or exported entry."""
-    mean, std = spec.get("mean"), spec.get("std")
+    mean, std = spec["mean"], spec["std"]
     if spec["source"] == "checkpoint":
-        arch = spec["arch"]
-        python_path = spec.get("python_path") or []
-        model, kwargs = acquire_checkpoint(path, arch, num_classes, input_shape, mean, std, where,
-                                           arch_kwargs=spec.get("arch_kwargs"), python_path=python_path,
-                                           trust_pickle=bool(spec.get("trust_pickle")))
+        arch, python_path = spec["arch"], spec["python_path"]
+        model, kwargs = acquire_checkpoint(path, arch, num_classes, input_shape, mean=mean, std=std, where=where,
+                                           arch_kwargs=spec["arch_kwargs"], python_path=python_path,
+                                           trust_pickle=spec["trust_pickle"])
         return model, {"arch": arch, "arch_kwargs": kwargs, "python_path": python_path}
     data = path.read_bytes()
     network = load_program(spec["source"], data, f"{where}: {spec['source']} file {path}")
     return freeze(Normalized(network, mean, std)), {"arch": spec["source"], "program": data}
 
 
-def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: dict | None = None,
+def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict | None,
             where: str | None = None) -> None:
     """Write the model of config entry ``spec`` (any source but ``train``) to ``output``.
 
@@ -62,7 +61,8 @@ def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: d
     ``arch_kwargs``, ``python_path``, ``trust_pickle``; torchscript and exported: ``path``
     or ``url``. All three: optional ``mean``/``std``, ``num_classes`` and ``input_shape``
     (``None`` = what the ``dataset`` config section gives); the network's number of outputs
-    must match them. ``dataset`` is the config's ``dataset`` section (defaults filled).
+    must match them. ``spec`` is an entry and ``dataset`` the ``dataset`` section of a checked
+    config (every key filled in; ``dataset`` may be ``None``).
     """
     where = where or f"models[{spec['name']}]"
     if spec["source"] == "robustbench":
@@ -71,18 +71,18 @@ def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: d
     input_shape, num_classes = dataset_shape(dataset, resources_dir) if dataset else (None, None)
     path = model_file(spec, resources_dir)
     if not path.is_file():
-        key = "path" if spec.get("path") else "url"
+        key = "path" if spec["path"] else "url"
         raise InputError(f"{where}.{key}: model file {path} does not exist; stage it there or fix {key}.")
-    if spec.get("sha256"):
+    if spec["sha256"]:
         verify_sha256(path, spec["sha256"], where)
-    input_shape = list(spec.get("input_shape") or input_shape or [])
+    input_shape = list(spec["input_shape"] or input_shape or [])
     if len(input_shape) != 3:
         raise InputError(f"{where}: set input_shape [C, H, W]; the dataset config does not fix it.")
-    expected = spec.get("num_classes") or num_classes
+    expected = spec["num_classes"] or num_classes
     model, saved = _acquire_own(spec, path, input_shape, expected, where)
     found = output_classes(model, input_shape, where)
     if expected not in (None, found):
-        origin = f"{where}.num_classes" if spec.get("num_classes") else "the dataset"
+        origin = f"{where}.num_classes" if spec["num_classes"] else "the dataset"
         raise InputError(f"{where}: the network has {found} outputs but {origin} has {expected} classes; a model "
                          "must be studied on data with its own classes (set dataset.classes to its label order).")
     save_model(output, model, input_shape=input_shape, num_classes=found, source=spec["source"], **saved)
@@ -91,8 +91,8 @@ def acquire(spec: dict, resources_dir, output, offline: bool = False, dataset: d
 def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict | None, where: str) -> None:
     """:func:`acquire` of a RobustBench entry."""
     input_shape = dataset_shape(dataset, resources_dir)[0] if dataset else None
-    zoo_dataset = spec.get("dataset") or (dataset or {}).get("name")
-    name, threat_model = spec["zoo_name"], spec.get("threat_model", "Linf")
+    zoo_dataset = spec["dataset"] or (dataset or {}).get("name")
+    name, threat_model = spec["zoo_name"], spec["threat_model"]
     if zoo_dataset is None:
         raise InputError(f"{where}.dataset is needed to find {name!r} in the zoo (or pass the dataset section).")
     if input_shape is None or dataset["name"] != zoo_dataset:
@@ -100,7 +100,7 @@ def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict
     if input_shape[0] != 3:
         raise InputError(f"{where}: RobustBench models take RGB images; set dataset.channels to 3.")
     model = acquire_robustbench(name, zoo_dataset, threat_model, Path(resources_dir) / "robustbench",
-                                offline, where, bool(spec.get("trust_pickle")))
+                                offline, where, trust_pickle=spec["trust_pickle"])
     save_zoo_model(output, model, f"{zoo_dataset}/{threat_model}/{name}", input_shape, ZOO_CLASSES[zoo_dataset])
 
 

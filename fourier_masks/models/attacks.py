@@ -22,9 +22,9 @@ def _project(delta: torch.Tensor, norm: str, eps: float) -> torch.Tensor:
     return delta * scale.view(-1, *([1] * (delta.dim() - 1)))
 
 
-def pgd(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "linf",
-        eps: float = 8 / 255, steps: int = 10, step_size: float | None = None,
-        random_start: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+def pgd(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: float, steps: int,
+        step_size: float | None = None, random_start: bool = True,
+        generator: torch.Generator | None = None) -> torch.Tensor:
     """Untargeted PGD maximising cross-entropy within an ``eps`` ball (Madry et al. 2018).
 
     Parameters

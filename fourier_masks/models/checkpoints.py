@@ -84,7 +84,7 @@ def _state_dict(record, path: Path) -> dict:
     return _strip_wrapper_prefixes(record)
 
 
-def read_checkpoint(path, where: str = "models[?]", trust_pickle: bool = False, python_path=()):
+def read_checkpoint(path, where: str = "models[?]", *, trust_pickle: bool, python_path):
     """The object stored in the torch checkpoint ``path``: tensors and plain values only.
 
     With ``trust_pickle`` any Python object is unpickled (classes are imported with
@@ -150,9 +150,8 @@ def _fit_weights(network: nn.Module, state: dict, path: Path, arch: str, where: 
     network.load_state_dict(state)
 
 
-def acquire_checkpoint(path, arch: str, num_classes: int | None, input_shape, mean=None, std=None,
-                       where: str = "models[?]", *, arch_kwargs: dict | None = None, python_path=(),
-                       trust_pickle: bool = False) -> tuple[Normalized, dict]:
+def acquire_checkpoint(path, arch: str, num_classes: int | None, input_shape, *, mean, std, where: str = "models[?]",
+                       arch_kwargs: dict, python_path, trust_pickle: bool) -> tuple[Normalized, dict]:
     """Load a state dict or training checkpoint into ``arch``: ``(frozen Normalized, builder kwargs)``.
 
     ``path``: a ``torch.save`` of a state dict, or of a dict holding it under one of
@@ -164,12 +163,12 @@ def acquire_checkpoint(path, arch: str, num_classes: int | None, input_shape, me
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{where}.path = {str(path)!r} does not exist; point it to a torch checkpoint file.")
-    record = read_checkpoint(path, where, trust_pickle, python_path)
+    record = read_checkpoint(path, where, trust_pickle=trust_pickle, python_path=python_path)
     mean, std = _normalisation(record, mean, std, path, where)
     state = _state_dict(record, path)
     if num_classes is None and not arch.startswith("import:"):
         raise InputError(f"{where}: set num_classes; the dataset config does not fix the number of classes.")
-    kwargs = {**network_kwargs(arch, int(input_shape[0]), num_classes or 0), **(arch_kwargs or {})}
+    kwargs = {**network_kwargs(arch, int(input_shape[0]), num_classes or 0), **arch_kwargs}
     network = build_network(arch, python_path=python_path, **kwargs)
     _fit_weights(network, state, path, arch, where)
     return freeze(Normalized(network, mean, std)), kwargs

@@ -95,7 +95,8 @@ def imports_of(models: list[dict]) -> dict[str, list[str]]:
     """
     imports = {}
     for spec in models:
-        if str(spec.get("arch", "")).startswith("import:"):
+        arch = spec.get("arch")  # robustbench and program entries have none
+        if arch and arch.startswith("import:"):
             folders = imports.setdefault(spec["arch"], [])
             folders += [f for f in spec.get("python_path") or [] if f not in folders]
     return imports

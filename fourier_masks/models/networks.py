@@ -215,7 +215,7 @@ def build_network(arch: str, python_path=(), **kwargs) -> nn.Module:
     )
 
 
-def make_model(arch: str, in_channels: int, num_classes: int, mean=None, std=None, seed: int = 0) -> Normalized:
+def make_model(arch: str, in_channels: int, num_classes: int, mean=None, std=None, *, seed: int) -> Normalized:
     """An untrained package architecture wrapped with its input normalisation.
 
     ``seed`` fixes the initial weights (the global random state is left untouched).

@@ -27,8 +27,8 @@ def missing_files(config: dict, resources_dir) -> list[tuple[str, Path]]:
     for i, spec in enumerate(config["models"]):
         where = f"models[{i}] ({spec['name']})"
         if spec["source"] == "robustbench":
-            dataset = spec.get("dataset") or config["dataset"]["name"]
-            threat_model = spec.get("threat_model", "Linf")
+            dataset = spec["dataset"] or config["dataset"]["name"]
+            threat_model = spec["threat_model"]
             check_zoo_name(spec["zoo_name"], dataset, threat_model, where)
             paths = zoo_files(resources_dir, dataset, threat_model, spec["zoo_name"])
         elif spec["source"] == "train":

@@ -21,22 +21,16 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import NumericalError
+from ..errors import InputError, NumericalError
 from .attacks import pgd
 from .networks import make_model
 
-__all__ = ["REGIMES", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
+__all__ = ["REGIMES", "SETTINGS", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
 
 REGIMES = ("standard", "adv_linf", "adv_l2", "noise", "scale", "translate", "rotate")
 
-DEFAULTS = {
-    "pgd_linf": {"eps": 4 / 255, "steps": 5},
-    "pgd_l2": {"eps": 0.5, "steps": 5},
-    "noise_sigma": 0.1,
-    "scale": (0.5, 1.5),
-    "translate": 0.4,
-    "rotate": 180.0,
-}
+#: The config's ``training`` keys that set the attacks and augmentations (``settings`` of :func:`train_model`).
+SETTINGS = ("pgd_linf", "pgd_l2", "noise_sigma", "scale", "translate", "rotate")
 
 
 def _affine(images: torch.Tensor, scale, angle, shift) -> torch.Tensor:
@@ -86,16 +80,16 @@ def augment(images: torch.Tensor, regime: str, generator: torch.Generator, setti
     return images
 
 
-def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str = "standard", *,
-                epochs: int = 12, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
-                device: str | torch.device = "cpu", **settings) -> pd.DataFrame:
+def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, *, epochs: int, batch_size: int,
+                lr: float, seed: int, device: str | torch.device, **settings) -> pd.DataFrame:
     """Train ``model`` in place with Adam and a one-cycle schedule; returns the history.
 
     Parameters
     ----------
     model : module taking ``[N, C, H, W]`` in ``[0, 1]``.
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
-    regime : one of :data:`REGIMES`; ``settings`` override :data:`DEFAULTS`.
+    regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys :data:`SETTINGS`
+        (a checked config's ``training`` section gives them all).
 
     Returns
     -------
@@ -103,7 +97,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str =
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
-    settings = {**DEFAULTS, **settings}
+    if set(SETTINGS) - set(settings):
+        raise InputError(f"train_model needs the training settings {sorted(set(SETTINGS) - set(settings))}; pass "
+                         "the training section of a checked config (fourier_masks.config.check_config).")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -144,7 +140,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str =
 
 
 def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                       training: dict, device: str | torch.device = "cpu"):
+                       training: dict, device: str | torch.device):
     """A new ``arch`` network, normalised by the images' channel statistics, trained in ``regime``.
 
     The config's recipe (rule train_model): weights seeded by ``training["seed"]``, then

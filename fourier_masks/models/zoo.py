@@ -206,7 +206,7 @@ def _refused_pickle(files: list[Path], where: str) -> InputError:
 
 
 def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, offline: bool,
-                        where: str = "models[?]", trust_pickle: bool = False) -> nn.Module:
+                        where: str = "models[?]", *, trust_pickle: bool) -> nn.Module:
     """Load zoo entry ``name`` as a frozen eval-mode module taking ``[N, 3, H, W]`` in ``[0, 1]``.
 
     Goes through ``robustbench.utils.load_model(model_dir=model_dir)``, which downloads
