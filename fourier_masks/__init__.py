@@ -3,6 +3,9 @@
 Implements and extends Karantzas et al., "Understanding Robustness and Generalization of
 Artificial Neural Networks Through Fourier Masks", Front. Artif. Intell. 5:890016 (2022).
 
+What the code computes, in which units, and where it departs from the paper is written in
+``docs/method.md``; docstrings cite its sections (``docs/method.md, analysis 3``).
+
 The public API is loaded lazily, so importing a light module (``fourier_masks.config``)
 does not import torch.
 

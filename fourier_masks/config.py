@@ -271,7 +271,10 @@ def _allowed_keys(schema: dict, instance: dict) -> tuple[list[str], str]:
 
 def _check_key_types(instance, path: tuple = ()) -> None:
     """Raise for the first mapping key that is not a string (YAML allows numbers, null, dates)."""
-    items = instance.items() if isinstance(instance, dict) else enumerate(instance) if isinstance(instance, list) else []
+    if isinstance(instance, dict):
+        items = instance.items()
+    else:
+        items = enumerate(instance) if isinstance(instance, list) else []
     for key, value in items:
         if isinstance(instance, dict) and not isinstance(key, str):
             _fail(f"{_dotted(path) if path else 'the top level'} has the key {key!r}, which is not a name; "

@@ -36,7 +36,8 @@ _FOLDER_ADVICE = {
 
 
 def paragraph(error: BaseException) -> str:
-    """One paragraph saying what failed: an input error's own message, the file of an OS error, else type and message."""
+    """One paragraph saying what failed: an input error's own message, the file of an OS error, else the
+    error's type and message."""
     if isinstance(error, (InputError, NumericalError)):
         return str(error)
     if isinstance(error, OSError) and error.filename is not None:

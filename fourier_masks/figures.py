@@ -110,7 +110,7 @@ def bias_summary(bias: pd.DataFrame, masks: pd.DataFrame, reference: str,
     panels = [*metrics, "retention"]
     models = list(dict.fromkeys(table["model"]))
     figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
-    for axis, metric in zip(axes, panels):
+    for axis, metric in zip(axes, panels, strict=True):
         for k, model in enumerate(models):
             values = table.loc[table["model"] == model, metric]
             axis.scatter(np.full(len(values), k), values, s=14, alpha=0.7,
@@ -150,7 +150,7 @@ def _show(axis, image):
 
 
 def example_images(images: np.ndarray, masks: dict, complements: dict):
-    """Original, masked and complement-masked images side by side (method.md, analysis 7).
+    """Original, masked and complement-masked images side by side (docs/method.md, analysis 7).
 
     ``images`` float ``[N, C, H, W]`` in ``[0, 1]``; ``masks`` and ``complements`` map a
     model name to the masked and complement-masked images ``[N, C, H, W]``. Rows are
@@ -200,7 +200,7 @@ def fourier_heatmap_grid(table: pd.DataFrame):
     models = list(dict.fromkeys(table["model"]))
     figure, axes = _model_panels(len(models))
     image = None
-    for axis, model in zip(axes, models):
+    for axis, model in zip(axes, models, strict=True):
         heat = table[table["model"] == model].pivot_table(index="fy", columns="fx", values="error")
         image = axis.pcolormesh(_cell_edges(heat.columns.to_numpy(float)), _cell_edges(heat.index.to_numpy(float)),
                                 heat.to_numpy(), cmap="inferno", vmin=0, vmax=1)
@@ -221,7 +221,8 @@ def cutoff_curves_figure(table: pd.DataFrame):
     """
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for axis, column, title in zip(axes, ("lowpass_acc", "highpass_acc"),
-                                   ("Low-pass: bins with radius <= r kept", "High-pass: bins with radius > r kept")):
+                                   ("Low-pass: bins with radius <= r kept", "High-pass: bins with radius > r kept"),
+                                   strict=True):
         for model, rows in table.groupby("model", sort=False):
             axis.plot(rows["radius"], rows[column], marker=".", label=model)
         axis.set_xlabel("cut-off radius r (cycles per image)")
@@ -243,7 +244,7 @@ def single_image_band_shares(table: pd.DataFrame):
     reference = table.loc[table["comparison"] == "vs_reference", "versus"].unique()
     titles = {"vs_reference": f"Clean images: model vs {', '.join(reference) or 'reference'}",
               "adversarial_vs_clean": "Same model: PGD image vs clean image"}
-    for axis, (comparison, title) in zip(axes, titles.items()):
+    for axis, (comparison, title) in zip(axes, titles.items(), strict=True):
         rows = table[table["comparison"] == comparison]
         for model, band in rows.groupby("model", sort=False):
             axis.plot((band["r_lo"] + band["r_hi"]) / 2, band["share_a_greater"], marker=".", label=model)
@@ -273,7 +274,8 @@ def single_image_decoding_figure(table: pd.DataFrame):
         for j, (column, hatch) in enumerate((("accuracy", None), ("scrambled_accuracy", "//"))):
             offset = (2 * k + j - len(kinds) + 0.5) * width
             axis.bar(x + offset, rows[column], width, hatch=hatch, color=f"C{k}",
-                     alpha=1.0 if hatch is None else 0.5, label=f"{kind} masks" + ("" if hatch is None else ", scrambled"))
+                     alpha=1.0 if hatch is None else 0.5,
+                     label=f"{kind} masks" + ("" if hatch is None else ", scrambled"))
     chance = table.groupby("model", sort=False)["chance"].max().loc[models]
     axis.hlines(chance, x - 0.45, x + 0.45, color="black", lw=1, label="chance")
     axis.set_xticks(x, models, rotation=60, ha="right", fontsize=8)
@@ -291,7 +293,8 @@ def retrain_figure(table: pd.DataFrame):
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
     models = list(dict.fromkeys(table["model"]))
     x = np.arange(len(models))
-    for axis, column, title in zip(axes, ("clean_acc", "masked_acc"), ("Clean test images", "Masked test images")):
+    for axis, column, title in zip(axes, ("clean_acc", "masked_acc"), ("Clean test images", "Masked test images"),
+                                   strict=True):
         for j, trained_on in enumerate(("original", "masked")):
             rows = table[table["trained_on"] == trained_on].set_index("model").loc[models]
             axis.bar(x + (j - 0.5) * 0.4, rows[column], 0.4, label=f"trained on {trained_on} images")

@@ -38,7 +38,8 @@ def read_table(path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow raises several types for unreadable files
-        raise InputError(f"table {path} cannot be read ({error}); delete it and rerun the rule that makes it.") from error
+        raise InputError(f"table {path} cannot be read ({error}); delete it and rerun the rule that makes it."
+                         ) from error
 
 
 def check_mask(mask, path="mask", shape=None) -> np.ndarray:

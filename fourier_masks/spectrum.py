@@ -308,7 +308,7 @@ def angular_band_index(height: int, width: int, n_bands: int) -> tuple[np.ndarra
 
 
 def band_energies(mask: np.ndarray, index: np.ndarray, n_bands: int) -> np.ndarray:
-    """L2 norm of the unit-normalised mask inside each band (method.md, analysis 3).
+    """L2 norm of the unit-normalised mask inside each band (docs/method.md, analysis 3).
 
     Parameters
     ----------

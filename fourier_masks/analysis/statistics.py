@@ -75,7 +75,7 @@ def summarize(df: pd.DataFrame, by, metrics, n_boot: int, ci: float = 0.95, seed
             if len(values) == 0:
                 continue
             low, high = _bootstrap_ci(values, n_boot, ci, rng)
-            rows.append({**dict(zip(by, key)), "metric": metric, "mean": values.mean(),
+            rows.append({**dict(zip(by, key, strict=True)), "metric": metric, "mean": values.mean(),
                          "sd": values.std(ddof=1) if len(values) > 1 else math.nan,
                          "ci_lo": low, "ci_hi": high, "n": len(values)})
     return pd.DataFrame(rows, columns=[*by, "metric", "mean", "sd", "ci_lo", "ci_hi", "n"])

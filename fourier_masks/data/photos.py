@@ -72,7 +72,7 @@ def _sample_patches(image, blocks, block, size, count, rng):
     chosen = rng.choice(blocks, size=count, replace=True)
     rows = (chosen // blocks_per_row) * block + rng.integers(0, block - size + 1, count)
     cols = (chosen % blocks_per_row) * block + rng.integers(0, block - size + 1, count)
-    return np.stack([image[:, r : r + size, c : c + size] for r, c in zip(rows, cols)])
+    return np.stack([image[:, r : r + size, c : c + size] for r, c in zip(rows, cols, strict=True)])
 
 
 def photo_patches(*, n_classes: int, n_train: int, n_test: int, image_size: int, channels: int,
@@ -112,7 +112,7 @@ def photo_patches(*, n_classes: int, n_train: int, n_test: int, image_size: int,
                 f"photograph {name!r} ({image.shape[1]}x{image.shape[2]}) is too small for "
                 f"dataset.image_size = {image_size}: it needs two {block}x{block} blocks."
             )
-        blocks = dict(zip(("train", "test"), _split_blocks(n_blocks, test_fraction, rng)))
+        blocks = dict(zip(("train", "test"), _split_blocks(n_blocks, test_fraction, rng), strict=True))
         for split in SPLITS:
             patches = _sample_patches(image, blocks[split], block, image_size,
                                       counts[split][label], rng)

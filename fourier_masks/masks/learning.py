@@ -1,4 +1,4 @@
-"""Learning Fourier masks of a frozen classifier (Karantzas et al. 2022; README, Definitions).
+"""Learning Fourier masks of a frozen classifier (Karantzas et al. 2022; docs/method.md, Loss and Learning protocol).
 
 For a frozen network ``f`` and images ``x`` the mask ``M`` (one value in ``[0, 1]`` per
 frequency bin) minimises, by projected Adam (clamp to ``[0, 1]`` after every step)::

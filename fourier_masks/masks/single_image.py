@@ -1,4 +1,4 @@
-"""Single-image Fourier masks (method.md, analysis 5).
+"""Single-image Fourier masks (docs/method.md, analysis 5).
 
 :func:`learn_single_image_masks` learns one mask per image, all images at once: every image
 has its own mask parameter, the model sees the whole batch in one call, and Adam acts

@@ -63,7 +63,7 @@ def _strip_wrapper_prefixes(state: dict) -> OrderedDict:
             if keys and all(k.startswith(prefix) for k in keys):
                 keys = [k.removeprefix(prefix) for k in keys]
                 stripped = True
-    return OrderedDict(zip(keys, state.values()))
+    return OrderedDict(zip(keys, state.values(), strict=True))
 
 
 def _state_dict(record, path: Path) -> dict:
@@ -123,8 +123,8 @@ def _normalisation(record, mean, std, path: Path, where: str):
     if mean is None and std is None:
         return stored
     same = all(a is not None and b is not None and len(a) == len(b)
-               and all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-7) for x, y in zip(a, b))
-               for a, b in zip((mean, std), stored))
+               and all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-7) for x, y in zip(a, b, strict=True))
+               for a, b in zip((mean, std), stored, strict=True))
     if not same:
         raise InputError(
             f"{where}: mean = {mean}, std = {std} differ from the normalisation stored in {path} (mean = "

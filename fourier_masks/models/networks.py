@@ -164,7 +164,8 @@ def import_factory(arch: str, python_path=()):
             target = importlib.import_module(module_name)
     except Exception as error:  # the user's module may raise anything on import
         raise InputError(f"arch {arch!r}: module {module_name!r} cannot be imported ({type(error).__name__}: "
-                         f"{brief(error)}); it is looked up in python_path {[str(f) for f in python_path]}, then on sys.path."
+                         f"{brief(error)}); it is looked up in python_path {[str(f) for f in python_path]}, then "
+                         "on sys.path."
                          ) from error
     for part in attribute.split("."):
         if not hasattr(target, part):
