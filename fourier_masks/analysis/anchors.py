@@ -33,7 +33,8 @@ from ..errors import InputError
 from ..models.networks import accuracy, predict
 from ..spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
 
-__all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "cutoff_curves"]
+__all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "heatmap_table",
+           "cutoff_curves"]
 
 
 def plane_waves(height: int, width: int, row: int, col: int, phases: torch.Tensor) -> torch.Tensor:
@@ -147,6 +148,21 @@ def split_half_reliability(correct: np.ndarray, seed: int = 0) -> float:
     if min(np.ptp(m) for m in maps) == 0:
         return float("nan")
     return float(np.corrcoef(*maps)[0, 1])
+
+
+def heatmap_table(model, images: torch.Tensor, labels: torch.Tensor, norm: float, *, noise: str, stride: int,
+                  batch_size: int = 512) -> pd.DataFrame:
+    """The Fourier heat map as a table: one row per frequency bin.
+
+    Columns ``fy, fx`` (cycles per image), ``error`` (:func:`fourier_heatmap`, NaN where
+    ``stride`` skips the bin) and ``reliability``, the map's :func:`split_half_reliability`
+    (one value, on every row). Arguments as :func:`heatmap_correct`.
+    """
+    correct = heatmap_correct(model, images, labels, norm, noise=noise, stride=stride, batch_size=batch_size)
+    heat = 1.0 - correct.mean(0, dtype=np.float64)
+    fy, fx = frequency_grid(*heat.shape)
+    return pd.DataFrame({"fy": fy.ravel(), "fx": fx.ravel(), "error": heat.ravel(),
+                         "reliability": split_half_reliability(correct)})
 
 
 def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batch_size: int = 512) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 from ..masks.learning import masked_accuracy
 from .metrics import control_masks
 
-__all__ = ["evaluate_controls", "evaluate_transfer"]
+__all__ = ["evaluate_controls", "evaluate_transfer", "retrain_summary"]
 
 
 def evaluate_controls(model, images, labels, masks: dict, threshold: float, random_shuffles: int,
@@ -42,7 +42,7 @@ def evaluate_controls(model, images, labels, masks: dict, threshold: float, rand
 
 
 def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512) -> pd.DataFrame:
-    """Accuracy of one target model with every mask (method.md, analysis 8).
+    """Accuracy of one target model with every mask (docs/method.md, analysis 8).
 
     Parameters
     ----------
@@ -60,3 +60,20 @@ def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512)
     clean = masked_accuracy(model, images, labels, np.ones((1, 1, *images.shape[-2:]), np.float32), batch_size)[0]
     return pd.DataFrame({"source_model": [k[0] for k in keys], "source_seed": [k[1] for k in keys],
                          "clean_acc": clean, "masked_acc": accuracies})
+
+
+def retrain_summary(models: dict, images, labels, mask: np.ndarray, batch_size: int, *, name: str,
+                    mask_seed: int) -> pd.DataFrame:
+    """Test accuracy on clean and on masked images of a model and of its retrained copy.
+
+    ``models``: ``{trained_on: model}`` (``original``, ``masked``: trained on images seen
+    through ``mask`` ``[C', H, W]``). Rows ``model`` (``name``), ``trained_on``, ``mask_seed``,
+    ``mask_density``, ``clean_acc``, ``masked_acc``.
+    """
+    filters = np.stack([np.ones_like(mask), mask])
+    rows = []
+    for trained_on, model in models.items():
+        clean_acc, masked_acc = masked_accuracy(model, images, labels, filters, batch_size)
+        rows.append({"model": name, "trained_on": trained_on, "mask_seed": mask_seed,
+                     "mask_density": float(mask.mean()), "clean_acc": clean_acc, "masked_acc": masked_acc})
+    return pd.DataFrame(rows)

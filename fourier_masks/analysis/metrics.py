@@ -48,12 +48,14 @@ __all__ = [
     "random_masks_like",
     "lowpass_mask_like",
     "control_masks",
+    "mask_profiles",
     "learning_summary",
+    "mask_summary",
 ]
 
 
 def profile(mask: np.ndarray, n_bands: int, kind: str = "radial") -> pd.DataFrame:
-    """Radial or angular band energies of one mask ``[C', H, W]`` (method.md, analysis 3).
+    """Radial or angular band energies of one mask ``[C', H, W]`` (docs/method.md, analysis 3).
 
     Returns a DataFrame with one row per band: ``band``, ``lo``, ``hi`` (cycles per image
     for ``radial``, radians in the paper's orientation for ``angular``), ``energy`` (L2
@@ -96,7 +98,7 @@ def frequency_bias(mask: np.ndarray, low_freq_cutoff: float) -> dict:
 
 
 def complement_mask(mask: np.ndarray, threshold: float) -> np.ndarray:
-    """``1 - binarised mask``: passes exactly the bins where ``mask <= threshold`` (method.md, 4)."""
+    """``1 - binarised mask``: passes exactly the bins where ``mask <= threshold`` (docs/method.md, analysis 4)."""
     return (np.asarray(mask) <= threshold).astype(np.float32)
 
 
@@ -155,6 +157,29 @@ def control_masks(mask: np.ndarray, threshold: float, seed: int, n_shuffles: int
     }
 
 
+def mask_profiles(masks: dict, radial_bands: int, angular_bands: int,
+                  low_freq_cutoff: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Radial and angular profiles and frequency-bias metrics of many masks, as three tables.
+
+    ``masks``: ``{(model, seed): mask [C', H, W]}``. Returns ``(radial, angular, bias)``:
+    ``radial`` one row per mask and band, ``model, seed, band, r_lo, r_hi`` (cycles per image),
+    ``energy, energy_share`` (:func:`profile`); ``angular`` the same with ``theta_lo,
+    theta_hi`` (radians); ``bias`` one row per mask, ``model, seed`` and the metrics of
+    :func:`frequency_bias`.
+    """
+    pairs = [({"model": model, "seed": seed}, mask) for (model, seed), mask in masks.items()]
+    first = ["model", "seed"]
+
+    def profiles(kind: str, n_bands: int, names: dict) -> pd.DataFrame:
+        table = pd.concat([profile(mask, n_bands, kind).assign(**key) for key, mask in pairs], ignore_index=True)
+        table = table.rename(columns=names)
+        return table[first + [column for column in table if column not in first]]
+
+    bias = pd.DataFrame([{**key, **frequency_bias(mask, low_freq_cutoff)} for key, mask in pairs])
+    return (profiles("radial", radial_bands, {"lo": "r_lo", "hi": "r_hi"}),
+            profiles("angular", angular_bands, {"lo": "theta_lo", "hi": "theta_hi"}), bias)
+
+
 def learning_summary(history: pd.DataFrame) -> dict:
     """Summary of one seed's mask-learning history (see :func:`~fourier_masks.masks.learning.learn_masks`).
 
@@ -171,6 +196,26 @@ def learning_summary(history: pd.DataFrame) -> dict:
         "fit_clean_acc": float(history["clean_acc"].iloc[0]),
         "fit_masked_acc": float(kept["fit_acc"].iloc[-1]) if len(kept) else float(history["clean_acc"].iloc[0]),
     }
+
+
+#: Columns of :func:`mask_summary`, in order.
+SUMMARY_COLUMNS = ["model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
+                   "lowpass_acc", "density", "steps", "epochs", "kept_epoch", "seconds", "fit_clean_acc",
+                   "fit_masked_acc"]
+
+
+def mask_summary(histories: dict, densities: dict, controls: pd.DataFrame) -> pd.DataFrame:
+    """One row per model and seed: held-out accuracies with the mask and its controls, density and cost.
+
+    ``histories``: ``{(model, seed): learning history}`` (:func:`learning_summary`);
+    ``densities``: ``{(model, seed): mean mask value}``; ``controls``: the
+    :func:`fourier_masks.analysis.evaluation.evaluate_controls` rows of every model with
+    ``model`` and ``clean_acc``. Columns :data:`SUMMARY_COLUMNS`.
+    """
+    rows = [{"model": model, "seed": seed, "density": densities[model, seed], **learning_summary(history)}
+            for (model, seed), history in histories.items()]
+    table = pd.DataFrame(rows).merge(controls, on=["model", "seed"], validate="one_to_one")
+    return table[SUMMARY_COLUMNS]
 
 
 #: Frequency-bias metrics compared across models (see the module docstring).

@@ -1,4 +1,4 @@
-"""What single-image masks say (method.md, analyses 5 and 6).
+"""What single-image masks say (docs/method.md, analyses 5 and 6).
 
 :func:`band_share_table` compares two sets of masks of the same images band by band, and
 :func:`mask_decodability` asks whether a linear classifier can read the class from masks.
@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import InputError
 from ..spectrum import band_energies, radial_band_index, radial_band_index_of_edges
 
-__all__ = ["band_share_table", "mask_decodability"]
+__all__ = ["band_share_table", "band_comparisons", "mask_decodability", "decoding_table"]
 
 
 def _radial_index(height: int, width: int, radial_edges) -> tuple[np.ndarray, np.ndarray]:
@@ -34,7 +34,7 @@ def band_share_table(masks_a, masks_b, radial_edges) -> pd.DataFrame:
 
     Energies are those of :func:`fourier_masks.spectrum.band_energies`: the L2 norm inside
     the band of the mask divided by its whole L2 norm, so masks of different density compare
-    by where their energy sits (method.md, analyses 3 and 5).
+    by where their energy sits (docs/method.md, analyses 3 and 5).
 
     Parameters
     ----------
@@ -63,12 +63,33 @@ def band_share_table(masks_a, masks_b, radial_edges) -> pd.DataFrame:
     })
 
 
+def band_comparisons(masks: dict, reference: str, radial_edges) -> pd.DataFrame:
+    """:func:`band_share_table` of every model's single-image masks against the reference's and its own.
+
+    ``masks``: ``{model: {"clean": [N, C', H, W], "adversarial": [N, C', H, W]}}``, the masks of
+    the same ``N`` test images and of their PGD images. Rows ``model, comparison, versus`` and
+    the band columns: ``vs_reference`` compares each other model's clean masks (A) with the
+    ``reference`` model's (B); ``adversarial_vs_clean`` each model's masks of the PGD images
+    (A) with those of the clean images (B).
+    """
+    parts = []
+    for model, kinds in masks.items():
+        if model != reference:
+            parts.append(band_share_table(kinds["clean"], masks[reference]["clean"], radial_edges)
+                         .assign(model=model, comparison="vs_reference", versus=reference))
+        parts.append(band_share_table(kinds["adversarial"], kinds["clean"], radial_edges)
+                     .assign(model=model, comparison="adversarial_vs_clean", versus=model))
+    table = pd.concat(parts, ignore_index=True)
+    keys = ["model", "comparison", "versus"]
+    return table[keys + [column for column in table if column not in keys]]
+
+
 def mask_decodability(masks, labels, seed: int = 0, n_splits: int = 5) -> dict:
     """Cross-validated accuracy of a linear classifier reading the class from masks.
 
     A standardised logistic regression on the flattened masks, scored by stratified
     ``n_splits``-fold cross-validation (fewer folds if a class has fewer images), and the
-    same with the labels randomly permuted (scrambled control; method.md analysis 6).
+    same with the labels randomly permuted (scrambled control; docs/method.md, analysis 6).
 
     Parameters
     ----------
@@ -100,3 +121,21 @@ def mask_decodability(masks, labels, seed: int = 0, n_splits: int = 5) -> dict:
     scrambled = np.random.default_rng(seed).permutation(labels)
     return {"accuracy": score(labels), "scrambled_accuracy": score(scrambled),
             "chance": float(counts.max() / counts.sum()), "n_splits": folds}
+
+
+def decoding_table(masks: dict, images: dict) -> pd.DataFrame:
+    """:func:`mask_decodability` of every model's single-image masks of clean and of PGD images.
+
+    ``masks``: ``{model: {"clean": [N, C', H, W], "adversarial": [N, C', H, W]}}``; ``images``:
+    ``{model: table with kind, image, label}`` (one row per mask). Classes with fewer than two
+    images are left out. Rows ``model, kind, n_images`` and :func:`mask_decodability`'s keys.
+    """
+    rows = []
+    for model, kinds in masks.items():
+        for kind in ("clean", "adversarial"):
+            table = images[model]
+            labels = table.loc[table["kind"] == kind].sort_values("image")["label"].to_numpy()
+            keep = np.bincount(labels)[labels] >= 2
+            rows.append({"model": model, "kind": kind, "n_images": int(keep.sum()),
+                         **mask_decodability(kinds[kind][keep], labels[keep])})
+    return pd.DataFrame(rows)

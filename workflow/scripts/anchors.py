@@ -8,14 +8,13 @@ cutoff_curves: ``model, radius, lowpass_acc, highpass_acc`` per cut-off radius.
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from fourier_masks.analysis.anchors import cutoff_curves, heatmap_correct, split_half_reliability
+from fourier_masks.analysis.anchors import cutoff_curves, heatmap_table
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import imports_of, load_model
-from fourier_masks.spectrum import corner_radius, frequency_grid
+from fourier_masks.spectrum import corner_radius
 
 with logged(snakemake.log[0]):
     data_folder = Path(snakemake.input.data[0]).parent
@@ -26,14 +25,9 @@ with logged(snakemake.log[0]):
     images, labels = load_split(data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     if snakemake.rule == "fourier_heatmap":
-        correct = heatmap_correct(model, images, labels, params.norm, noise=params.noise, stride=params.stride,
-                                  batch_size=params.batch_size)
-        heat = 1.0 - correct.mean(0, dtype=np.float64)
-        fy, fx = frequency_grid(*heat.shape)
-        table = pd.DataFrame({"model": name, "fy": fy.ravel(), "fx": fx.ravel(), "error": heat.ravel(),
-                              "reliability": split_half_reliability(correct)})
+        table = heatmap_table(model, images, labels, params.norm, noise=params.noise, stride=params.stride,
+                              batch_size=params.batch_size)
     else:
         radii = np.linspace(0.0, corner_radius(*images.shape[-2:]), params.n_radii)
-        curves = cutoff_curves(model, images, labels, radii, params.batch_size)
-        table = curves.assign(model=name)[["model", *curves.columns]]
-    write_table(table, snakemake.output[0])
+        table = cutoff_curves(model, images, labels, radii, params.batch_size)
+    write_table(table.assign(model=name)[["model", *table.columns]], snakemake.output[0])

@@ -7,13 +7,10 @@ test images.
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from fourier_masks.analysis.evaluation import retrain_summary
 from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import load_mask, logged, write_table
-from fourier_masks.masks.learning import masked_accuracy
 from fourier_masks.models.files import load_model, save_model
 from fourier_masks.models.training import train_from_scratch
 from fourier_masks.spectrum import apply_mask
@@ -30,13 +27,10 @@ with logged(snakemake.log[0]) as log:
                                             apply_mask(train_images, mask), train_labels, num_classes,
                                             dict(params.training), device)
     log.info("training history:\n%s", history.to_string())
-    filters = np.stack([np.ones_like(mask), mask])
-    rows = []
-    for trained_on, model in (("original", load_model(snakemake.input.model, device)), ("masked", retrained)):
-        clean_acc, masked_acc = masked_accuracy(model, test_images, test_labels, filters, params.batch_size)
-        rows.append({"model": params.spec["name"], "trained_on": trained_on, "mask_seed": params.mask_seed,
-                     "mask_density": float(mask.mean()), "clean_acc": clean_acc, "masked_acc": masked_acc})
+    models = {"original": load_model(snakemake.input.model, device), "masked": retrained}
+    summary = retrain_summary(models, test_images, test_labels, mask, params.batch_size, name=params.spec["name"],
+                              mask_seed=params.mask_seed)
     save_model(snakemake.output.model, retrained.cpu(), arch=params.spec["arch"],
                input_shape=train_images.shape[1:], num_classes=num_classes, source="train")
     write_table(history, snakemake.output.history)
-    write_table(pd.DataFrame(rows), snakemake.output.summary)
+    write_table(summary, snakemake.output.summary)
