@@ -20,6 +20,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/masks.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -1,22 +1,25 @@
 """One entry point for every dataset the config can name: ``load_dataset(cfg, resources_dir)``.
 
 Also what a dataset config implies before any file is read: its image shape and number of
-classes (:func:`dataset_shape`) and the files it needs (:func:`missing_files`).
+classes (:func:`dataset_shape`), the files it needs (:func:`missing_files`) and a digest of
+the image files it reads (:func:`source_digest`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from ..errors import InputError
 from .cifar import CIFAR_FOLDERS, cifar
 from .dataset import Dataset
-from .folder import class_folders, folder
+from .folder import IMAGE_EXTENSIONS, class_folders, folder
 from .imagenet import imagenet, imagenette
 from .photos import photo_patches
 from .planted import planted
 
-__all__ = ["DATASETS", "EXTERNAL", "load_dataset", "folder_classes", "dataset_shape", "missing_files"]
+__all__ = ["DATASETS", "EXTERNAL", "load_dataset", "folder_classes", "dataset_shape", "missing_files",
+           "source_digest"]
 
 
 def _keys(cfg: dict, *keys: str) -> dict:
@@ -62,6 +65,9 @@ DATASETS = {"photos": _photos, "planted": _planted, "cifar10": _cifar, "cifar100
 
 #: Datasets read from files under ``dataset.root`` rather than generated.
 EXTERNAL = ("cifar10", "cifar100", "imagenet", "imagenette", "folder")
+
+#: Folders under ``dataset.root`` whose images the image-tree loaders read.
+IMAGE_FOLDERS = {"folder": ("train", "test", "val"), "imagenette": ("train", "val"), "imagenet": ("val",)}
 
 
 def load_dataset(cfg: dict, resources_dir="resources") -> Dataset:
@@ -122,3 +128,24 @@ def missing_files(cfg: dict, resources_dir="resources") -> list[Path]:
         return [root / n for n in needed if not (root / n).is_dir()]
     folder_ = root / CIFAR_FOLDERS[cfg["name"]]
     return [folder_ / n for n in needed if not (folder_ / n).is_file()]
+
+
+def source_digest(cfg: dict, resources_dir="resources") -> str | None:
+    """SHA-256 over (path relative to root, size, mtime) of every image file of the dataset config ``cfg``.
+
+    Image-tree datasets (``folder``, ``imagenette``, ``imagenet``): the image files under
+    ``root/train``, ``root/test`` and ``root/val`` (those the loader may read), so adding,
+    removing, replacing or touching one changes the digest; rule prepare_dataset passes it as
+    a param, which makes Snakemake rebuild the arrays. ``None`` for datasets made here
+    (``photos``, ``planted``) and for CIFAR, whose files torchvision checks against their
+    md5 sums on every load.
+    """
+    if cfg["name"] not in IMAGE_FOLDERS:
+        return None
+    root = _root(cfg, resources_dir)
+    digest = hashlib.sha256()
+    for split in IMAGE_FOLDERS[cfg["name"]]:
+        for path in sorted(p for p in (root / split).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

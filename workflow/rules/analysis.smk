@@ -1,7 +1,7 @@
 rule evaluate_masks:
     input:
-        data=DATA_FILES,
-        model="results/models/{model}/model.pt",
+        data=rules.prepare_dataset.output,
+        model=MODEL_FILE,
         masks=mask_files(),
     output:
         transfer="results/analysis/{model}/transfer.parquet",
@@ -18,10 +18,11 @@ rule evaluate_masks:
         mem_mb=mem_mb(4000),
         runtime=120,
     params:
-        sources=[(model, seed) for model in MODELS for seed in SEEDS],
-        threshold=config["analysis"]["binarize_threshold"],
-        random_shuffles=config["analysis"]["random_shuffles"],
-        device=config["device"],
+        sources=MASK_SOURCES,
+        threshold=lookup(dpath="analysis/binarize_threshold", within=config),
+        random_shuffles=lookup(dpath="analysis/random_shuffles", within=config),
+        device=lookup(dpath="device", within=config),
+        data_folder=data_folder,
     script:
         "../scripts/evaluate_masks.py"
 
@@ -29,10 +30,10 @@ rule evaluate_masks:
 rule masks_table:
     input:
         histories=history_files(),
-        controls=expand("results/analysis/{model}/controls.parquet", model=MODELS),
+        controls=expand(rules.evaluate_masks.output.controls, model=MODELS),
         masks=mask_files(),
     output:
-        report(
+        table=report(
             "results/tables/masks.parquet",
             caption="../report/masks.rst",
             category="Tables",
@@ -78,18 +79,20 @@ rule profiles:
         mem_mb=2000,
         runtime=10,
     params:
-        sources=[(model, seed) for model in MODELS for seed in SEEDS],
-        analysis=config["analysis"],
+        sources=MASK_SOURCES,
+        radial_bands=lookup(dpath="analysis/radial_bands", within=config),
+        angular_bands=lookup(dpath="analysis/angular_bands", within=config),
+        low_freq_cutoff=lookup(dpath="analysis/low_freq_cutoff", within=config),
     script:
         "../scripts/profiles.py"
 
 
 rule frequency_bias_stats:
     input:
-        bias="results/tables/frequency_bias.parquet",
-        angular="results/tables/angular_profile.parquet",
+        bias=rules.profiles.output.bias,
+        angular=rules.profiles.output.angular,
     output:
-        report(
+        stats=report(
             "results/tables/frequency_bias_stats.parquet",
             caption="../report/frequency_bias_stats.rst",
             category="Tables",
@@ -102,30 +105,11 @@ rule frequency_bias_stats:
         mem_mb=1000,
         runtime=10,
     params:
-        reference=config["reference_model"],
-        statistics=config["analysis"]["statistics"],
+        reference=lookup(dpath="reference_model", within=config),
+        bootstrap=lookup(dpath="analysis/statistics/bootstrap", within=config),
+        permutations=lookup(dpath="analysis/statistics/permutations", within=config),
     script:
         "../scripts/frequency_bias_stats.py"
-
-
-rule transfer_table:
-    input:
-        expand("results/analysis/{model}/transfer.parquet", model=MODELS),
-    output:
-        report(
-            "results/tables/transfer.parquet",
-            caption="../report/transfer.rst",
-            category="Tables",
-        ),
-    log:
-        "logs/transfer_table.log",
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    script:
-        "../scripts/concat_tables.py"
 
 
 rule provenance:

@@ -32,11 +32,16 @@ MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
 ACQUIRED = [name for name, model in MODELS.items() if model["source"] != "train"]
 SEEDS = config["seeds"]
+# (model, seed) of each file of mask_files(), in that order.
+MASK_SOURCES = [(model, seed) for model in MODELS for seed in SEEDS]
+# The dataset arrays (rule prepare_dataset).
 DATA_FILES = expand(
     "results/data/{split}_{kind}.npy",
     split=["train", "test"],
     kind=["images", "labels"],
 ) + ["results/data/classes.parquet"]
+# The model file of every model, trained here or acquired and checked.
+MODEL_FILE = "results/models/{model}/model.pt"
 
 
 def _alternatives(names):
@@ -59,6 +64,11 @@ def history_files(models=MODELS, seeds=SEEDS):
     return expand(
         "results/masks/{model}/seed{seed}_history.parquet", model=models, seed=seeds
     )
+
+
+def data_folder(wildcards, input):
+    """Folder of the dataset arrays of input ``data``, where the job reads them (load_split)."""
+    return os.path.dirname(input.data[0])
 
 
 def model_spec(wildcards):

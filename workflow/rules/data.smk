@@ -1,3 +1,6 @@
+from fourier_masks.data.registry import source_digest
+
+
 rule prepare_dataset:
     output:
         DATA_FILES,
@@ -11,7 +14,10 @@ rule prepare_dataset:
         mem_mb=mem_mb(4000),
         runtime=60,
     params:
-        dataset=config["dataset"],
+        dataset=lookup(dpath="dataset", within=config),
         resources_dir="resources",
+        # the dataset's files (path, size, mtime) as read now: a change reruns the data
+        source_digest=source_digest(config["dataset"], "resources"),
+        data_folder=lambda wildcards, output: os.path.dirname(output[0]),
     script:
         "../scripts/prepare_dataset.py"

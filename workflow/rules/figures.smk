@@ -24,9 +24,9 @@ rule figure_mask_grid:
 
 rule figure_profiles:
     input:
-        radial="results/tables/radial_profile.parquet",
-        angular="results/tables/angular_profile.parquet",
-        stats="results/tables/frequency_bias_stats.parquet",
+        radial=rules.profiles.output.radial,
+        angular=rules.profiles.output.angular,
+        stats=rules.frequency_bias_stats.output.stats,
     output:
         png=report(
             "results/figures/profiles.png",
@@ -42,15 +42,15 @@ rule figure_profiles:
         mem_mb=2000,
         runtime=10,
     params:
-        reference=config["reference_model"],
+        reference=lookup(dpath="reference_model", within=config),
     script:
         "../scripts/figure_profiles.py"
 
 
 rule figure_frequency_bias:
     input:
-        bias="results/tables/frequency_bias.parquet",
-        masks="results/tables/masks.parquet",
+        bias=rules.profiles.output.bias,
+        masks=rules.masks_table.output.table,
     output:
         png=report(
             "results/figures/frequency_bias.png",
@@ -66,14 +66,14 @@ rule figure_frequency_bias:
         mem_mb=2000,
         runtime=10,
     params:
-        reference=config["reference_model"],
+        reference=lookup(dpath="reference_model", within=config),
     script:
         "../scripts/figure_frequency_bias.py"
 
 
 rule figure_transfer:
     input:
-        transfer="results/tables/transfer.parquet",
+        transfer=rules.transfer_table.output.table,
     output:
         png=report(
             "results/figures/transfer.png",
@@ -94,7 +94,7 @@ rule figure_transfer:
 
 rule figure_examples:
     input:
-        data=DATA_FILES,
+        data=rules.prepare_dataset.output,
         masks=mask_files(seeds=SEEDS[:1]),
     output:
         png=report(
@@ -112,7 +112,54 @@ rule figure_examples:
         runtime=10,
     params:
         models=list(MODELS),
-        n_images=config["analysis"]["example_images"],
-        threshold=config["analysis"]["binarize_threshold"],
+        n_images=lookup(dpath="analysis/example_images", within=config),
+        threshold=lookup(dpath="analysis/binarize_threshold", within=config),
+        data_folder=data_folder,
     script:
         "../scripts/figure_examples.py"
+
+
+# One figure per analysis table, drawn by the named function of fourier_masks.figures.
+for figure, table, function in (
+    (
+        "fourier_heatmap",
+        rules.fourier_heatmap_table.output.table,
+        "fourier_heatmap_grid",
+    ),
+    ("cutoff_curves", rules.cutoff_curves_table.output.table, "cutoff_curves_figure"),
+    (
+        "single_image_bands",
+        rules.single_image_bands.output.table,
+        "single_image_band_shares",
+    ),
+    (
+        "single_image_decoding",
+        rules.single_image_decoding.output.table,
+        "single_image_decoding_figure",
+    ),
+    ("retrain", rules.retrain_table.output.table, "retrain_figure"),
+):
+
+    rule:
+        name:
+            f"figure_{figure}"
+        input:
+            table=table,
+        output:
+            png=report(
+                f"results/figures/{figure}.png",
+                caption=f"../report/{figure}_figure.rst",
+                category="Figures",
+            ),
+            pdf=f"results/figures/{figure}.pdf",
+        log:
+            f"logs/figures/{figure}.log",
+        conda:
+            "../envs/cpu.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        params:
+            function=function,
+        script:
+            "../scripts/figure_validation.py"

@@ -21,8 +21,8 @@ MASK_SETTINGS = {
 
 rule learn_masks:
     input:
-        data=DATA_FILES,
-        model="results/models/{model}/model.pt",
+        data=rules.prepare_dataset.output,
+        model=MODEL_FILE,
     output:
         masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=MASK_JOB["seeds"]),
         histories=expand(
@@ -46,7 +46,8 @@ rule learn_masks:
             [int(wildcards.seed)] if "seed" in wildcards.keys() else SEEDS
         ),
         mask=MASK_SETTINGS,
-        device=config["device"],
+        device=lookup(dpath="device", within=config),
         checkpoint=f"results/checkpoints/masks/{MASK_JOB['checkpoint']}.pt",
+        data_folder=data_folder,
     script:
         "../scripts/learn_masks.py"

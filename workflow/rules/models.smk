@@ -11,9 +11,9 @@ localrules:
 
 rule train_model:
     input:
-        data=DATA_FILES,
+        data=rules.prepare_dataset.output,
     output:
-        model="results/models/{model}/model.pt",
+        model=MODEL_FILE,
         history="results/models/{model}/training.parquet",
     log:
         "logs/train_model/{model}.log",
@@ -30,8 +30,9 @@ rule train_model:
         runtime=240,
     params:
         spec=model_spec,
-        training=config["training"],
-        device=config["device"],
+        training=lookup(dpath="training", within=config),
+        device=lookup(dpath="device", within=config),
+        data_folder=data_folder,
     script:
         "../scripts/train_model.py"
 
@@ -58,7 +59,7 @@ rule download_model:
 # The model file an acquired model is read from (RobustBench's loader finds its own files).
 rule acquire_model:
     input:
-        lambda wildcards: (
+        file=lambda wildcards: (
             []
             if MODELS[wildcards.model]["source"] == "robustbench"
             else [str(model_file(MODELS[wildcards.model], "resources"))]
@@ -77,8 +78,8 @@ rule acquire_model:
     params:
         spec=model_spec,
         resources_dir="resources",
-        offline=config["offline"],
-        dataset=config["dataset"],
+        offline=lookup(dpath="offline", within=config),
+        dataset=lookup(dpath="dataset", within=config),
     script:
         "../scripts/acquire_model.py"
 
@@ -87,10 +88,10 @@ rule acquire_model:
 # shows that it sees the data as it was trained (chance level, expected_accuracy).
 rule check_model:
     input:
-        data=DATA_FILES,
-        model="results/models/{model}/acquired.pt",
+        data=rules.prepare_dataset.output,
+        model=rules.acquire_model.output.model,
     output:
-        model="results/models/{model}/model.pt",
+        model=MODEL_FILE,
     log:
         "logs/check_model/{model}.log",
     benchmark:
@@ -106,15 +107,16 @@ rule check_model:
         runtime=60,
     params:
         spec=model_spec,
-        device=config["device"],
+        device=lookup(dpath="device", within=config),
+        data_folder=data_folder,
     script:
         "../scripts/check_model.py"
 
 
 rule evaluate_model:
     input:
-        data=DATA_FILES,
-        model="results/models/{model}/model.pt",
+        data=rules.prepare_dataset.output,
+        model=MODEL_FILE,
     output:
         summary="results/models/{model}/summary.parquet",
     log:
@@ -130,27 +132,8 @@ rule evaluate_model:
         runtime=60,
     params:
         spec=model_spec,
-        robust_eval=config["analysis"]["robust_eval"],
-        device=config["device"],
+        robust_eval=lookup(dpath="analysis/robust_eval", within=config),
+        device=lookup(dpath="device", within=config),
+        data_folder=data_folder,
     script:
         "../scripts/evaluate_model.py"
-
-
-rule models_table:
-    input:
-        expand("results/models/{model}/summary.parquet", model=MODELS),
-    output:
-        report(
-            "results/tables/models.parquet",
-            caption="../report/models.rst",
-            category="Tables",
-        ),
-    log:
-        "logs/models_table.log",
-    conda:
-        "../envs/cpu.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    script:
-        "../scripts/concat_tables.py"

@@ -11,7 +11,7 @@ from fourier_masks.models.acquire import check_accuracy
 from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
+    data_folder = snakemake.params.data_folder
     set_threads(snakemake.threads)
     spec = snakemake.params.spec
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),

@@ -1,7 +1,5 @@
 """Every mask on one target model's held-out images, and its own masks' controls (rule evaluate_masks)."""
 
-from pathlib import Path
-
 from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transfer
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
@@ -9,14 +7,13 @@ from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]):
-    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     target = snakemake.wildcards.model
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
                        imports=imports_of(snakemake.config["models"]))
-    images, labels = load_split(data_folder, "test")
+    images, labels = load_split(snakemake.params.data_folder, "test")
     masks = {(model_name, seed): load_mask(path, images.shape[1:])
-             for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks)}
+             for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks, strict=True)}
     transfer = evaluate_transfer(model, images, labels, masks).assign(target_model=target)
     own = {seed: mask for (model_name, seed), mask in masks.items() if model_name == target}
     controls = evaluate_controls(model, images, labels, own, snakemake.params.threshold,

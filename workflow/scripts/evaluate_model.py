@@ -1,7 +1,5 @@
 """Clean and PGD-robust test accuracy of one model (rule evaluate_model)."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from fourier_masks.data.dataset import load_split
@@ -12,12 +10,11 @@ from fourier_masks.models.networks import accuracy
 from fourier_masks.models.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
     spec, budget = snakemake.params.spec, snakemake.params.robust_eval
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
                        imports=imports_of(snakemake.config["models"]))
-    images, labels = load_split(data_folder, "test")
+    images, labels = load_split(snakemake.params.data_folder, "test")
     n_robust = min(budget["n_images"], len(images))
     row = {
         "model": spec["name"],

@@ -5,8 +5,7 @@ from fourier_masks.analysis.metrics import bias_statistics
 from fourier_masks.io import logged, read_table, write_table
 
 with logged(snakemake.log[0]):
-    settings = snakemake.params.statistics
+    params = snakemake.params
     table = bias_statistics(read_table(snakemake.input.bias), read_table(snakemake.input.angular),
-                            snakemake.params.reference, n_boot=settings["bootstrap"],
-                            n_perm=settings["permutations"])
-    write_table(table, snakemake.output[0])
+                            params.reference, n_boot=params.bootstrap, n_perm=params.permutations)
+    write_table(table, snakemake.output.stats)

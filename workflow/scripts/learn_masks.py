@@ -11,7 +11,7 @@ from fourier_masks.models.files import imports_of, load_model
 with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     settings = snakemake.params.mask
-    images, labels = load_split(Path(snakemake.input.data[0]).parent, settings["fit_split"])
+    images, labels = load_split(snakemake.params.data_folder, settings["fit_split"])
     if settings["fit_images"]:
         images, labels = images[: settings["fit_images"]], labels[: settings["fit_images"]]
     options = MaskOptions.from_config(settings, snakemake.params.device)
@@ -23,7 +23,7 @@ with logged(snakemake.log[0]) as log:
                                  options=options)
     log.info("history:\n%s", history.to_string())
     for seed, mask, mask_path, history_path in zip(snakemake.params.seeds, masks, snakemake.output.masks,
-                                                   snakemake.output.histories):
+                                                   snakemake.output.histories, strict=True):
         save_mask(mask, mask_path)
         write_table(history[history.seed == seed], history_path)
     checkpoint.unlink(missing_ok=True)

@@ -12,4 +12,4 @@ with logged(snakemake.log[0]):
     histories = {pair: read_table(path) for pair, path in zip(pairs, snakemake.input.histories, strict=True)}
     densities = {pair: float(load_mask(path).mean()) for pair, path in zip(pairs, snakemake.input.masks, strict=True)}
     controls = pd.concat([read_table(path) for path in snakemake.input.controls], ignore_index=True)
-    write_table(mask_summary(histories, densities, controls), snakemake.output[0])
+    write_table(mask_summary(histories, densities, controls), snakemake.output.table)

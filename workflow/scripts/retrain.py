@@ -5,8 +5,6 @@ retrained model (``trained_on`` = original, masked), test accuracy on clean and 
 test images.
 """
 
-from pathlib import Path
-
 from fourier_masks.analysis.evaluation import retrain_summary
 from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
@@ -16,7 +14,7 @@ from fourier_masks.models.training import train_from_scratch
 from fourier_masks.spectrum import apply_mask
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
+    data_folder = snakemake.params.data_folder
     set_threads(snakemake.threads)
     params, device = snakemake.params, resolve_device(snakemake.params.device)
     train_images, train_labels = load_split(data_folder, "train")

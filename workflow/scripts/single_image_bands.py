@@ -13,4 +13,4 @@ from fourier_masks.io import logged, write_table
 with logged(snakemake.log[0]):
     params = snakemake.params
     masks = {model: np.load(path) for model, path in zip(params.models, snakemake.input.masks, strict=True)}
-    write_table(band_comparisons(masks, params.reference, params.radial_bands), snakemake.output[0])
+    write_table(band_comparisons(masks, params.reference, params.radial_bands), snakemake.output.table)

@@ -13,4 +13,4 @@ with logged(snakemake.log[0]):
     models = snakemake.params.models
     masks = {model: np.load(path) for model, path in zip(models, snakemake.input.masks, strict=True)}
     images = {model: read_table(path) for model, path in zip(models, snakemake.input.images, strict=True)}
-    write_table(decoding_table(masks, images), snakemake.output[0])
+    write_table(decoding_table(masks, images), snakemake.output.table)

@@ -4,8 +4,6 @@ Writes the masks (``clean`` and ``adversarial``, float32 ``[N, 1, H, W]`` each) 
 row per mask: ``model, kind, image, label`` and the learning bookkeeping.
 """
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -17,16 +15,15 @@ from fourier_masks.models.attacks import pgd
 from fourier_masks.models.files import imports_of, load_model
 
 with logged(snakemake.log[0]) as log:
-    data_folder = Path(snakemake.input.data[0]).parent
     set_threads(snakemake.threads)
-    params, budget = snakemake.params, snakemake.params.robust_eval
+    params = snakemake.params
     device = resolve_device(params.device)
     model = load_model(snakemake.input.model, device, imports=imports_of(snakemake.config["models"]))
-    images, labels = load_split(data_folder, "test")
+    images, labels = load_split(params.data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     n = len(images)
-    adversarial = pgd(model, images.to(device), labels.to(device), norm=budget["norm"], eps=budget["eps"],
-                      steps=budget["steps"], generator=torch.Generator().manual_seed(0)).cpu()
+    adversarial = pgd(model, images.to(device), labels.to(device), norm=params.attack_norm, eps=params.attack_eps,
+                      steps=params.attack_steps, generator=torch.Generator().manual_seed(0)).cpu()
     masks, table = learn_single_image_masks(model, torch.cat([images, adversarial]), lam=params.lam, lr=params.lr,
                                             steps=params.steps, patience=params.patience, device=device)
     table = table.assign(model=snakemake.wildcards.model, kind=["clean"] * n + ["adversarial"] * n,
