@@ -7,5 +7,5 @@ from fourier_masks.io import logged
 with logged(snakemake.log[0]) as log:
     dataset = load_dataset(snakemake.params.dataset, snakemake.params.resources_dir)
     save_dataset(dataset, snakemake.params.data_folder)
-    log.info("train %s, test %s, classes %s", dataset.train_images.shape,
-             dataset.test_images.shape, dataset.class_names)
+    log.info("train %s, test %s, classes %s; source files digest %s", dataset.train_images.shape,
+             dataset.test_images.shape, dataset.class_names, snakemake.params.source_digest)
