@@ -15,7 +15,7 @@ from fourier_masks.data.cifar import cifar
 from fourier_masks.data.dataset import check_images
 from fourier_masks.data.folder import read_image
 from fourier_masks.data.imagenet import _robustbench_file, imagenet
-from fourier_masks.data.registry import dataset_shape, folder_classes, load_dataset, missing_files
+from fourier_masks.data.registry import dataset_shape, folder_classes, load_dataset, missing_files, source_digest
 from fourier_masks.errors import InputError
 
 
@@ -314,3 +314,21 @@ def test_folder_class_order_and_no_resize(tmp_path):
     assert folder_of(tmp_path / "square", image_size=12, resize="none").test_images.shape == (2, 3, 12, 12)
     config = section(name="folder", root=str(tmp_path), image_size=16)
     assert dataset_shape(config) == ([3, 16, 16], 4) and folder_classes(config) == ["cat", "dog", "emu", "owl"]
+
+
+def test_source_digest_follows_the_images_a_loader_reads(tmp_path):
+    _tree(tmp_path, ["train", "test"], ["cat", "dog"])
+    cfg = {"name": "folder", "root": str(tmp_path)}
+    digest = source_digest(cfg)
+    (tmp_path / "notes.txt").write_text("not an image")
+    _png(tmp_path / "extra" / "cat" / "img.png", (1, 2, 3))  # outside train/, test/ and val/
+    assert source_digest(cfg) == digest
+    image = tmp_path / "train" / "cat" / "img0.png"
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 1))
+    touched = source_digest(cfg)
+    _png(tmp_path / "test" / "dog" / "img9.png", (0, 0, 0))
+    added = source_digest(cfg)
+    assert len({digest, touched, added}) == 3
+    assert source_digest({"name": "imagenette", "root": str(tmp_path)}) != added  # reads val/, not test/
+    for name in ("photos", "planted", "cifar10"):  # made here, or md5-checked by torchvision
+        assert source_digest({"name": name, "root": str(tmp_path)}) is None

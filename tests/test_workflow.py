@@ -108,6 +108,68 @@ def test_rerun_after_an_analysis_change_touches_only_analyses(tiny_run, tmp_path
         assert upstream not in plan, f"{upstream} would rerun after an analysis-only change"
 
 
+def planned_rules(stdout: str) -> set[str]:
+    """Rules of the job table a dry run prints."""
+    table = stdout.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
+
+
+# One config key changed alone (to this value) -> exactly the rules that must rerun, besides
+# provenance, which records the whole config, and the default target.
+RERUNS = {
+    ("analysis", "statistics", "bootstrap"): (60, {"frequency_bias_stats", "figure_profiles"}),
+    ("analysis", "statistics", "permutations"): (60, {"frequency_bias_stats", "figure_profiles"}),
+    ("analysis", "low_freq_cutoff"): (0.4, {"profiles", "frequency_bias_stats", "figure_profiles",
+                                            "figure_frequency_bias"}),
+    ("analysis", "example_images"): (3, {"figure_examples"}),
+    ("analysis", "robust_eval", "n_images"): (30, {"evaluate_model", "models_table"}),
+}
+
+
+@pytest.mark.parametrize("key", RERUNS, ids=".".join)
+def test_a_changed_key_reruns_only_the_rules_that_read_it(tiny_run, tmp_path, key):
+    config = yaml.safe_load(TINY.read_text())
+    section = config
+    for name in key[:-1]:
+        section = section.setdefault(name, {})
+    value, rules = RERUNS[key]
+    section[key[-1]] = value
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    plan = planned_rules(snakemake(tiny_run, "-n", "--quiet", "rules", config=changed).stdout)
+    assert plan == rules | {"provenance", "all"}
+
+
+def _folder_dataset(root, shade):
+    """Two classes of 16 x 16 grey PNGs in train/ and test/; class k has the value shade + 60 k."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for k, name in enumerate(("dark", "light")):
+            for j in range(3):
+                path = root / split / name / f"{j}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("L", (16, 16), shade + 60 * k).save(path)
+
+
+def test_changed_dataset_images_rebuild_the_arrays(tmp_path):
+    """A folder dataset's images are not rule inputs; their digest (a param) reruns prepare_dataset."""
+    _folder_dataset(tmp_path / "images", shade=10)
+    config = yaml.safe_load(TINY.read_text())
+    config["dataset"] = {"name": "folder", "root": str(tmp_path / "images"), "image_size": 16, "channels": 1}
+    path = tmp_path / "folder.yaml"
+    path.write_text(yaml.safe_dump(config))
+    workdir, target = tmp_path / "run", "results/data/classes.parquet"
+    snakemake(workdir, target, config=path)
+    assert "Nothing to be done" in snakemake(workdir, "-n", target, config=path).stdout
+    before = np.load(workdir / "results/data/train_images.npy")
+    _folder_dataset(tmp_path / "images", shade=20)
+    plan = snakemake(workdir, "-n", target, config=path).stdout
+    assert planned_rules(plan) == {"prepare_dataset"} and "Params have changed" in plan
+    snakemake(workdir, target, config=path)
+    np.testing.assert_array_equal(np.load(workdir / "results/data/train_images.npy"), before + 10)
+
+
 def test_nothing_reruns_without_a_change(tiny_run):
     assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
 
