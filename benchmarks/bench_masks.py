@@ -278,7 +278,8 @@ def profile_call(model, images, labels, seeds, epochs, batch_size, device, top: 
     ranked = sorted(stats.items(), key=lambda item: -item[1][2])[:top]
     entries = [{"function": pstats.func_std_string(key), "calls": value[1], "seconds": value[2],
                 "share": value[2] / total} for key, value in ranked]
-    phase_of = {(mask_module.__file__, "_run_epoch"): "mask steps", (mask_module.__file__, "_count_correct"): "keep-rule pass",
+    phase_of = {(mask_module.__file__, "_run_epoch"): "mask steps",
+                (mask_module.__file__, "_count_correct"): "keep-rule pass",
                 (mask_module.__file__, "clean_reference"): "clean reference",
                 (mask_checkpoint.__file__, "save"): "checkpoint writes"}
     phases = {name: 0.0 for name in phase_of.values()}
@@ -314,9 +315,9 @@ def measure_end_to_end(model, images, labels, size: Size, device: torch.device) 
         rate = [len(x) * len(seeds) * epochs / seconds for seconds in times[f"call_{epochs}"]]
         rows[str(epochs)] = {"call_seconds": median[f"call_{epochs}"], "bare_seconds": median[f"bare_{epochs}"],
                              "share": statistics.median(b / c for b, c in zip(times[f"bare_{epochs}"],
-                                                                              times[f"call_{epochs}"])),
+                                                                              times[f"call_{epochs}"], strict=True)),
                              "throughput": statistics.median(rate),
-                             "vs_naive": statistics.median(r / n for r, n in zip(rate, naive_rate)),
+                             "vs_naive": statistics.median(r / n for r, n in zip(rate, naive_rate, strict=True)),
                              "profile": profile_call(model, x, y, seeds, epochs, batch, device)}
     return {"images": len(x), "seeds": len(seeds), "batch_size": batch, "per_call": per_call, "epochs": rows,
             "naive": {"epochs": shortest, "seconds": median["naive"], "throughput": statistics.median(naive_rate)},
@@ -371,7 +372,8 @@ def measure_memory(model, images, labels, size: Size, device: torch.device) -> d
         child.start()
         peaks[kind] = queue.get()
         child.join()
-    measure = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak RSS (VmHWM) above the RSS before the run"
+    measure = ("torch.cuda.max_memory_allocated" if device.type == "cuda"
+               else "peak RSS (VmHWM) above the RSS before the run")
     return {"unit": "MiB", "images": len(x), "peak": peaks, "measure": measure}
 
 
@@ -391,7 +393,8 @@ def run_benchmark(size: Size, device: str = "cpu") -> dict:
     device = resolve_device(device)
     start = time.perf_counter()
     model, images, labels = benchmark_model(size, device)
-    results = {"machine": machine(device), "size": dataclasses.asdict(size), "train_seconds": time.perf_counter() - start}
+    results = {"machine": machine(device), "size": dataclasses.asdict(size),
+               "train_seconds": time.perf_counter() - start}
     results["steps"] = measure_steps(model, images, labels, size, device)
     results["quality"] = measure_quality(model, images, labels, size, device)
     results["memory"] = measure_memory(model, images, labels, size, device)
@@ -434,7 +437,8 @@ def report(results: dict) -> str:
         "2. step time vs bare model (forward + input-gradient backward, same images)",
         f"   batch 1, 1 seed:    mask step {1e3 * s['step_seconds']['paper']:8.2f} ms, bare "
         f"{1e3 * s['step_seconds']['bare_1']:8.2f} ms, bare/mask = {s['share']['paper']:.2f}",
-        f"   batch {s['batch_size']}, {s['seeds']} seeds:  mask step {1e3 * s['step_seconds']['default']:8.2f} ms, bare "
+        f"   batch {s['batch_size']}, {s['seeds']} seeds:  "
+        f"mask step {1e3 * s['step_seconds']['default']:8.2f} ms, bare "
         f"{1e3 * s['step_seconds']['bare_default']:8.2f} ms, bare/mask = {s['share']['default']:.2f}  "
         f"(bar {bar['share']}: {met[results['bars']['share_default']]})",
         f"3. time to a mask of equal quality, {q['fit_images']} fitting images",
@@ -476,9 +480,10 @@ def _quality_verdict(q: dict, met: str) -> list[str]:
         return ["   equal quality: NOT reached (no kept naive mask within 0.05 density of every learn_masks mask, "
                 "or a learn_masks mask below 99% retention)"]
     first = q["naive"]["matched"]
-    return [f"   naive first matches in epoch {first['epoch']}: {first['seconds']:.1f} s, density {first['density']:.3f}, "
-            f"retention {first['retention']:.3f}",
-            f"   per mask: naive {first['seconds']:.1f} s / learn_masks {q['learn_masks']['seconds'] / q['learn_masks']['seeds']:.1f} s"
+    per_mask = q["learn_masks"]["seconds"] / q["learn_masks"]["seeds"]
+    return [f"   naive first matches in epoch {first['epoch']}: {first['seconds']:.1f} s, "
+            f"density {first['density']:.3f}, retention {first['retention']:.3f}",
+            f"   per mask: naive {first['seconds']:.1f} s / learn_masks {per_mask:.1f} s"
             f" = {q['ratio']:.2f}x  (bar {QUALITY_BAR}x: {met})"]
 
 

@@ -104,7 +104,8 @@ def test_split_half_reliability_separates_a_real_map_from_noise():
     model, images, labels = _data(n=64)
     correct = heatmap_correct(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert correct.shape == (64, SIZE, SIZE) and set(np.unique(correct)) <= {0.0, 1.0}
-    np.testing.assert_allclose(1 - correct.mean(0), fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1))
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    np.testing.assert_allclose(1 - correct.mean(0), heat)
     assert split_half_reliability(correct) > 0.95  # the peak at K0 shows in both halves
     coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, noise="phase", stride=1, seed=1)
     assert abs(split_half_reliability(coin)) < 0.4

@@ -36,9 +36,11 @@ def test_smallest_benchmark_runs_and_reports_every_figure():
     assert set(steps["throughput"]) == {"naive", "paper", "default"}
     assert all(value > 0 for value in steps["throughput"].values())
     assert set(results["memory"]["peak"]) == {"naive", "paper", "default"}
-    assert set(results["bars"]) == {"share_default", "speedup_paper", "speedup_default", "time_to_quality", "end_to_end_2"}
+    assert set(results["bars"]) == {"share_default", "speedup_paper", "speedup_default", "time_to_quality",
+                                    "end_to_end_2"}
     end_to_end = results["end_to_end"]["epochs"]
-    assert set(end_to_end) == {"1", "2"} and all(row["share"] > 0 and row["vs_naive"] > 0 for row in end_to_end.values())
+    assert set(end_to_end) == {"1", "2"}
+    assert all(row["share"] > 0 and row["vs_naive"] > 0 for row in end_to_end.values())
     profile = end_to_end["2"]["profile"]
     assert len(profile["top"]) == 5 and profile["phases"]["mask steps"] > 0 and profile["phases"]["keep-rule pass"] > 0
     text = report(results)

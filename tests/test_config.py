@@ -232,7 +232,8 @@ BAD = [
     ("retrain-unknown-model", _set("analysis.retrain.models", ["adv_lnf"]),
      ["analysis.retrain.models[0] = 'adv_lnf' is not a model with source: train", "Did you mean 'adv_linf'?"]),
     ("unknown-source", _set("models.1.source", "zoo"), ["models[1].source = 'zoo' is not allowed"]),
-    ("unknown-regime", _set("models.1.regime", "adv_lnf"), ["models[1].regime = 'adv_lnf'", "Did you mean 'adv_linf'?"]),
+    ("unknown-regime", _set("models.1.regime", "adv_lnf"),
+     ["models[1].regime = 'adv_lnf'", "Did you mean 'adv_linf'?"]),
     ("unknown-arch", _set("models.0.arch", "smallcnn"), ["models[0].arch = 'smallcnn'", "Did you mean 'small_cnn'?"]),
     ("arch-empty-family-name", _set("models.0.arch", "torchvision:"), ["models[0].arch = 'torchvision:'"]),
     ("robustbench-on-photos", _models(RB), ["models[0].source = 'robustbench' needs dataset.name"]),
@@ -244,7 +245,8 @@ BAD = [
      ["models[0].threat_model = 'linf'", "Did you mean 'Linf'?"]),
     ("checkpoint-no-path", _models({k: v for k, v in CK.items() if k != "path"}),
      ["models[0] needs exactly one of path (a local model file) and url", "it sets neither"]),
-    ("checkpoint-mean-length", _models({**CK, "mean": [0.5], "std": [0.2]}), ["models[0].mean = [0.5] needs one value per input channel (3"]),
+    ("checkpoint-mean-length", _models({**CK, "mean": [0.5], "std": [0.2]}),
+     ["models[0].mean = [0.5] needs one value per input channel (3"]),
     ("checkpoint-path-and-url", _models({**CK, "url": "https://x.org/m.pt", "sha256": "0" * 64}),
      ["models[0] needs exactly one of path (a local model file) and url"]),
     # seeds
@@ -259,7 +261,8 @@ BAD = [
     ("negative-lambda", _set("mask.lambda", -0.1), ["mask.lambda = -0.1 is out of range; it must be >= 0"]),
     ("negative-epochs", _set("training.epochs", -1), ["training.epochs = -1 is out of range; it must be >= 1"]),
     ("negative-fit-images", _set("mask.fit_images", -1), ["mask.fit_images = -1 is out of range"]),
-    ("keep-threshold", _set("mask.keep_threshold", 1.5), ["mask.keep_threshold = 1.5 is out of range; it must be <= 1"]),
+    ("keep-threshold", _set("mask.keep_threshold", 1.5),
+     ["mask.keep_threshold = 1.5 is out of range; it must be <= 1"]),
     ("bad-loss", _set("mask.loss", "papr"), ["mask.loss = 'papr' is not allowed", "Did you mean 'paper'?"]),
     ("bad-fit-split", _set("mask.fit_split", "val"), ["mask.fit_split = 'val' is not allowed"]),
     ("bad-amp", _set("mask.amp", "yes"), ["mask.amp = 'yes' is not allowed"]),
@@ -329,7 +332,8 @@ BAD = [
     ("imagenet-beyond-memory", _set("dataset", {"name": "imagenet", "image_size": 8192}),
      ["dataset.image_size = 8192 with dataset.n_train = 0 and dataset.n_test = 5000"]),
     # model names
-    ("name-300-characters", _set("models.1.name", "a" * 300), ["models[1].name = 'aaaa", "is 300 characters long; at most 64"]),
+    ("name-300-characters", _set("models.1.name", "a" * 300),
+     ["models[1].name = 'aaaa", "is 300 characters long; at most 64"]),
     ("name-65-characters", _set("models.1.name", "adv" + "x1" * 31), ["is 65 characters long; at most 64"]),
     ("name-case-duplicate", _set("models.1.name", "Standard"),
      ["models[1].name = 'Standard' repeats models[0].name = 'standard' (compared ignoring case)"]),
@@ -498,10 +502,12 @@ def test_command_line_check_runs_no_code_and_merges_like_snakemake(tmp_path):
     refused = subprocess.run([*check, "template.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
     assert refused.returncode == 1 and "template.yaml sets __use_yte__: true" in refused.stderr
     assert "Traceback" not in refused.stderr and not marker.exists()
-    merged = subprocess.run([*check, "models.yaml", "more.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    merged = subprocess.run([*check, "models.yaml", "more.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                            check=False)
     assert merged.returncode == 0, merged.stderr
     (tmp_path / "bad.yaml").write_text("reference_model: c\n")
-    wrong = subprocess.run([*check, "models.yaml", "bad.yaml"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    wrong = subprocess.run([*check, "models.yaml", "bad.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                           check=False)
     assert wrong.returncode == 1 and "reference_model = 'c' is not the name of a model" in wrong.stderr
 
 

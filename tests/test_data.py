@@ -23,7 +23,7 @@ def test_train_and_test_patches_never_share_a_pixel(monkeypatch):
         for split in ("train", "test"):
             images, labels = patches.split(split)
             chosen = images[labels == label].astype(np.int64)
-            seen[split] = set(zip(chosen[:, 0].ravel(), chosen[:, 1].ravel()))
+            seen[split] = set(zip(chosen[:, 0].ravel(), chosen[:, 1].ravel(), strict=True))
         assert seen["train"] and seen["test"]
         assert not seen["train"] & seen["test"], "a pixel appears in both splits"
 

@@ -121,11 +121,11 @@ def test_rule_envs_find_the_package_through_the_scripts_symlink():
 
 
 def rule_blocks(path: Path) -> list[tuple[str, str]]:
-    """(rule name, its text) from each `rule name:` to the next one (nesting ignored)."""
+    """(rule name, its text) from each `rule name:` (or `rule:` in a loop) to the next one (nesting ignored)."""
     text = path.read_text()
-    heads = list(re.finditer(r"^[ \t]*rule (\w+):", text, flags=re.MULTILINE))
-    ends = [head.start() for head in heads[1:]] + [len(text)]
-    return [(head[1], text[head.start() : end]) for head, end in zip(heads, ends)]
+    heads = list(re.finditer(r"^[ \t]*rule\b ?(\w*):", text, flags=re.MULTILINE))
+    ends = [head.start() for head in heads[1:]] + [len(text)] if heads else []
+    return [(head[1] or "rule in a loop", text[head.start() : end]) for head, end in zip(heads, ends, strict=True)]
 
 
 def test_every_rule_file_conda_directive_names_an_existing_env():

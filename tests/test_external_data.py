@@ -84,9 +84,9 @@ def test_cifar10_round_trip(tmp_path, no_md5):
     np.testing.assert_array_equal(dataset.train_labels[order], train_labels)
     assert dataset.train_images.dtype == np.uint8 and dataset.train_labels.dtype == np.int64
     test_data, test_labels = written["test_batch"]
-    test_pixels = {row.tobytes(): label for row, label in zip(_images(test_data), test_labels)}
+    test_pixels = {row.tobytes(): label for row, label in zip(_images(test_data), test_labels, strict=True)}
     assert len(dataset.test_images) == 6
-    for image, label in zip(dataset.test_images, dataset.test_labels):
+    for image, label in zip(dataset.test_images, dataset.test_labels, strict=True):
         assert test_pixels[image.tobytes()] == label
     assert dataset.class_names[:2] == ("airplane", "automobile")
     check_images(dataset.train_images)
@@ -109,16 +109,18 @@ def test_cifar100_round_trip(tmp_path, no_md5):
     dataset = load_dataset(section(name="cifar100", root=str(tmp_path), download=False), "unused")
     for split in ("train", "test"):
         images, labels = dataset.split(split)
-        pixels = {row.tobytes(): label for row, label in zip(_images(written[split][0]), written[split][1])}
+        rows = zip(_images(written[split][0]), written[split][1], strict=True)
+        pixels = {row.tobytes(): label for row, label in rows}
         assert sorted(pixels.values()) == sorted(labels.tolist())
-        assert all(pixels[image.tobytes()] == label for image, label in zip(images, labels))
+        assert all(pixels[image.tobytes()] == label for image, label in zip(images, labels, strict=True))
     assert len(dataset.class_names) == 100
 
 
 def test_cifar_missing_names_the_folder(tmp_path):
     with pytest.raises(InputError, match=r"cifar-10-batches-py.*dataset.download: true"):
         cifar("cifar10", tmp_path / "absent", n_train=0, n_test=0, download=False, seed=0)
-    assert missing_files(section(name="cifar10", root=str(tmp_path)))[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
+    missing = missing_files(section(name="cifar10", root=str(tmp_path)))
+    assert missing[0] == tmp_path / "cifar-10-batches-py/data_batch_1"
 
 
 def test_cifar_md5_is_checked(tmp_path):
@@ -147,7 +149,7 @@ def test_folder_loads_resized_labelled_images(tmp_path):
     dataset = folder_of(tmp_path, image_size=16, channels=3)
     assert dataset.class_names == ("cat", "dog", "emu")
     assert dataset.train_images.shape == (6, 3, 16, 16) and dataset.test_images.shape == (6, 3, 16, 16)
-    for image, label in zip(dataset.train_images, dataset.train_labels):
+    for image, label in zip(dataset.train_images, dataset.train_labels, strict=True):
         np.testing.assert_array_equal(image[:, 8, 8], [20 * label, 100, 200 - 20 * label])
     gray = folder_of(tmp_path, image_size=8, channels=1, n_train=4, n_test=2, seed=1)
     assert gray.train_images.shape == (4, 1, 8, 8) and gray.test_images.shape == (2, 1, 8, 8)
@@ -292,7 +294,7 @@ def test_folder_pixels_are_torchvisions_evaluation_transform(tmp_path, channels,
     ours = folder_of(tmp_path, image_size=size, channels=channels, resize_size=resize_size,
                      classes=["chelsea", "coffee"])
     pixels = {(image / 255.0).astype(np.float32).tobytes(): label
-              for image, label in zip(ours.test_images, ours.test_labels)}
+              for image, label in zip(ours.test_images, ours.test_labels, strict=True)}
     assert len(pixels) == len(theirs) == 8
     for image, label in theirs:
         assert pixels[image.numpy().tobytes()] == label
@@ -303,7 +305,7 @@ def test_folder_class_order_and_no_resize(tmp_path):
     (tmp_path / "train" / "owl").mkdir()  # not listed: left out
     dataset = folder_of(tmp_path, image_size=16, classes=["emu", "cat", "dog"])
     assert dataset.class_names == ("emu", "cat", "dog")
-    for image, label in zip(dataset.test_images, dataset.test_labels):
+    for image, label in zip(dataset.test_images, dataset.test_labels, strict=True):
         k = ["cat", "dog", "emu"].index(dataset.class_names[label])
         np.testing.assert_array_equal(image[:, 8, 8], [20 * k, 100, 200 - 20 * k])
     with pytest.raises(InputError, match=r"img0.png is 40x30 pixels, but dataset.resize: none needs 16x16"):

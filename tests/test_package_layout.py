@@ -141,7 +141,8 @@ NOT_CONFIG = {
     ("fourier_masks.models.networks", "accuracy", "batch_size"): "images per model call, no config key",
     ("fourier_masks.models.training", "robust_accuracy", "batch_size"): "images per attack call, no config key",
     ("fourier_masks.models.training", "robust_accuracy", "seed"): "seeds the attack's random start",
-    ("fourier_masks.models.files", "save_model", "python_path"): "what the file records: none for a network not imported",
+    ("fourier_masks.models.files", "save_model", "python_path"):
+        "what the file records: none for a network not imported",
     ("fourier_masks.models.files", "load_model", "device"): "a torch device; callers resolve the config's device",
 }
 
@@ -202,8 +203,8 @@ def _restated(module: str, tree: ast.Module) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             arguments = node.args.posonlyargs + node.args.args
-            pairs = list(zip(arguments[len(arguments) - len(node.args.defaults):], node.args.defaults))
-            pairs += [(a, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None]
+            pairs = list(zip(arguments[len(arguments) - len(node.args.defaults):], node.args.defaults, strict=True))
+            pairs += [(a, d) for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True) if d is not None]
             for argument, default in pairs:
                 key = ALIASES.get(argument.arg, argument.arg)
                 if (module, node.name, argument.arg) in NOT_CONFIG:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_workflow import REPO, TINY
 
 from fourier_masks.config import check_config, load_schema
-from test_workflow import REPO, TINY
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Rules whose params record the config as a whole rather than read keys of it.

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slurm import Cluster, ClusterUnavailable, slurm_submissions, snakemake_jobs
 
 REPO = Path(__file__).resolve().parents[1]

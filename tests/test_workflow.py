@@ -21,8 +21,8 @@ TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
     "models": {"model", "regime", "arch", "clean_acc", "robust_acc"},
-    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd", "lowpass_acc",
-              "density", "steps", "seconds"},
+    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
+              "lowpass_acc", "density", "steps", "seconds"},
     "radial_profile": {"model", "seed", "band", "r_lo", "r_hi", "energy"},
     "angular_profile": {"model", "seed", "band", "theta_lo", "theta_hi", "energy"},
     "frequency_bias": {"model", "seed", "low_freq_fraction", "radial_centroid", "anisotropy"},
@@ -202,6 +202,14 @@ def test_lint_and_format_are_clean():
     formatted = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], cwd=REPO,
                                capture_output=True, text=True)
     assert formatted.returncode == 0, formatted.stderr
+
+
+def test_python_code_passes_ruff():
+    """The Python files pass pyproject's [tool.ruff] rules (make lint runs the same check)."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    checked = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", "."], cwd=REPO,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr
 
 
 @pytest.mark.parametrize("config", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)

@@ -30,7 +30,8 @@ CONFIGS = sorted((Path(__file__).parents[1] / "config").glob("*.yaml"))
 
 
 #: What a checked config gives a checkpoint entry that sets only its path and arch.
-ENTRY = checked({"name": "photos"}, {"name": "c", "source": "checkpoint", "path": "c.pt", "arch": "small_cnn"})["models"][0]
+ENTRY = checked({"name": "photos"},
+                {"name": "c", "source": "checkpoint", "path": "c.pt", "arch": "small_cnn"})["models"][0]
 
 
 def own(path, arch, num_classes, input_shape, **keys):
@@ -86,7 +87,8 @@ def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
     assert record["arch"] == f"robustbench:{SPEC}" and record["mean"] is None
     assert record["source"] == "robustbench"
 
-    masks_module = pytest.importorskip("fourier_masks.masks.learning", reason="the lead's masks.py is not importable yet")
+    masks_module = pytest.importorskip("fourier_masks.masks.learning",
+                                       reason="the lead's masks.py is not importable yet")
     labels = reloaded(images).argmax(1)
     masks, history = masks_module.learn_masks(reloaded, images, labels, seeds=[1], epochs=1, batch_size=8,
                                               device="cpu")
@@ -341,7 +343,8 @@ def test_model_file_sha256_is_checked(tmp_path):
                      {"name": "m", "source": "checkpoint", "path": str(tmp_path / "w.pt"), "arch": "small_cnn",
                       "sha256": "0" * 64})
     spec, dataset = config["models"][0], config["dataset"]
-    with pytest.raises(InputError, match=r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"):
+    expected = r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"
+    with pytest.raises(InputError, match=expected):
         acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
     assert not (tmp_path / "model.pt").exists()
 
