@@ -22,6 +22,7 @@ rule evaluate_masks:
         threshold=lookup(dpath="analysis/binarize_threshold", within=config),
         random_shuffles=lookup(dpath="analysis/random_shuffles", within=config),
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/evaluate_masks.py"

@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 
 from fourier_masks.config import check_config, read_config_file
 from fourier_masks.errors import InputError, exit_on_input_error
+from fourier_masks.models.files import imports_of
 from fourier_masks.models.preflight import check_sources
 from fourier_masks.template_guard import templates_allowed
 
@@ -74,6 +75,11 @@ def data_folder(wildcards, input):
 def model_spec(wildcards):
     """Config entry of the model named by the ``model`` wildcard."""
     return MODELS[wildcards.model]
+
+
+def model_imports(wildcards):
+    """What load_model may import to rebuild the model named by the ``model`` wildcard."""
+    return imports_of([MODELS[wildcards.model]])
 
 
 # Jobs that run a network ask for one GPU unless the config pins the CPU; a local run

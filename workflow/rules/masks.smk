@@ -47,6 +47,7 @@ rule learn_masks:
         ),
         mask=MASK_SETTINGS,
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         checkpoint=f"results/checkpoints/masks/{MASK_JOB['checkpoint']}.pt",
         data_folder=data_folder,
     script:

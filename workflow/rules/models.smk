@@ -108,6 +108,7 @@ rule check_model:
     params:
         spec=model_spec,
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/check_model.py"
@@ -134,6 +135,7 @@ rule evaluate_model:
         spec=model_spec,
         robust_eval=lookup(dpath="analysis/robust_eval", within=config),
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/evaluate_model.py"

@@ -27,6 +27,7 @@ rule fourier_heatmap:
         stride=lookup(dpath="analysis/fourier_heatmap/stride", within=config),
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/fourier_heatmap.py"
@@ -54,6 +55,7 @@ rule cutoff_curves:
         n_images=lookup(dpath="analysis/cutoff_curves/n_images", within=config),
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/cutoff_curves.py"
@@ -88,6 +90,7 @@ rule single_image_masks:
         attack_eps=lookup(dpath="analysis/robust_eval/eps", within=config),
         attack_steps=lookup(dpath="analysis/robust_eval/steps", within=config),
         device=lookup(dpath="device", within=config),
+        imports=model_imports,
         data_folder=data_folder,
     script:
         "../scripts/single_image_masks.py"

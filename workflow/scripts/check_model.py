@@ -8,14 +8,14 @@ from fourier_masks.data.dataset import load_class_names, load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged
 from fourier_masks.models.acquire import check_accuracy
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
     data_folder = snakemake.params.data_folder
     set_threads(snakemake.threads)
     spec = snakemake.params.spec
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
-                       imports=imports_of(snakemake.config["models"]))
+                       imports=snakemake.params.imports)
     images, labels = load_split(data_folder, "test")
     measured = check_accuracy(model, images, labels, load_class_names(data_folder), where=f"models[{spec['name']}]",
                               chance_check=spec["chance_check"], expected_accuracy=spec["expected_accuracy"],

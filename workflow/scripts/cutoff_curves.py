@@ -10,14 +10,14 @@ from fourier_masks.analysis.anchors import cutoff_curves
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 from fourier_masks.spectrum import corner_radius
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     params = snakemake.params
     model = load_model(snakemake.input.model, resolve_device(params.device),
-                       imports=imports_of(snakemake.config["models"]))
+                       imports=snakemake.params.imports)
     images, labels = load_split(params.data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     radii = np.linspace(0.0, corner_radius(*images.shape[-2:]), params.n_radii)

@@ -4,13 +4,13 @@ from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transf
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import load_mask, logged, write_table
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     target = snakemake.wildcards.model
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
-                       imports=imports_of(snakemake.config["models"]))
+                       imports=snakemake.params.imports)
     images, labels = load_split(snakemake.params.data_folder, "test")
     masks = {(model_name, seed): load_mask(path, images.shape[1:])
              for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks, strict=True)}

@@ -5,7 +5,7 @@ import pandas as pd
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 from fourier_masks.models.networks import accuracy
 from fourier_masks.models.training import robust_accuracy
 
@@ -13,7 +13,7 @@ with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     spec, budget = snakemake.params.spec, snakemake.params.robust_eval
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
-                       imports=imports_of(snakemake.config["models"]))
+                       imports=snakemake.params.imports)
     images, labels = load_split(snakemake.params.data_folder, "test")
     n_robust = min(budget["n_images"], len(images))
     row = {

@@ -8,13 +8,13 @@ from fourier_masks.analysis.anchors import heatmap_table
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]):
     set_threads(snakemake.threads)
     params = snakemake.params
     model = load_model(snakemake.input.model, resolve_device(params.device),
-                       imports=imports_of(snakemake.config["models"]))
+                       imports=snakemake.params.imports)
     images, labels = load_split(params.data_folder, "test")
     table = heatmap_table(model, images[: params.n_images], labels[: params.n_images], params.norm,
                           noise=params.noise, stride=params.stride, batch_size=params.batch_size)

@@ -6,7 +6,7 @@ from fourier_masks.data.dataset import load_split
 from fourier_masks.device import set_threads
 from fourier_masks.io import logged, save_mask, write_table
 from fourier_masks.masks.learning import MaskOptions, learn_masks
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
@@ -18,7 +18,7 @@ with logged(snakemake.log[0]) as log:
     checkpoint = Path(snakemake.params.checkpoint)
     log.info("learning masks of %s for seeds %s on %d images: %s", snakemake.wildcards.model,
              snakemake.params.seeds, len(images), options)
-    model = load_model(snakemake.input.model, imports=imports_of(snakemake.config["models"]))
+    model = load_model(snakemake.input.model, imports=snakemake.params.imports)
     masks, history = learn_masks(model, images, labels, snakemake.params.seeds, checkpoint=checkpoint,
                                  options=options)
     log.info("history:\n%s", history.to_string())

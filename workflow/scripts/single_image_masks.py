@@ -12,13 +12,13 @@ from fourier_masks.device import resolve_device, set_threads
 from fourier_masks.io import logged, write_table
 from fourier_masks.masks.single_image import learn_single_image_masks
 from fourier_masks.models.attacks import pgd
-from fourier_masks.models.files import imports_of, load_model
+from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     params = snakemake.params
     device = resolve_device(params.device)
-    model = load_model(snakemake.input.model, device, imports=imports_of(snakemake.config["models"]))
+    model = load_model(snakemake.input.model, device, imports=snakemake.params.imports)
     images, labels = load_split(params.data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     n = len(images)
