@@ -133,7 +133,10 @@ rule evaluate_model:
         runtime=60,
     params:
         spec=model_spec,
-        robust_eval=lookup(dpath="analysis/robust_eval", within=config),
+        attack_norm=lookup(dpath="analysis/robust_eval/norm", within=config),
+        attack_eps=lookup(dpath="analysis/robust_eval/eps", within=config),
+        attack_steps=lookup(dpath="analysis/robust_eval/steps", within=config),
+        attack_images=lookup(dpath="analysis/robust_eval/n_images", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
         data_folder=data_folder,

@@ -11,22 +11,22 @@ from fourier_masks.models.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
-    spec, budget = snakemake.params.spec, snakemake.params.robust_eval
-    model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
-                       imports=snakemake.params.imports)
-    images, labels = load_split(snakemake.params.data_folder, "test")
-    n_robust = min(budget["n_images"], len(images))
+    params = snakemake.params
+    spec = params.spec
+    model = load_model(snakemake.input.model, resolve_device(params.device), imports=params.imports)
+    images, labels = load_split(params.data_folder, "test")
+    n_robust = min(params.attack_images, len(images))
     row = {
         "model": spec["name"],
         "source": spec["source"],
         "regime": spec.get("regime", spec["source"]),
         "arch": spec.get("arch") or spec.get("zoo_name") or spec["source"],
         "clean_acc": accuracy(model, images, labels),
-        "robust_acc": robust_accuracy(model, images[:n_robust], labels[:n_robust], norm=budget["norm"],
-                                      eps=budget["eps"], steps=budget["steps"]),
-        "robust_norm": budget["norm"],
-        "robust_eps": budget["eps"],
-        "robust_steps": budget["steps"],
+        "robust_acc": robust_accuracy(model, images[:n_robust], labels[:n_robust], norm=params.attack_norm,
+                                      eps=params.attack_eps, steps=params.attack_steps),
+        "robust_norm": params.attack_norm,
+        "robust_eps": params.attack_eps,
+        "robust_steps": params.attack_steps,
         "robust_images": n_robust,
     }
     log.info("%s", row)
