@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the root
 
 from benchmarks.naive import naive_mask  # noqa: E402
+from fourier_masks.analysis.metrics import learning_summary  # noqa: E402
 from fourier_masks.config import check_config  # noqa: E402
 from fourier_masks.errors import InputError, NumericalError  # noqa: E402
 from fourier_masks.masks.learning import (  # noqa: E402
@@ -90,15 +92,31 @@ def test_early_stopping_stops_when_density_stops_moving(tiny_model, tiny_data):
     assert history["epoch"].max() == 2
 
 
+_RULES = {"keep_threshold": 0.9, "patience": 2, "tolerance": 0.01}
+
+
 def _tracker_run(protocol, epochs):
-    """Kept flags and the epoch a tracker stops at, for (fit_acc, density) per epoch; clean acc 1."""
-    options = mask_options(protocol=protocol, keep_threshold=0.9, patience=2, tolerance=0.01)
+    """Kept flags, the epoch a tracker stops at and its mask, for (fit_acc, density) per epoch; clean acc 1."""
+    options = mask_options(protocol=protocol, monitor=True, **_RULES)
     tracker, kept = SeedTracker(1, torch.ones(1), 1.0), []
     for epoch, (fit_acc, measured) in enumerate(epochs, start=1):
-        kept.append(tracker.update(epoch, torch.full((1,), float(epoch)), measured, fit_acc, 1.0, options))
+        kept.append(tracker.update(epoch, torch.full((1,), float(epoch)), measured, options, (fit_acc, 1.0)))
         if not tracker.active:
             break
     return kept, epoch, float(tracker.kept[0])
+
+
+def _deferred_tracker_run(epochs):
+    """As :func:`_tracker_run` for protocol default with the keep rule deferred until the seed stops."""
+    options, tracker, judged = mask_options(**_RULES), SeedTracker(1, torch.ones(1), 1.0), {}
+    for epoch, (_, measured) in enumerate(epochs, start=1):
+        assert tracker.update(epoch, torch.full((1,), float(epoch)), measured, options) is None
+        if not tracker.active:
+            break
+    while tracker.pending:
+        newest = tracker.pending[-1][0]
+        judged.update([tracker.judge_newest(epochs[newest - 1][0], 1.0, options)])
+    return judged, epoch, float(tracker.kept[0])
 
 
 def test_protocols_keep_and_stop_as_documented():
@@ -108,6 +126,18 @@ def test_protocols_keep_and_stop_as_documented():
     assert _tracker_run("default", epochs) == ([True, True, False, True], 4, 4.0)
     # authors: epoch 1 never kept; the missed epoch 3 leaves the count alone (calm at 4 and 5 -> stop at 5)
     assert _tracker_run("authors", epochs) == ([False, True, False, True, True], 5, 5.0)
+
+
+def test_deferred_keep_rule_walks_back_to_the_same_mask():
+    # the newest epoch is kept: one judgement
+    epochs = [(1.0, 0.9), (1.0, 0.8), (0.5, 0.8), (1.0, 0.8), (1.0, 0.8)]
+    assert _deferred_tracker_run(epochs) == ({4: True}, 4, 4.0)
+    # epochs 3 and 4 miss: judged newest first back to epoch 2, as every-epoch judging keeps it
+    epochs = [(1.0, 0.9), (1.0, 0.8), (0.5, 0.8), (0.5, 0.8), (1.0, 0.8)]
+    assert _tracker_run("default", epochs) == ([True, True, False, False], 4, 2.0)
+    assert _deferred_tracker_run(epochs) == ({4: False, 3: False, 2: True}, 4, 2.0)
+    # none meets the rule: every epoch is judged and the initial mask stays
+    assert _deferred_tracker_run([(0.5, 0.9), (0.5, 0.8), (0.5, 0.8)]) == ({3: False, 2: False, 1: False}, 3, 1.0)
 
 
 def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
@@ -184,12 +214,50 @@ def test_bad_images_are_refused_before_learning(tiny_model):
         learn_masks(tiny_model, torch.rand(4, 16, 16), torch.zeros(4, dtype=torch.long), seeds=[1])
 
 
-def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog):
+@pytest.mark.parametrize("monitor", [False, True])
+def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog, monitor):
     with caplog.at_level(logging.INFO, logger="fourier_masks"):
-        learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1, 2], epochs=2, batch_size=16)
+        learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1, 2], epochs=2, batch_size=16,
+                    monitor=monitor)
     lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.masks.learning"]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
-    assert all("steps/s" in line and "seed 2: density" in line and "fit acc" in line for line in lines)
+    assert all("steps/s" in line and "seed 2: density" in line for line in lines)
+    assert ("fit acc" in lines[0]) == monitor, "without monitor the keep rule waits until the seeds are done"
+    assert "fit acc" in lines[1] and "seed 2: density" in lines[1].split("ends with the mask of epoch")[1]
+
+
+#: Option sets where judging only when a seed is done must walk back (the newest mask missing the
+#: keep rule, some seeds keeping none) and where seeds stop at different epochs.
+DEFERRED_CASES = [
+    {"epochs": 6, "batch_size": 16, "lr": 0.05},
+    {"epochs": 6, "batch_size": 16, "lr": 0.05, "keep_threshold": 0.97, "patience": 2, "tolerance": 3e-2},
+    {"epochs": 8, "batch_size": 16, "lr": 0.1, "keep_threshold": 0.95, "patience": 2, "tolerance": 5e-2,
+     "schedule": "constant", "loss": "kl"},
+    {"epochs": 8, "batch_size": 16, "lr": 0.05, "patience": 2, "tolerance": 2e-2, "init": "random"},
+    {"epochs": 5, "batch_size": 32, "lr": 0.2, "loss": "ce", "parametrization": "fft", "init": "random"},
+]
+
+
+def test_keep_rule_judged_when_done_equals_judging_every_epoch(tiny_model, tiny_data):
+    x, y = tiny_data[0][:64], tiny_data[1][:64]
+    walked_back = stopped_apart = judged_fewer = 0
+    for options in DEFERRED_CASES:
+        lazy, deferred = learn_masks(tiny_model, x, y, seeds=[1, 2, 3], **options)
+        every, monitored = learn_masks(tiny_model, x, y, seeds=[1, 2, 3], monitor=True, **options)
+        assert np.array_equal(lazy, every), options
+        same = ["seed", "epoch", "steps", "lr", "loss", "density", "step_density", "clean_acc"]
+        assert deferred[same].equals(monitored[same]), options
+        judged = deferred["fit_acc"].notna().to_numpy()
+        assert (deferred["kept"].notna().to_numpy() == judged).all() and monitored["kept"].notna().all()
+        assert np.array_equal(deferred["fit_acc"][judged], monitored["fit_acc"][judged])
+        assert list(deferred["kept"][judged]) == list(monitored["kept"][judged])
+        for seed, rows in monitored.groupby("seed"):
+            summary = learning_summary(deferred[deferred.seed == seed])
+            assert {**summary, "seconds": 0} == {**learning_summary(rows), "seconds": 0}, options
+            walked_back += not rows["kept"].iloc[-1] and rows["kept"].any()
+        stopped_apart += deferred.groupby("seed")["epoch"].max().nunique() > 1
+        judged_fewer += judged.sum() < len(judged)
+    assert walked_back and stopped_apart and judged_fewer, "the cases must exercise the walk-back"
 
 
 RESUME_SCRIPT = textwrap.dedent("""
@@ -208,10 +276,11 @@ RESUME_SCRIPT = textwrap.dedent("""
         save(*args)
         time.sleep(float(sys.argv[3]))
     ck.save = slow_save
-    masks, _ = learn_masks(model, to_float(data.train_images), torch.from_numpy(data.train_labels), [1, 2],
-                           checkpoint=sys.argv[1] or None, epochs=6, batch_size=16, lr=0.05, init="random",
-                           patience=100, checkpoint_interval=0)
+    masks, history = learn_masks(model, to_float(data.train_images), torch.from_numpy(data.train_labels), [1, 2],
+                                 checkpoint=sys.argv[1] or None, epochs=6, batch_size=16, lr=0.05, init="random",
+                                 patience=100, keep_threshold=0.82, checkpoint_interval=0)
     np.save(sys.argv[2], masks)
+    history.drop(columns="seconds").to_parquet(sys.argv[2] + ".parquet")
 """)
 
 
@@ -227,10 +296,16 @@ def test_killed_mask_job_resumes_to_the_same_mask(tmp_path):
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     assert checkpoint.exists() and not resumed.exists(), "the job must die after its first checkpoint"
-    saved = torch.load(checkpoint, weights_only=True)["state"]["epoch"]
-    assert 1 <= saved < 6
+    saved = torch.load(checkpoint, weights_only=True)["state"]
+    assert 1 <= saved["epoch"] < 6
+    assert [epoch for epoch, _ in saved["trackers"][0]["pending"]] == list(range(1, saved["epoch"] + 1)), \
+        "the masks awaiting the keep rule travel in the checkpoint"
     subprocess.run([sys.executable, script, checkpoint, resumed, "0"], check=True)
     np.testing.assert_allclose(np.load(resumed), np.load(reference), atol=1e-6)
+    resumed_history, history = (pd.read_parquet(f"{path}.parquet") for path in (resumed, reference))
+    pd.testing.assert_frame_equal(resumed_history, history)
+    assert history["kept"].isna().any() and not history.groupby("seed")["kept"].last().all(), \
+        "a seed must walk back from its last epoch for this test to mean anything"
 
 
 def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():

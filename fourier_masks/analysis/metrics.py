@@ -185,9 +185,10 @@ def learning_summary(history: pd.DataFrame) -> dict:
 
     Returns ``epochs`` run, optimiser ``steps``, wall ``seconds`` of the passes it took
     part in, the epoch of the kept mask (``kept_epoch``, 0 for the initial mask) and the
-    clean and kept-mask accuracy on the fitting images.
+    clean and kept-mask accuracy on the fitting images. Epochs the keep rule did not judge
+    (``kept`` missing) count as not kept.
     """
-    kept = history[history["kept"]]
+    kept = history[history["kept"].fillna(False).astype(bool)]
     return {
         "epochs": int(history["epoch"].max()),
         "steps": int(history["steps"].max()),

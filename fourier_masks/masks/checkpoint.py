@@ -28,8 +28,9 @@ from ..models.safe_load import load_tensors
 
 __all__ = ["STEP_VERSION", "fingerprint", "load", "move_aside", "save"]
 
-#: Version of the mask step's arithmetic; bump it when a change alters the masks learned from the same inputs.
-STEP_VERSION = "2"
+#: Version of the mask step's arithmetic and of the saved state's layout; bump it when a change alters the
+#: masks learned from the same inputs or what a checkpoint holds.
+STEP_VERSION = "3"
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,13 @@ term is per image: at batch size B it is the mean over the batch of
 All seeds of one model are learned in one pass: their masks are stacked, each seed draws
 its own data order (and, with ``init='random'``, its own initial mask), and the model
 calls serve all of them. Adam acts element-wise, so this is exactly the same as learning
-the seeds one after another. After each epoch one batched pass measures every seed's
-masked accuracy on the fitting images, and a :class:`SeedTracker` per seed applies the
-keep and stop rules of ``protocol`` (``default`` or the authors' ``authors``, see
-:class:`SeedTracker`).
+the seeds one after another. A :class:`SeedTracker` per seed applies the keep and stop
+rules of ``protocol`` (``default`` or the authors' ``authors``, see :class:`SeedTracker`).
+The keep rule needs the masked accuracy on the fitting images, one batched pass over them
+for all the seeds it judges. ``authors`` (and ``monitor=True``) measures it after every
+epoch; ``default``, whose stop rule needs only the density, measures it when a seed stops,
+walking back from its newest epoch to the first mask that meets the rule: the same mask as
+measuring every epoch, in one pass instead of one per epoch when the newest mask is kept.
 
 The options (:class:`MaskOptions`) have no defaults in Python: the config schema
 ``workflow/schemas/config.schema.yaml`` holds them, and :func:`mask_options` fills the
@@ -100,6 +103,7 @@ class MaskOptions:
     keep_threshold: float
     patience: int
     tolerance: float
+    monitor: bool
     amp: bool | str
     channels_last: bool
     compile: bool
@@ -203,17 +207,15 @@ def _count_correct(model, images: torch.Tensor, labels: torch.Tensor, half: torc
                    batch_size: int) -> torch.Tensor:
     """Correct predictions ``[S]`` (on the device) through each half mask ``[S, C', H, W//2+1]``.
 
-    One pass over ``images`` serves every mask; each model call gets at most ``batch_size``
-    masked images (at least one image per mask).
+    Each model call gets ``batch_size`` images (the last call fewer) seen through one mask, so
+    a mask's predictions do not depend on which other masks are measured in the same pass.
     """
     correct = torch.zeros(len(half), dtype=torch.long, device=half.device)
-    per_call = max(1, batch_size // max(1, len(half)))
     with torch.inference_mode():
-        for i in range(0, len(images), per_call):
-            x = images[i : i + per_call].to(half.device)
-            stacked = filter_masked(x.unsqueeze(0).expand(len(half), *x.shape), half, "rfft")
-            logits = model(stacked.flatten(0, 1)).view(len(half), len(x), -1)
-            correct += (logits.argmax(-1) == labels[i : i + per_call].to(half.device)).sum(1)
+        for i in range(0, len(images), batch_size):
+            x, y = images[i : i + batch_size].to(half.device), labels[i : i + batch_size].to(half.device)
+            for row, mask in enumerate(half):
+                correct[row] += (model(filter_masked(x[None], mask[None], "rfft")[0]).argmax(-1) == y).sum()
     return correct
 
 
@@ -274,30 +276,50 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 class SeedTracker:
     """Keep and stop bookkeeping of one seed.
 
-    After each epoch :meth:`update` is given the seed's mask, its density and its masked
-    accuracy on the fitting images. ``protocol='default'`` keeps the mask if that accuracy
-    is at least ``keep_threshold`` times the clean accuracy, and counts an epoch as calm when
-    the end-of-epoch density moved by at most ``tolerance``; a moving epoch resets the
-    count. ``protocol='authors'`` follows the authors' ``train_masks.py``: the epoch-1 mask
-    is never kept, the density is the mean over the epoch's steps of the mask's density
+    After each epoch :meth:`update` is given the seed's mask, its density and (see below)
+    its masked accuracy on the fitting images. ``protocol='default'`` keeps the mask if that
+    accuracy is at least ``keep_threshold`` times the clean accuracy, and counts an epoch as
+    calm when the end-of-epoch density moved by at most ``tolerance``; a moving epoch resets
+    the count. ``protocol='authors'`` follows the authors' ``train_masks.py``: the epoch-1
+    mask is never kept, the density is the mean over the epoch's steps of the mask's density
     before each step, and only kept epochs touch the count (calm: +1, moving: reset). Both
-    stop after ``patience`` calm epochs in a row.
+    stop after ``patience`` calm epochs in a row. The result is the last kept mask
+    (:attr:`kept`, of epoch :attr:`kept_epoch`; the initial mask, epoch 0, if none was kept).
+
+    Under ``default`` the stop rule does not need the accuracy, so the keep rule may wait:
+    an epoch updated without one joins :attr:`pending`, and once the seed is done
+    :meth:`judge_newest` judges those masks newest first until one is kept. The last kept
+    mask is the newest that meets the rule, so this ends with the same :attr:`kept`.
     """
 
     def __init__(self, seed: int, mask: torch.Tensor, measured: float):
         self.seed = seed
-        self.kept = mask
+        self.kept, self.kept_epoch = mask, 0
+        self.pending: list[tuple[int, torch.Tensor]] = []  # (epoch, mask) not judged yet, oldest first
         self.active = True
         self.calm = 0
         self.last_density = measured
 
-    def update(self, epoch: int, mask: torch.Tensor, measured: float, fit_acc: float, clean_acc: float,
-               options: MaskOptions) -> bool:
-        """Apply the rules after ``epoch`` (1-based); returns whether the mask was kept."""
+    @staticmethod
+    def meets_keep_rule(epoch: int, fit_acc: float, clean_acc: float, options: MaskOptions) -> bool:
+        """Whether the mask of ``epoch`` (1-based) with masked accuracy ``fit_acc`` is kept."""
+        return fit_acc >= options.keep_threshold * clean_acc and not (options.protocol == "authors" and epoch == 1)
+
+    def update(self, epoch: int, mask: torch.Tensor, measured: float, options: MaskOptions,
+               accuracy: tuple[float, float] | None = None) -> bool | None:
+        """Apply the rules after ``epoch`` (1-based); returns whether the mask was kept.
+
+        ``accuracy`` is ``(fit_acc, clean_acc)``; without it (``protocol='default'`` only)
+        the mask joins :attr:`pending` and None is returned.
+        """
         authors = options.protocol == "authors"
-        kept = fit_acc >= options.keep_threshold * clean_acc and not (authors and epoch == 1)
-        if kept:
-            self.kept = mask
+        if accuracy is None:
+            self.pending.append((epoch, mask))
+            kept = None
+        else:
+            kept = self.meets_keep_rule(epoch, *accuracy, options)
+            if kept:
+                self.kept, self.kept_epoch = mask, epoch
         if kept or not authors:
             calm = abs(measured - self.last_density) <= options.tolerance
             self.calm = self.calm + 1 if calm else 0
@@ -305,11 +327,26 @@ class SeedTracker:
         self.active = self.calm < options.patience
         return kept
 
+    def judge_newest(self, fit_acc: float, clean_acc: float, options: MaskOptions) -> tuple[int, bool]:
+        """Judge the newest pending mask (accuracy ``fit_acc``); a kept one ends the search.
+
+        Returns its epoch and whether it was kept; the older pending masks are dropped once
+        one is kept.
+        """
+        epoch, mask = self.pending.pop()
+        kept = self.meets_keep_rule(epoch, fit_acc, clean_acc, options)
+        if kept:
+            self.kept, self.kept_epoch = mask, epoch
+            self.pending.clear()
+        return epoch, kept
+
     @classmethod
     def from_state(cls, state: dict) -> SeedTracker:
         """A tracker from its attributes (``vars`` of one, as a checkpoint holds them)."""
         tracker = cls(int(state["seed"]), state["kept"], float(state["last_density"]))
         tracker.active, tracker.calm = bool(state["active"]), int(state["calm"])
+        tracker.kept_epoch = int(state["kept_epoch"])
+        tracker.pending = [(int(epoch), mask) for epoch, mask in state["pending"]]
         return tracker
 
 
@@ -402,7 +439,8 @@ class _State:
         tensors = [saved[key].to(like.params) for key in ("params", "adam_m", "adam_v")]
         if ([t.seed for t in trackers] != [t.seed for t in like.trackers]
                 or any(t.shape != (sum(x.active for x in trackers), *like.params.shape[1:]) for t in tensors)
-                or any(t.kept.shape != like.params.shape[1:] for t in trackers)):
+                or any(mask.shape != like.params.shape[1:] for t in trackers
+                       for mask in [t.kept, *(pending for _, pending in t.pending)])):
             raise ValueError("its seeds or tensor shapes do not fit this run")
         return cls(int(saved["epoch"]), int(saved["step"]), *tensors, trackers, list(saved["history"]))
 
@@ -496,29 +534,63 @@ def _check_finite(losses: torch.Tensor, state: _State, options: MaskOptions) -> 
     )
 
 
+def _judges_every_epoch(options: MaskOptions) -> bool:
+    """Whether the keep rule is applied after every epoch (else when a seed is done; see :class:`SeedTracker`)."""
+    return options.monitor or options.protocol == "authors"
+
+
+def _fit_accuracy(problem: _Problem, full: torch.Tensor) -> list[float]:
+    """Accuracy on the fitting images through each full-layout mask ``[K, C', H, W]``, one batched pass."""
+    correct = _count_correct(problem.model, problem.images, problem.labels, full_to_half(full),
+                             problem.options.model_batch_size)
+    return (correct.double() / len(problem.images)).tolist()
+
+
+def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict]) -> None:
+    """Judge the pending masks of ``trackers`` newest first until each keeps one or has none left.
+
+    Each round measures the newest pending mask of every tracker still searching in one
+    batched pass, and records its accuracy and decision in that epoch's ``history`` row.
+    """
+    searching = [tracker for tracker in trackers if tracker.pending]
+    rows = {(row["seed"], row["epoch"]): row for row in history} if searching else {}
+    width, parametrization = problem.images.shape[-1], problem.options.parametrization
+    while searching:
+        params = torch.stack([tracker.pending[-1][1] for tracker in searching]).to(problem.device)
+        accuracies = _fit_accuracy(problem, _effective_masks(params, width, parametrization))
+        for tracker, fit_acc in zip(searching, accuracies):
+            epoch, kept = tracker.judge_newest(fit_acc, problem.clean_acc, problem.options)
+            rows[tracker.seed, epoch].update(fit_acc=fit_acc, kept=kept)
+        searching = [tracker for tracker in searching if tracker.pending]
+
+
 def _learn_epoch(problem: _Problem, state: _State) -> None:
-    """Run one epoch, measure every active seed's mask in one batched pass, apply the keep and stop rules."""
+    """Run one epoch and apply the stop rule and the keep rule (now, or for seeds that are done)."""
     options, start, active = problem.options, time.perf_counter(), state.active
     losses, step_density = _run_epoch(problem, state)
-    full = _effective_masks(state.params, problem.images.shape[-1], options.parametrization)
-    correct = _count_correct(problem.model, problem.images, problem.labels, full_to_half(full),
-                             options.model_batch_size)
     _check_finite(losses, state, options)
-    fit_acc = (correct.double() / len(problem.images)).tolist()
+    full = _effective_masks(state.params, problem.images.shape[-1], options.parametrization)
+    every_epoch = _judges_every_epoch(options)
+    fit_acc = _fit_accuracy(problem, full) if every_epoch else [math.nan] * len(active)
     densities = [float(mask.mean()) for mask in full.cpu().numpy()]  # float32 means, as the history has them
     losses, step_density = losses.tolist(), step_density.tolist()
-    seconds = time.perf_counter() - start
     state.epoch += 1
     lr = options.learning_rate(state.step - 1, problem.total_steps)[0]
     for row, tracker in enumerate(active):
         measured = step_density[row] if options.protocol == "authors" else densities[row]
-        kept = tracker.update(state.epoch, state.params[row].detach().to("cpu", copy=True), measured, fit_acc[row],
-                              problem.clean_acc, options)
+        accuracy = (fit_acc[row], problem.clean_acc) if every_epoch else None
+        kept = tracker.update(state.epoch, state.params[row].detach().to("cpu", copy=True), measured, options,
+                              accuracy)
         state.history.append({
             "seed": tracker.seed, "epoch": state.epoch, "steps": state.step, "lr": lr, "loss": losses[row],
             "density": densities[row], "step_density": step_density[row], "fit_acc": fit_acc[row],
-            "clean_acc": problem.clean_acc, "kept": kept, "seconds": seconds,
+            "clean_acc": problem.clean_acc, "kept": kept,
         })
+    done = [tracker for tracker in active if not tracker.active or state.epoch == options.epochs]
+    _settle(problem, done, state.history)
+    seconds = time.perf_counter() - start
+    for row in state.history[-len(active):]:
+        row["seconds"] = seconds
     _log_progress(state.history[-len(active):], active, problem, seconds)
     still = [row for row, tracker in enumerate(active) if tracker.active]
     if len(still) < len(active):
@@ -527,11 +599,20 @@ def _learn_epoch(problem: _Problem, state: _State) -> None:
                                                     for tensor in (state.params, state.adam_m, state.adam_v))
 
 
+def _seed_progress(row: dict, tracker: SeedTracker, last: bool) -> str:
+    """One seed's part of an epoch's log line: density, fit accuracy and decision where measured, end."""
+    text = f"seed {row['seed']}: density {row['density']:.4f}"
+    if not math.isnan(row["fit_acc"]):
+        text += f", fit acc {row['fit_acc']:.4f}{', kept' if row['kept'] else ''}"
+    if not tracker.active or last:
+        text += f"{'' if tracker.active else ', stopped'}, ends with the mask of epoch {tracker.kept_epoch}"
+    return text
+
+
 def _log_progress(rows: list[dict], trained: list[SeedTracker], problem: _Problem, seconds: float) -> None:
-    """One log line per epoch: its speed, and each seed's density, fit accuracy and decision."""
-    seeds = "; ".join(f"seed {row['seed']}: density {row['density']:.4f}, fit acc {row['fit_acc']:.4f}"
-                      f"{', kept' if row['kept'] else ''}{'' if tracker.active else ', stopped'}"
-                      for row, tracker in zip(rows, trained))
+    """One log line per epoch: its speed, and each seed's progress (:func:`_seed_progress`)."""
+    last = rows[0]["epoch"] == problem.options.epochs
+    seeds = "; ".join(_seed_progress(row, tracker, last) for row, tracker in zip(rows, trained))
     log.info("epoch %d/%d: %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
              problem.options.epochs, seconds, problem.steps_per_epoch / seconds,
              len(problem.images) * len(trained) / seconds, seeds)
@@ -550,7 +631,8 @@ def _checked_seeds(images, labels, seeds) -> list[int]:
 def _results(state: _State, problem: _Problem) -> tuple[np.ndarray, pd.DataFrame]:
     kept = torch.stack([tracker.kept for tracker in state.trackers])
     masks = to_full_masks(kept, problem.images.shape[-1], problem.options.parametrization)
-    return np.clip(masks, 0.0, 1.0).astype(np.float32), pd.DataFrame(state.history)
+    history = pd.DataFrame(state.history).astype({"kept": "boolean"})  # <NA>: the keep rule did not judge it
+    return np.clip(masks, 0.0, 1.0).astype(np.float32), history
 
 
 def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, checkpoint=None,
@@ -579,7 +661,12 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     history : DataFrame, one row per seed and epoch: ``seed, epoch, steps, lr, loss,
         density, step_density, fit_acc, clean_acc, kept, seconds``. ``density`` is the
         mask's at the end of the epoch, ``step_density`` the mean before each step,
-        ``seconds`` the wall time of the epoch's joint pass over all seeds still learning.
+        ``seconds`` the wall time of the epoch's joint pass over all seeds still learning
+        (with the keep-rule passes made after it). ``fit_acc`` (masked accuracy on the
+        fitting images) and ``kept`` (nullable boolean) are measured after every epoch with
+        ``protocol='authors'`` or ``monitor=True``; otherwise only for the epochs the
+        keep rule judged when the seed was done (its newest back to the kept one), NaN and
+        ``<NA>`` elsewhere.
     """
     if options is None:
         options = mask_options(**mask_keywords)
