@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -137,10 +138,22 @@ def _dotted(path) -> str:
 
 
 def load_schema(path=None) -> dict:
-    """The config schema as a dict (from ``path``, default :data:`SCHEMA_PATH`)."""
+    """The config schema as a dict (from ``path``, default :data:`SCHEMA_PATH`).
+
+    The parsed file is cached by path, modification time and size (parsing it takes tens of
+    milliseconds, and every keyword call of ``learn_masks`` checks its options); each caller
+    gets its own copy.
+    """
     path = Path(path or SCHEMA_PATH)
     if not path.is_file():
         raise InputError(f"config schema {path} does not exist; pass schema_path to check_config.")
+    stat = path.stat()
+    return copy.deepcopy(_parsed_schema(path.resolve(), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_schema(path: Path, mtime_ns: int, size: int) -> dict:
+    """The schema file at ``path`` parsed; the time and size only key the cache."""
     return _read_yaml(path, "config schema")
 
 
