@@ -11,9 +11,9 @@ Prints, measured side by side in one run:
    ``learn_masks`` at the config's defaults, on the same model and fitting images;
 4. the peak memory of each configuration;
 5. end to end (tracker issue 15): the whole ``learn_masks`` call, set-up, clean reference,
-   per-epoch keep-rule pass and all, against the bare model on the same image-seed steps in
-   calls of the same size, at a few epoch counts, against the naive loop's whole call, with
-   where the time goes (cProfile: top entries and time per phase).
+   keep-rule passes and all, against the bare model on the same image-seed steps in calls of
+   the same size, at a few epoch counts, against the naive loop's whole call, with where the
+   time goes (cProfile: top entries, time per phase, number of keep-rule passes).
 
 Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--out FILE.json]``
 (from the repository root). See ``benchmarks/README.md`` for what each figure counts.
@@ -113,7 +113,7 @@ def benchmark_model(size: Size, device: torch.device):
 
 @contextlib.contextmanager
 def evaluation_clock():
-    """Time spent in ``learn_masks``' per-epoch keep-rule pass: yields a list that collects seconds."""
+    """Time spent in ``learn_masks``' keep-rule passes: yields a list that collects seconds."""
     spent, original = [], mask_module._count_correct
 
     def timed(*args, **kwargs):
@@ -130,7 +130,7 @@ def evaluation_clock():
 
 
 def learn_masks_steps(model, images, labels, seeds, options: MaskOptions) -> float:
-    """Seconds of one ``learn_masks`` epoch without its evaluation (steps and per-epoch upkeep)."""
+    """Seconds of one ``learn_masks`` epoch without its keep-rule pass (steps and per-epoch upkeep)."""
     with evaluation_clock() as spent:
         _, history = learn_masks(model, images, labels, seeds, options=dataclasses.replace(options, epochs=1))
     return float(history["seconds"].iloc[0]) - sum(spent)
@@ -268,7 +268,8 @@ def bare_pass(model, images, labels, seeds: int, epochs: int, batch_size: int, p
 
 
 def profile_call(model, images, labels, seeds, epochs, batch_size, device, top: int = 5) -> dict:
-    """Where one whole call spends its time (cProfile): the ``top`` entries by own time, and the phases."""
+    """Where one whole call spends its time (cProfile): the ``top`` entries by own time, the phases and
+    the number of keep-rule passes."""
     profiler = cProfile.Profile()
     profiler.enable()
     whole_call(model, images, labels, seeds, epochs, batch_size, device)
@@ -282,12 +283,13 @@ def profile_call(model, images, labels, seeds, epochs, batch_size, device, top: 
                 (mask_module.__file__, "_count_correct"): "keep-rule pass",
                 (mask_module.__file__, "clean_reference"): "clean reference",
                 (mask_checkpoint.__file__, "save"): "checkpoint writes"}
-    phases = {name: 0.0 for name in phase_of.values()}
+    phases, passes = {name: 0.0 for name in phase_of.values()}, 0
     for (file, _, name), value in stats.items():
         if (file, name) in phase_of:
             phases[phase_of[file, name]] += value[3]
+            passes += value[1] if name == "_count_correct" else 0
     phases["the rest (set-up, options, history)"] = total - sum(phases.values())
-    return {"total_seconds": total, "top": entries, "phases": phases}
+    return {"total_seconds": total, "top": entries, "phases": phases, "keep_rule_passes": passes}
 
 
 def measure_end_to_end(model, images, labels, size: Size, device: torch.device) -> dict:
@@ -469,7 +471,8 @@ def _end_to_end_lines(e2e: dict, bars: dict, met: dict) -> list[str]:
                      f"{row['vs_naive']:.2f}x naive{verdict}")
         profile = row["profile"]
         lines.append("       phases: " + ", ".join(f"{name} {seconds / profile['total_seconds']:.0%}"
-                                                  for name, seconds in profile["phases"].items()))
+                                                  for name, seconds in profile["phases"].items())
+                     + f"; {profile['keep_rule_passes']} keep-rule pass(es)")
         lines += [(f"       {entry['share']:5.1%} {entry['seconds']:7.2f} s {entry['calls']:>6} calls  "
                    f"{entry['function']}") for entry in profile["top"]]
     return lines
