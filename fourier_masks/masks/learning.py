@@ -481,7 +481,7 @@ def _initial_state(seeds: list[int], problem: _Problem) -> _State:
              else torch.ones(shape) for seed in seeds]
     params = torch.stack(masks).to(problem.device)
     densities = density(to_full_masks(params, problem.images.shape[-1], options.parametrization))
-    trackers = [SeedTracker(seed, mask, float(d)) for seed, mask, d in zip(seeds, masks, densities)]
+    trackers = [SeedTracker(seed, mask, float(d)) for seed, mask, d in zip(seeds, masks, densities, strict=True)]
     return _State(0, 0, params, torch.zeros_like(params), torch.zeros_like(params), trackers, [])
 
 
@@ -525,7 +525,7 @@ def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Te
 def _check_finite(losses: torch.Tensor, state: _State, options: MaskOptions) -> None:
     if torch.isfinite(losses).all() and torch.isfinite(state.params).all():
         return
-    bad = [t.seed for t, value in zip(state.active, losses.tolist()) if not math.isfinite(value)]
+    bad = [t.seed for t, value in zip(state.active, losses.tolist(), strict=True) if not math.isfinite(value)]
     raise NumericalError(
         f"mask learning diverged in epoch {state.epoch + 1} (seeds {bad or [t.seed for t in state.active]}): the "
         f"loss or the mask became NaN/inf with loss={options.loss!r}, lambda={options.lam}, lr={options.lr}. "
@@ -558,7 +558,7 @@ def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict])
     while searching:
         params = torch.stack([tracker.pending[-1][1] for tracker in searching]).to(problem.device)
         accuracies = _fit_accuracy(problem, _effective_masks(params, width, parametrization))
-        for tracker, fit_acc in zip(searching, accuracies):
+        for tracker, fit_acc in zip(searching, accuracies, strict=True):
             epoch, kept = tracker.judge_newest(fit_acc, problem.clean_acc, problem.options)
             rows[tracker.seed, epoch].update(fit_acc=fit_acc, kept=kept)
         searching = [tracker for tracker in searching if tracker.pending]
@@ -612,7 +612,7 @@ def _seed_progress(row: dict, tracker: SeedTracker, last: bool) -> str:
 def _log_progress(rows: list[dict], trained: list[SeedTracker], problem: _Problem, seconds: float) -> None:
     """One log line per epoch: its speed, and each seed's progress (:func:`_seed_progress`)."""
     last = rows[0]["epoch"] == problem.options.epochs
-    seeds = "; ".join(_seed_progress(row, tracker, last) for row, tracker in zip(rows, trained))
+    seeds = "; ".join(_seed_progress(row, tracker, last) for row, tracker in zip(rows, trained, strict=True))
     log.info("epoch %d/%d: %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
              problem.options.epochs, seconds, problem.steps_per_epoch / seconds,
              len(problem.images) * len(trained) / seconds, seeds)
