@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+DEVICE ?= cuda
 
-.PHONY: run test lint report clean-venv
+.PHONY: run test lint report gpu-check clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/ruff check .
+
+# Proves a GPU machine in at most about 8 minutes (benchmarks/gpu_check.py); DEVICE=cpu: tiny sizes.
+gpu-check: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks.gpu_check --device $(DEVICE)
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html

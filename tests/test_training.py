@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from conftest import TRAINING, training
 
-from fourier_masks.models.attacks import pgd
+from fourier_masks.errors import InputError
+from fourier_masks.models.attacks import ATTACKS, fgsm_rs, pgd
 from fourier_masks.models.training import REGIMES, augment, train_model
 
 
@@ -34,6 +35,57 @@ def test_pgd_stays_in_budget_and_raises_the_loss(tiny_model, tiny_data, norm, ep
     assert (size <= eps + 1e-5).all() and adversarial.min() >= 0 and adversarial.max() <= 1
     with torch.no_grad():
         assert F.cross_entropy(tiny_model(adversarial), y) > F.cross_entropy(tiny_model(x), y)
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 4 / 255), ("l2", 0.5)])
+def test_fgsm_with_random_start_stays_in_budget_and_raises_the_loss(tiny_model, tiny_data, norm, eps):
+    x, y = tiny_data[2][:32], tiny_data[3][:32]
+    adversarial = fgsm_rs(tiny_model, x, y, norm=norm, eps=eps, generator=torch.Generator().manual_seed(0))
+    delta = (adversarial - x).flatten(1)
+    size = delta.abs().max(1).values if norm == "linf" else delta.norm(dim=1)
+    assert (size <= eps + 1e-5).all() and adversarial.min() >= 0 and adversarial.max() <= 1
+    if norm == "linf":  # a 1.25 eps step from inside the ball lands on its boundary where not clipped to [0, 1]
+        inside = ((x > eps) & (x < 1 - eps)).flatten(1)
+        assert (delta.abs()[inside] > eps - 1e-5).float().mean() > 0.5
+    with torch.no_grad():
+        assert F.cross_entropy(tiny_model(adversarial), y) > F.cross_entropy(tiny_model(x), y)
+
+
+def test_fast_adversarial_training_buys_robustness_like_pgd_training(tiny_data):
+    """FGSM-RS training (Wong et al. 2020) resists a 10-step PGD attack far better than standard
+    training, and about as well as 4-step PGD training."""
+    from fourier_masks.models.networks import make_model
+    from fourier_masks.models.training import robust_accuracy
+
+    x, y, test_x, test_y = tiny_data
+    eps, robust = 16 / 255, {}
+    for regime, attack in (("standard", "pgd"), ("adv_linf", "fgsm_rs"), ("adv_linf", "pgd")):
+        model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
+        train_model(model, x, y, regime, **training(epochs=4, batch_size=32, lr=5e-3, attack=attack,
+                                                    pgd_linf={"eps": eps, "steps": 4}))
+        robust[regime, attack] = robust_accuracy(model, test_x, test_y, norm="linf", eps=eps, steps=10)
+    fast, pgd_trained = robust["adv_linf", "fgsm_rs"], robust["adv_linf", "pgd"]
+    assert fast > robust["standard", "pgd"] + 0.2 and abs(fast - pgd_trained) <= 0.1, robust
+
+
+def test_training_logs_each_epoch_with_its_speed(tiny_data, caplog):
+    from fourier_masks.models.networks import make_model
+
+    with caplog.at_level("INFO", logger="fourier_masks.models.training"):
+        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:64], tiny_data[1][:64], "adv_linf",
+                    **training(epochs=2, batch_size=32, attack="fgsm_rs"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.models.training"]
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2: loss ") and "steps/s" in lines[1]
+
+
+def test_attacks_match_the_schema_and_unknown_ones_are_refused(tiny_data):
+    from fourier_masks.config import load_schema
+    from fourier_masks.models.networks import make_model
+
+    assert tuple(load_schema()["properties"]["training"]["properties"]["attack"]["enum"]) == ATTACKS
+    with pytest.raises(InputError, match="training.attack = 'trades'.*pgd, fgsm_rs"):
+        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "adv_linf",
+                    **training(attack="trades"))
 
 
 def test_adversarial_training_runs_and_records_history(tiny_data):

@@ -179,6 +179,31 @@ def test_report_is_built(tiny_run):
     assert (tiny_run / "report.zip").stat().st_size > 10_000
 
 
+def test_gpu_check_on_cpu_passes_and_writes_every_figure(tiny_run, tmp_path):
+    """``make gpu-check DEVICE=cpu`` on the tiny run above (tiny sizes; no timings asserted)."""
+    sys.path.insert(0, str(REPO))  # the benchmarks package lives at the root
+    from benchmarks.gpu_check import SCALES, main
+
+    status = main(["--device", "cpu", "--out", str(tmp_path), "--tiny-run", str(tiny_run)])
+    results = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert status == 0 and results["passed"] and results["pipeline"]["ok"], (tmp_path / "gpu_check.txt").read_text()
+    agreement = results["agreement"]
+    # the CPU against itself: learning is deterministic, so the masks are identical
+    assert agreement["fp32_vs_cpu"]["max_abs"] == 0.0 and agreement["fp32_vs_cpu"]["density"] == 0.0
+    for kind in ("fp32", "bf16"):
+        masks = agreement["masks"][kind]
+        assert len(masks["density"]) == len(agreement["seeds"]) and max(masks["density"]) < 1, "masks must learn"
+        assert all(0 <= r <= 1.5 for r in masks["retention"])
+    assert all(np.isfinite(v) for v in agreement["bf16_vs_fp32"].values())
+    assert [s["scale"]["name"] for s in results["scales"]] == [s.name for s in SCALES]
+    for scale in results["scales"]:
+        assert all(v > 0 for v in scale["throughput"].values()) and scale["forward_gflops"] > 0
+        assert scale["peak_memory_mib"]["batched"] is None  # GPU memory only
+    text = (tmp_path / "gpu_check.txt").read_text()
+    for heading in ("1. tiny config end to end", "2. fp32 masks", "3. bf16 autocast", "4. mask learning speed"):
+        assert heading in text
+
+
 def test_killed_run_recovers_with_identical_tables(tiny_run, tmp_path):
     command = [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(TINY), "--cores", "2"]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -1,13 +1,16 @@
-"""Projected gradient descent (PGD) attacks in pixel space, images in ``[0, 1]``."""
+"""Adversarial attacks in pixel space, images in ``[0, 1]``: PGD and fast FGSM with a random start."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["pgd", "NORMS"]
+__all__ = ["pgd", "fgsm_rs", "NORMS", "ATTACKS"]
 
 NORMS = ("linf", "l2")
+
+#: Attacks of adversarial training (config ``training.attack``).
+ATTACKS = ("pgd", "fgsm_rs")
 
 
 def _l2_normalize(tensor: torch.Tensor) -> torch.Tensor:
@@ -61,3 +64,15 @@ def pgd(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: fl
         delta = _project(delta.detach() + step_size * step, norm, eps)
         delta = ((images + delta).clamp(0, 1) - images).detach()
     return (images + delta).detach()
+
+
+def fgsm_rs(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "linf", eps: float = 8 / 255,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """One gradient step of ``1.25 * eps`` from a random point of the ``eps`` ball, projected back.
+
+    The attack of fast adversarial training (FGSM with random start, Wong, Rice and Kolter
+    2020, "Fast is better than free"): :func:`pgd` with one step, about ``steps`` times
+    cheaper than a ``steps``-step PGD. Same arguments and result as :func:`pgd`.
+    """
+    return pgd(model, images, labels, norm=norm, eps=eps, steps=1, step_size=1.25 * eps, random_start=True,
+               generator=generator)

@@ -3,8 +3,8 @@
 Every regime uses random flips and small random crops; on top of these:
 
 ``standard``   nothing more (the paper's N)
-``adv_linf``   PGD-Linf adversarial training (A), attack settings from ``pgd_linf``
-``adv_l2``     PGD-L2 adversarial training, attack settings from ``pgd_l2``
+``adv_linf``   L-inf adversarial training (A), budget from ``pgd_linf``, attack PGD or FGSM-RS
+``adv_l2``     L2 adversarial training, budget from ``pgd_l2``, attack PGD or FGSM-RS
 ``noise``      additive Gaussian noise of standard deviation ``noise_sigma`` (pixels) on a
                random half of the images, so clean images stay in distribution
 ``scale``      random zoom by a factor drawn from ``scale`` (S)
@@ -14,6 +14,7 @@ Every regime uses random flips and small random crops; on top of these:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -22,10 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, NumericalError
-from .attacks import pgd
+from .attacks import ATTACKS, fgsm_rs, pgd
 from .networks import make_model
 
 __all__ = ["REGIMES", "SETTINGS", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
+
+LOG = logging.getLogger(__name__)
 
 REGIMES = ("standard", "adv_linf", "adv_l2", "noise", "scale", "translate", "rotate")
 
@@ -81,7 +84,7 @@ def augment(images: torch.Tensor, regime: str, generator: torch.Generator, setti
 
 
 def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, *, epochs: int, batch_size: int,
-                lr: float, seed: int, device: str | torch.device, **settings) -> pd.DataFrame:
+                lr: float, seed: int, attack: str, device: str | torch.device, **settings) -> pd.DataFrame:
     """Train ``model`` in place with Adam and a one-cycle schedule; returns the history.
 
     Parameters
@@ -90,16 +93,22 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
     regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys :data:`SETTINGS`
         (a checked config's ``training`` section gives them all).
+    attack : adversarial regimes' attack, one of :data:`~fourier_masks.attacks.ATTACKS`:
+        ``pgd`` (``steps`` steps of the regime's budget, Madry et al. 2018) or ``fgsm_rs``
+        (one step of 1.25 eps from a random start, Wong et al. 2020; ``steps`` unused).
 
     Returns
     -------
     DataFrame with one row per epoch: ``epoch``, ``loss``, ``train_acc``, ``seconds``.
+    Each epoch is also logged (logger ``fourier_masks.training``) with its steps per second.
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
     if set(SETTINGS) - set(settings):
         raise InputError(f"train_model needs the training settings {sorted(set(SETTINGS) - set(settings))}; pass "
                          "the training section of a checked config (fourier_masks.config.check_config).")
+    if attack not in ATTACKS:
+        raise InputError(f"training.attack = {attack!r} is not an attack; use one of {', '.join(ATTACKS)}.")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -107,7 +116,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     steps_per_epoch = math.ceil(len(images) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
                                                    pct_start=0.15)
-    attack = {"adv_linf": ("linf", settings["pgd_linf"]), "adv_l2": ("l2", settings["pgd_l2"])}.get(regime)
+    adversary = _adversary(regime, attack, settings, generator)
     rows = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -117,10 +126,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
             index = order[i : i + batch_size]
             x = augment(images[index], regime, generator, settings).to(device)
             y = labels[index].to(device)
-            if attack is not None:
-                norm, budget = attack
+            if adversary is not None:
                 model.eval()
-                x = pgd(model, x, y, norm=norm, eps=budget["eps"], steps=budget["steps"], generator=generator)
+                x = adversary(model, x, y)
             model.train()
             logits = model(x)
             loss = F.cross_entropy(logits, y)
@@ -135,8 +143,26 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
                                  f"no longer numbers; lower training.lr (now {lr}) and rerun.")
         rows.append({"epoch": epoch + 1, "loss": total_loss / len(images),
                      "train_acc": correct / len(images), "seconds": time.perf_counter() - start})
+        _log_epoch(rows[-1], epochs, steps_per_epoch)
     model.eval()
     return pd.DataFrame(rows)
+
+
+def _adversary(regime: str, attack: str, settings: dict, generator: torch.Generator):
+    """``(model, x, y) -> adversarial x`` of an adversarial ``regime`` (None for the others)."""
+    norm = {"adv_linf": "linf", "adv_l2": "l2"}.get(regime)
+    if norm is None:
+        return None
+    budget = settings[f"pgd_{norm}"]
+    if attack == "fgsm_rs":
+        return lambda model, x, y: fgsm_rs(model, x, y, norm=norm, eps=budget["eps"], generator=generator)
+    return lambda model, x, y: pgd(model, x, y, norm=norm, eps=budget["eps"], steps=budget["steps"],
+                                   generator=generator)
+
+
+def _log_epoch(row: dict, epochs: int, steps_per_epoch: int) -> None:
+    LOG.info("epoch %d/%d: loss %.4f, train accuracy %.3f, %.1f s, %.1f steps/s", row["epoch"], epochs, row["loss"],
+             row["train_acc"], row["seconds"], steps_per_epoch / max(row["seconds"], 1e-9))
 
 
 def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,

@@ -1,0 +1,192 @@
+"""Wall time of ``make run``'s Snakemake part against a fixed yardstick, measured in one run.
+
+Machines here differ several-fold in speed from one day to the next (and other jobs share
+the cores), so a pipeline time alone says little. This script runs, in order:
+
+1. the yardstick: a fixed small CNN (defined here, so that changes to the package never
+   change it) trained for a fixed number of Adam steps on fixed random images, one thread;
+2. the pipeline: ``snakemake --cores CORES --configfile CONFIG`` of a repository (the one
+   this file lives in, or ``--repo``), in a fresh working directory;
+3. the yardstick again;
+
+and prints the pipeline's seconds, the yardstick's seconds (mean of before and after) and
+their ratio, the figure to quote: ``ratio = pipeline seconds / yardstick seconds``. Beside
+the wall-clock figures it gives CPU seconds (the pipeline's: every job's user + system time,
+from ``getrusage``) and their ratio, which other processes on the machine disturb less.
+It also sums the rules' ``benchmark:`` files, so the output says where the time went, and
+records the load average (``os.getloadavg``) at each stage.
+
+Usage (from the repository root)::
+
+    python -m benchmarks.bench_pipeline [--repo PATH] [--cores all] [--configfile FILE]
+                                        [--workdir DIR] [--out FILE.json]
+
+Compare two versions by running it on each back to back (``--repo`` of a worktree of the
+other commit); the yardstick code is the same for both, since it is this file's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The yardstick's workload: images per step, steps, image side, repeats before and after.
+YARDSTICK = {"batch": 64, "steps": 120, "size": 32, "repeats": 3}
+
+
+def yardstick_network() -> nn.Module:
+    """A fixed small CNN (three conv layers, batch norm, global pooling), seeded weights."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )
+
+
+def yardstick_seconds(batch: int, steps: int, size: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``steps`` Adam steps of :func:`yardstick_network` on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand(batch, 3, size, size, generator=generator)
+        labels = torch.randint(0, 10, (batch,), generator=generator)
+        network = yardstick_network()
+        optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(network(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        torch.set_num_threads(threads)
+
+
+def measure_yardstick(repeats: int, **workload) -> dict:
+    """``repeats`` wall and CPU timings of the yardstick (after an untimed warm-up of a few steps)."""
+    yardstick_seconds(workload["batch"], 3, workload["size"])
+    wall, cpu = zip(*(yardstick_seconds(**workload) for _ in range(repeats)))
+    return {"wall": list(wall), "cpu": list(cpu)}
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of every finished child process (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_pipeline(repo: Path, workdir: Path, configfile: Path, cores: str) -> tuple[float, float]:
+    """Wall and CPU seconds (all jobs together) of ``snakemake --cores CORES --configfile CONFIG`` of
+    ``repo`` in ``workdir``."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(configfile), "--cores", cores]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    start, cpu = time.perf_counter(), children_cpu_seconds()
+    with open(workdir / "snakemake.log", "w") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+    seconds, cpu = time.perf_counter() - start, children_cpu_seconds() - cpu
+    if result.returncode != 0:
+        raise RuntimeError(f"the pipeline failed (exit {result.returncode}); see {workdir / 'snakemake.log'}")
+    return seconds, cpu
+
+
+def rule_seconds(workdir: Path) -> pd.DataFrame:
+    """Per rule: jobs and summed wall seconds from the ``benchmark:`` files of a run."""
+    rows = []
+    for path in sorted((workdir / "results" / "benchmarks").glob("*/*.tsv")):
+        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[0])})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "jobs", "seconds"])
+    table = pd.DataFrame(rows).groupby("rule")["seconds"].agg(jobs="count", seconds="sum").reset_index()
+    return table.sort_values("seconds", ascending=False).reset_index(drop=True)
+
+
+def git_commit(repo: Path) -> str:
+    result = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def bench(repo: Path, configfile: Path, workdir: Path, cores: str = "all", yardstick: dict = YARDSTICK) -> dict:
+    """Yardstick, pipeline, yardstick; returns every figure as a JSON-ready dict."""
+    workload = {k: yardstick[k] for k in ("batch", "steps", "size")}
+    load = {"start": os.getloadavg()}
+    before = measure_yardstick(yardstick["repeats"], **workload)
+    load["pipeline_start"] = os.getloadavg()
+    pipeline, pipeline_cpu = run_pipeline(repo, workdir, configfile, cores)
+    load["pipeline_end"] = os.getloadavg()
+    after = measure_yardstick(yardstick["repeats"], **workload)
+    load["end"] = os.getloadavg()
+    stick = {kind: statistics.mean([statistics.median(before[kind]), statistics.median(after[kind])])
+             for kind in ("wall", "cpu")}
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "repo": str(repo), "commit": git_commit(repo),
+        "configfile": str(configfile), "cores": cores, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "pipeline_seconds": pipeline, "pipeline_cpu_seconds": pipeline_cpu,
+        "yardstick": {**yardstick, "before": before, "after": after, "seconds": stick["wall"], "cpu_seconds": stick["cpu"]},
+        "ratio": pipeline / stick["wall"], "cpu_ratio": pipeline_cpu / stick["cpu"], "load_average": load,
+        "rules": rule_seconds(workdir).to_dict("records"),
+    }
+
+
+def report(results: dict) -> str:
+    """Human-readable summary of :func:`bench`'s results."""
+    stick, load = results["yardstick"], results["load_average"]
+    lines = [
+        f"repo {results['repo']} (commit {results['commit']}), config {results['configfile']}, --cores {results['cores']}",
+        f"pipeline (Snakemake part): {results['pipeline_seconds']:.1f} s wall, {results['pipeline_cpu_seconds']:.1f} s CPU "
+        "(all jobs)",
+        f"yardstick ({stick['steps']} Adam steps of a fixed small CNN, batch {stick['batch']}, {stick['size']} px, 1 thread): "
+        f"before {statistics.median(stick['before']['wall']):.2f} s, after {statistics.median(stick['after']['wall']):.2f} s "
+        f"(medians of {stick['repeats']}), mean {stick['seconds']:.2f} s wall, {stick['cpu_seconds']:.2f} s CPU",
+        f"ratio pipeline / yardstick: {results['ratio']:.1f} (wall), {results['cpu_ratio']:.1f} (CPU)",
+        "load average (1 min): " + ", ".join(f"{k} {v[0]:.2f}" for k, v in load.items()),
+        "rule job seconds (summed over jobs; jobs run in parallel up to --cores):",
+    ]
+    lines += [f"  {row['rule']:<26} {row['jobs']:3d} jobs {row['seconds']:8.1f} s" for row in results["rules"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repo", type=Path, default=REPO, help="repository whose pipeline to run (default: this one)")
+    parser.add_argument("--configfile", type=Path, help="config (default: REPO/config/config.yaml)")
+    parser.add_argument("--cores", default="all", help="snakemake --cores (default: all, as make run)")
+    parser.add_argument("--workdir", type=Path, help="fresh working directory (default: a temporary one, removed)")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    repo = args.repo.resolve()
+    configfile = (args.configfile or repo / "config" / "config.yaml").resolve()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = bench(repo, configfile, workdir.resolve(), args.cores)
+    print(report(results))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    if args.workdir is None:
+        shutil.rmtree(workdir)
+    return results
+
+
+if __name__ == "__main__":
+    main()
