@@ -1,5 +1,6 @@
 """Training regimes and PGD on real tensors."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -66,6 +67,25 @@ def test_fast_adversarial_training_buys_robustness_like_pgd_training(tiny_data):
         robust[regime, attack] = robust_accuracy(model, test_x, test_y, norm="linf", eps=eps, steps=10)
     fast, pgd_trained = robust["adv_linf", "fgsm_rs"], robust["adv_linf", "pgd"]
     assert fast > robust["standard", "pgd"] + 0.2 and abs(fast - pgd_trained) <= 0.1, robust
+
+
+def test_channels_last_training_matches_the_default_layout(tiny_data):
+    """The NHWC layout changes float rounding only; the model comes back in the default layout."""
+    from fourier_masks.models import make_model
+
+    x, y = tiny_data[0][:96], tiny_data[1][:96]
+    models, histories = [], []
+    for channels_last in (False, True):
+        model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
+        histories.append(train_model(model, x, y, "adv_linf", epochs=2, batch_size=32, lr=5e-3, attack="fgsm_rs",
+                                     channels_last=channels_last))
+        models.append(model)
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-3)
+    assert all(p.is_contiguous() for p in models[1].parameters())
+    with torch.no_grad():  # Adam turns rounding-sized gradients into small steps: compare what the models do
+        logits = [model(tiny_data[2]) for model in models]
+    assert (logits[0].argmax(1) == logits[1].argmax(1)).float().mean() >= 0.95
+    torch.testing.assert_close(logits[0].softmax(1), logits[1].softmax(1), rtol=0, atol=0.02)
 
 
 def test_training_logs_each_epoch_with_its_speed(tiny_data, caplog):
