@@ -122,7 +122,8 @@ def rule_seconds(workdir: Path) -> pd.DataFrame:
 
 
 def git_commit(repo: Path) -> str:
-    result = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    result = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            check=False)
     return result.stdout.strip() or "unknown"
 
 

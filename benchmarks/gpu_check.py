@@ -42,15 +42,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.bench_masks import bare_seconds, learn_masks_steps, machine, mask_defaults, naive_steps, paper_options
+from benchmarks.bench_masks import (
+    bare_seconds,
+    learn_masks_steps,
+    machine,
+    mask_defaults,
+    naive_steps,
+    paper_options,
+)
 from benchmarks.naive import synchronize
 from fourier_masks.analysis import frequency_bias
+from fourier_masks.config import load_config
 from fourier_masks.data import load_split
 from fourier_masks.device import resolve_device
-from fourier_masks.masks import PIPELINE_KEYS, learn_masks, masked_accuracy
+from fourier_masks.masks import MaskOptions, learn_masks, masked_accuracy
 from fourier_masks.models import Normalized, accuracy, freeze, load_model, make_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +120,8 @@ def run_tiny_pipeline(device: str, workdir: Path) -> dict:
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(TINY), "--config", f"device={device}", "--cores", str(min(os.cpu_count() or 1, 4))]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            check=False)
     return {"seconds": time.perf_counter() - start, "returncode": result.returncode,
             "ok": result.returncode == 0 and (workdir / "results" / "provenance.json").is_file(),
             "log_tail": (result.stdout + result.stderr)[-3000:]}
@@ -124,25 +132,24 @@ def finished_run(workdir: Path) -> dict:
     return {"seconds": None, "reused": str(workdir), "ok": (workdir / "results" / "provenance.json").is_file()}
 
 
-def tiny_mask_options() -> tuple[dict, list[int], int]:
-    """The tiny config's mask options (learning keys only), seeds and number of fitting images.
+def tiny_mask_options() -> tuple[MaskOptions, list[int], int]:
+    """The tiny config's mask options, seeds and number of fitting images.
 
     ``keep_threshold`` is 0, so that the masks compared are the learned ones, never the
     all-pass mask the keep rule falls back on.
     """
-    config = yaml.safe_load(TINY.read_text())
-    mask = config["mask"]
-    options = {k: v for k, v in mask.items() if k not in PIPELINE_KEYS}
-    return {**options, "keep_threshold": 0.0}, config["seeds"], mask["fit_images"]
+    config = load_config(TINY)
+    options = MaskOptions.from_config(config["mask"], "cpu")
+    return dataclasses.replace(options, keep_threshold=0.0), config["seeds"], config["mask"]["fit_images"]
 
 
-def learn(model, images, labels, seeds, device, amp: bool, options: dict) -> np.ndarray:
+def learn(model, images, labels, seeds, device, amp: bool, options: MaskOptions) -> np.ndarray:
     """Masks ``[S, C', H, W]`` of ``model`` on ``device`` in fp32 (TF32 off) or bf16 autocast."""
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        masks, _ = learn_masks(copy.deepcopy(model), images, labels, seeds, **{**options, "device": str(device),
-                                                                              "amp": amp})
+        options = dataclasses.replace(options, device=str(device), amp=amp)
+        masks, _ = learn_masks(copy.deepcopy(model), images, labels, seeds, options=options)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     return masks
@@ -151,7 +158,7 @@ def learn(model, images, labels, seeds, device, amp: bool, options: dict) -> np.
 def mask_summary(model, masks: np.ndarray, test_images, test_labels) -> dict:
     """Per mask: density, low_freq_fraction and retention on the held-out images."""
     clean = accuracy(model, test_images, test_labels)
-    masked = masked_accuracy(model, test_images, test_labels, masks)
+    masked = masked_accuracy(model, test_images, test_labels, masks, batch_size=512)
     bias = [frequency_bias(mask) for mask in masks]
     return {"density": [b["density"] for b in bias], "low_freq_fraction": [b["low_freq_fraction"] for b in bias],
             "retention": (masked / clean).tolist(), "clean_acc": clean}
@@ -225,9 +232,9 @@ def measure_scale(scale: Scale, size: Size, device: torch.device) -> dict:
     """Naive loop vs learn_masks (batch 1 and batched, 3 seeds) vs the bare model at one scale."""
     side = min(scale.image_size, size.max_side)
     batch = min(scale.batch_size, size.max_batch)
-    options, seeds = mask_defaults()
-    batched = {**options, "batch_size": batch}
-    amp = device.type == "cuda"
+    options, seeds = mask_defaults(device)
+    batched = dataclasses.replace(options, batch_size=batch)
+    amp = device.type == "cuda" and options.amp in ("auto", True)
     model = scale_model(scale, size).to(device)
     generator = torch.Generator().manual_seed(0)
     n = max(size.batch1_images, batch * size.batched_steps)
@@ -239,8 +246,8 @@ def measure_scale(scale: Scale, size: Size, device: torch.device) -> dict:
     bare_b = (images[: batch * len(seeds)].to(device), labels[: batch * len(seeds)].to(device))
     runs = {
         "naive": lambda: naive_steps(copy.deepcopy(model), x1, y1, device),
-        "paper": lambda: learn_masks_steps(model, x1, y1, seeds[:1], device, **paper_options(options)),
-        "batched": lambda: learn_masks_steps(model, xb, yb, seeds, device, **batched),
+        "paper": lambda: learn_masks_steps(model, x1, y1, seeds[:1], paper_options(options)),
+        "batched": lambda: learn_masks_steps(model, xb, yb, seeds, batched),
         "bare_1": lambda: bare_seconds(model, *bare1, len(x1), amp),
         "bare_batched": lambda: bare_seconds(model, *bare_b, size.batched_steps, amp),
     }
@@ -306,7 +313,7 @@ def summary(results: dict) -> str:
 
 def _agreement_lines(agreement: dict, verdict: dict) -> list[str]:
     fp32, gap, tol, masks = agreement["fp32_vs_cpu"], agreement["bf16_vs_fp32"], agreement["tolerance"], agreement["masks"]
-    fmt = lambda values: "/".join(f"{v:.3f}" for v in values)  # noqa: E731
+    fmt = lambda values: "/".join(f"{v:.3f}" for v in values)
     return [
         f"2. fp32 masks on the device vs CPU ({len(agreement['seeds'])} seeds, {agreement['fit_images']} images): "
         f"max |difference| {fp32['max_abs']:.2e} (tolerance {tol['fp32']['max_abs']}), density difference "

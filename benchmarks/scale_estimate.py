@@ -29,11 +29,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 from benchmarks.gpu_check import forward_flops
 from benchmarks.naive import bare_step
-from fourier_masks.config import check_config
+from fourier_masks.config import load_config
 from fourier_masks.masks import filter_masked
 from fourier_masks.models import Normalized, build_network, freeze, make_model
 
@@ -249,7 +248,7 @@ def peak_gib(work: Work, net: Network, config: dict) -> float:
 
 def estimate(config_path: Path, measure: bool = True) -> dict:
     """Per rule family and in total: GPU-hours (low and high) and the largest peak memory."""
-    config = check_config(yaml.safe_load(config_path.read_text()))
+    config = load_config(config_path)
     networks = describe(config, measure)
     rules: dict[str, dict] = {}
     for net in networks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["pgd", "fgsm_rs", "NORMS", "ATTACKS"]
+__all__ = ["ATTACKS", "NORMS", "fgsm_rs", "pgd"]
 
 NORMS = ("linf", "l2")
 
