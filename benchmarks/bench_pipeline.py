@@ -85,7 +85,7 @@ def yardstick_seconds(batch: int, steps: int, size: int) -> tuple[float, float]:
 def measure_yardstick(repeats: int, **workload) -> dict:
     """``repeats`` wall and CPU timings of the yardstick (after an untimed warm-up of a few steps)."""
     yardstick_seconds(workload["batch"], 3, workload["size"])
-    wall, cpu = zip(*(yardstick_seconds(**workload) for _ in range(repeats)))
+    wall, cpu = zip(*(yardstick_seconds(**workload) for _ in range(repeats)), strict=True)
     return {"wall": list(wall), "cpu": list(cpu)}
 
 
@@ -114,7 +114,8 @@ def rule_seconds(workdir: Path) -> pd.DataFrame:
     """Per rule: jobs and summed wall seconds from the ``benchmark:`` files of a run."""
     rows = []
     for path in sorted((workdir / "results" / "benchmarks").glob("*/*.tsv")):
-        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(pd.read_csv(path, sep="\t")["s"].iloc[0])})
+        seconds = float(pd.read_csv(path, sep="\t")["s"].iloc[0])
+        rows.append({"rule": path.parent.name, "job": path.stem, "seconds": seconds})
     if not rows:
         return pd.DataFrame(columns=["rule", "jobs", "seconds"])
     table = pd.DataFrame(rows).groupby("rule")["seconds"].agg(jobs="count", seconds="sum").reset_index()
@@ -143,7 +144,8 @@ def bench(repo: Path, configfile: Path, workdir: Path, cores: str = "all", yards
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "repo": str(repo), "commit": git_commit(repo),
         "configfile": str(configfile), "cores": cores, "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "pipeline_seconds": pipeline, "pipeline_cpu_seconds": pipeline_cpu,
-        "yardstick": {**yardstick, "before": before, "after": after, "seconds": stick["wall"], "cpu_seconds": stick["cpu"]},
+        "yardstick": {**yardstick, "before": before, "after": after,
+                      "seconds": stick["wall"], "cpu_seconds": stick["cpu"]},
         "ratio": pipeline / stick["wall"], "cpu_ratio": pipeline_cpu / stick["cpu"], "load_average": load,
         "rules": rule_seconds(workdir).to_dict("records"),
     }
@@ -153,11 +155,15 @@ def report(results: dict) -> str:
     """Human-readable summary of :func:`bench`'s results."""
     stick, load = results["yardstick"], results["load_average"]
     lines = [
-        f"repo {results['repo']} (commit {results['commit']}), config {results['configfile']}, --cores {results['cores']}",
-        f"pipeline (Snakemake part): {results['pipeline_seconds']:.1f} s wall, {results['pipeline_cpu_seconds']:.1f} s CPU "
+        f"repo {results['repo']} (commit {results['commit']}), config {results['configfile']}, "
+        f"--cores {results['cores']}",
+        f"pipeline (Snakemake part): {results['pipeline_seconds']:.1f} s wall, "
+        f"{results['pipeline_cpu_seconds']:.1f} s CPU "
         "(all jobs)",
-        f"yardstick ({stick['steps']} Adam steps of a fixed small CNN, batch {stick['batch']}, {stick['size']} px, 1 thread): "
-        f"before {statistics.median(stick['before']['wall']):.2f} s, after {statistics.median(stick['after']['wall']):.2f} s "
+        f"yardstick ({stick['steps']} Adam steps of a fixed small CNN, batch {stick['batch']}, "
+        f"{stick['size']} px, 1 thread): "
+        f"before {statistics.median(stick['before']['wall']):.2f} s, "
+        f"after {statistics.median(stick['after']['wall']):.2f} s "
         f"(medians of {stick['repeats']}), mean {stick['seconds']:.2f} s wall, {stick['cpu_seconds']:.2f} s CPU",
         f"ratio pipeline / yardstick: {results['ratio']:.1f} (wall), {results['cpu_ratio']:.1f} (CPU)",
         "load average (1 min): " + ", ".join(f"{k} {v[0]:.2f}" for k, v in load.items()),

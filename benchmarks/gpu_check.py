@@ -53,12 +53,13 @@ from benchmarks.bench_masks import (
     paper_options,
 )
 from benchmarks.naive import synchronize
-from fourier_masks.analysis import frequency_bias
+from fourier_masks.analysis.metrics import frequency_bias
 from fourier_masks.config import load_config
-from fourier_masks.data import load_split
+from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device
-from fourier_masks.masks import MaskOptions, learn_masks, masked_accuracy
-from fourier_masks.models import Normalized, accuracy, freeze, load_model, make_model
+from fourier_masks.masks.learning import MaskOptions, learn_masks, masked_accuracy
+from fourier_masks.models.files import load_model
+from fourier_masks.models.networks import Normalized, accuracy, freeze, make_model
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
@@ -190,7 +191,7 @@ def check_agreement(results: Path, device: torch.device) -> dict:
 
 def wide_resnet_28(widen: int, num_classes: int) -> torch.nn.Module:
     """RobustBench's WideResNet-28-``widen`` (28-10 is the CIFAR-10 zoo's most common architecture)."""
-    from fourier_masks.zoo import import_robustbench
+    from fourier_masks.models.zoo import import_robustbench
 
     import_robustbench()
     from robustbench.model_zoo.architectures.wide_resnet import WideResNet
@@ -260,9 +261,11 @@ def measure_scale(scale: Scale, size: Size, device: torch.device) -> dict:
     work = {"naive": len(x1), "paper": len(x1), "batched": len(xb) * len(seeds)}
     throughput = {name: work[name] / median[name] for name in work}
     step = {"paper": median["paper"] / len(x1), "bare_1": median["bare_1"] / len(x1),
-            "batched": median["batched"] / size.batched_steps, "bare_batched": median["bare_batched"] / size.batched_steps}
+            "batched": median["batched"] / size.batched_steps,
+            "bare_batched": median["bare_batched"] / size.batched_steps}
     return {
-        "scale": dataclasses.asdict(scale), "image_size": side, "wrn_widen": size.wrn_widen, "batch_size": batch, "seeds": len(seeds),
+        "scale": dataclasses.asdict(scale), "image_size": side, "wrn_widen": size.wrn_widen, "batch_size": batch,
+        "seeds": len(seeds),
         "forward_gflops": forward_flops(model, images[:1].to(device)) / 1e9,
         "throughput": throughput,
         "speedup": {name: throughput[name] / throughput["naive"] for name in ("paper", "batched")},
@@ -287,7 +290,8 @@ def run_check(device: str, workdir: Path, reuse: bool = False) -> dict:
     results["scales"] = [measure_scale(scale, size, resolved) for scale in SCALES]
     results["seconds"] = time.perf_counter() - start
     results["machine"]["load_average_end"] = os.getloadavg()
-    results["passed"] = results["pipeline"]["ok"] and all(results.get("agreement", {"passed": {"_": False}})["passed"].values())
+    agreed = results.get("agreement", {"passed": {"_": False}})["passed"]
+    results["passed"] = results["pipeline"]["ok"] and all(agreed.values())
     return results
 
 
@@ -312,8 +316,12 @@ def summary(results: dict) -> str:
 
 
 def _agreement_lines(agreement: dict, verdict: dict) -> list[str]:
-    fp32, gap, tol, masks = agreement["fp32_vs_cpu"], agreement["bf16_vs_fp32"], agreement["tolerance"], agreement["masks"]
-    fmt = lambda values: "/".join(f"{v:.3f}" for v in values)
+    fp32, gap, tol = agreement["fp32_vs_cpu"], agreement["bf16_vs_fp32"], agreement["tolerance"]
+    masks = agreement["masks"]
+
+    def fmt(values):
+        return "/".join(f"{v:.3f}" for v in values)
+
     return [
         f"2. fp32 masks on the device vs CPU ({len(agreement['seeds'])} seeds, {agreement['fit_images']} images): "
         f"max |difference| {fp32['max_abs']:.2e} (tolerance {tol['fp32']['max_abs']}), density difference "
@@ -329,7 +337,8 @@ def _agreement_lines(agreement: dict, verdict: dict) -> list[str]:
 
 def _scale_lines(scale: dict) -> list[str]:
     t, s, mem, per_mask = scale["throughput"], scale["share"], scale["peak_memory_mib"], scale["seconds_per_mask"]
-    memory = "n/a (CPU)" if mem["naive"] is None else " / ".join(f"{mem[k]:.0f}" for k in ("naive", "paper", "batched")) + " MiB"
+    memory = ("n/a (CPU)" if mem["naive"] is None
+              else " / ".join(f"{mem[k]:.0f}" for k in ("naive", "paper", "batched")) + " MiB")
     arch = f", WRN widened {scale['wrn_widen']}x" if scale["scale"]["arch"] == "wrn-28-10" else ""
     return [
         f"   {scale['scale']['name']} (measured at {scale['image_size']} px{arch}, {scale['forward_gflops']:.3f} GFLOP "

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 from benchmarks.gpu_check import forward_flops
 from benchmarks.naive import bare_step
 from fourier_masks.config import load_config
-from fourier_masks.masks import filter_masked
-from fourier_masks.models import Normalized, build_network, freeze, make_model
+from fourier_masks.masks.learning import filter_masked
+from fourier_masks.models.networks import Normalized, build_network, freeze, make_model
 
 #: Assumed sustained GPU throughput (one H100, bf16 autocast, eager PyTorch), TFLOP/s, and the
 #: floor of one optimiser step (kernel launches of a forward, a backward and the update), seconds.
@@ -274,10 +274,12 @@ def report(result: dict) -> str:
         nets.setdefault(n["arch"], n)
     lines = [f"{result['config']}: {len(result['networks'])} models; estimated (no GPU measured) at "
              f"{GPU['tflops_high']:.0f}-{GPU['tflops_low']:.0f} TFLOP/s sustained, step floor "
-             f"{1e3 * GPU['step_floor']:.1f} ms; ratios {'measured on this CPU' if result['ratios_measured'] else 'textbook'}",
+             f"{1e3 * GPU['step_floor']:.1f} ms; "
+             f"ratios {'measured on this CPU' if result['ratios_measured'] else 'textbook'}",
              "architectures: " + "; ".join(
                  f"{a} {n['gflops']:.2f} GFLOP/image, {n['params'] / 1e6:.1f} M parameters, ratios train "
-                 f"{n['ratios']['train']:.1f} / input grad {n['ratios']['input_grad']:.1f} / mask {n['ratios']['mask']:.1f}"
+                 f"{n['ratios']['train']:.1f} / input grad {n['ratios']['input_grad']:.1f} "
+                 f"/ mask {n['ratios']['mask']:.1f}"
                  for a, n in nets.items()),
              "", "| rule | jobs | GPU-minutes | longest job, minutes | peak memory, GiB |", "|---|---|---|---|---|"]
     for rule, row in sorted(result["rules"].items(), key=lambda item: -item[1]["hours_high"]):

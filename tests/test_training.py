@@ -71,14 +71,14 @@ def test_fast_adversarial_training_buys_robustness_like_pgd_training(tiny_data):
 
 def test_channels_last_training_matches_the_default_layout(tiny_data):
     """The NHWC layout changes float rounding only; the model comes back in the default layout."""
-    from fourier_masks.models import make_model
+    from fourier_masks.models.networks import make_model
 
     x, y = tiny_data[0][:96], tiny_data[1][:96]
     models, histories = [], []
     for channels_last in (False, True):
         model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
-        histories.append(train_model(model, x, y, "adv_linf", epochs=2, batch_size=32, lr=5e-3, attack="fgsm_rs",
-                                     channels_last=channels_last))
+        settings = training(epochs=2, batch_size=32, lr=5e-3, attack="fgsm_rs", channels_last=channels_last)
+        histories.append(train_model(model, x, y, "adv_linf", **settings))
         models.append(model)
     np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-3)
     assert all(p.is_contiguous() for p in models[1].parameters())

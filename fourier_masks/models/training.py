@@ -144,8 +144,8 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
             total_loss += float(loss.detach()) * len(index)
             correct += int((logits.argmax(1) == y).sum())
         if not math.isfinite(total_loss):
-            raise NumericalError(f"training diverged in epoch {epoch + 1}: the loss is {total_loss}, so the weights are "
-                                 f"no longer numbers; lower training.lr (now {lr}) and rerun.")
+            raise NumericalError(f"training diverged in epoch {epoch + 1}: the loss is {total_loss}, so the weights "
+                                 f"are no longer numbers; lower training.lr (now {lr}) and rerun.")
         rows.append({"epoch": epoch + 1, "loss": total_loss / len(images),
                      "train_acc": correct / len(images), "seconds": time.perf_counter() - start})
         _log_epoch(rows[-1], epochs, steps_per_epoch)
