@@ -92,7 +92,7 @@ def test_training_logs_each_epoch_with_its_speed(tiny_data, caplog):
     from fourier_masks.models.networks import make_model
 
     with caplog.at_level("INFO", logger="fourier_masks.models.training"):
-        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:64], tiny_data[1][:64], "adv_linf",
+        train_model(make_model("small_cnn", 1, 3, seed=0), tiny_data[0][:64], tiny_data[1][:64], "adv_linf",
                     **training(epochs=2, batch_size=32, attack="fgsm_rs"))
     lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.models.training"]
     assert len(lines) == 2 and lines[1].startswith("epoch 2/2: loss ") and "steps/s" in lines[1]
@@ -104,7 +104,7 @@ def test_attacks_match_the_schema_and_unknown_ones_are_refused(tiny_data):
 
     assert tuple(load_schema()["properties"]["training"]["properties"]["attack"]["enum"]) == ATTACKS
     with pytest.raises(InputError, match="training.attack = 'trades'.*pgd, fgsm_rs"):
-        train_model(make_model("small_cnn", 1, 3), tiny_data[0][:4], tiny_data[1][:4], "adv_linf",
+        train_model(make_model("small_cnn", 1, 3, seed=0), tiny_data[0][:4], tiny_data[1][:4], "adv_linf",
                     **training(attack="trades"))
 
 

@@ -66,7 +66,7 @@ def pgd(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: fl
     return (images + delta).detach()
 
 
-def fgsm_rs(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str = "linf", eps: float = 8 / 255,
+def fgsm_rs(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: float,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """One gradient step of ``1.25 * eps`` from a random point of the ``eps`` ball, projected back.
 

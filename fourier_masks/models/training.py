@@ -106,13 +106,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     DataFrame with one row per epoch: ``epoch``, ``loss``, ``train_acc``, ``seconds``.
     Each epoch is also logged (logger ``fourier_masks.training``) with its steps per second.
     """
-    if regime not in REGIMES:
-        raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
-    if set(SETTINGS) - set(settings):
-        raise InputError(f"train_model needs the training settings {sorted(set(SETTINGS) - set(settings))}; pass "
-                         "the training section of a checked config (fourier_masks.config.check_config).")
-    if attack not in ATTACKS:
-        raise InputError(f"training.attack = {attack!r} is not an attack; use one of {', '.join(ATTACKS)}.")
+    _check_recipe(regime, attack, settings)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -131,18 +125,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
             index = order[i : i + batch_size]
             x = augment(images[index], regime, generator, settings).to(device, memory_format=layout)
             y = labels[index].to(device)
-            if adversary is not None:
-                model.eval()
-                x = adversary(model, x, y)
-            model.train()
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(1) == y).sum())
+            loss, hits = _step(model, x, y, adversary, optimizer, schedule)
+            total_loss += loss * len(index)
+            correct += hits
         if not math.isfinite(total_loss):
             raise NumericalError(f"training diverged in epoch {epoch + 1}: the loss is {total_loss}, so the weights "
                                  f"are no longer numbers; lower training.lr (now {lr}) and rerun.")
@@ -151,6 +136,33 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
         _log_epoch(rows[-1], epochs, steps_per_epoch)
     model.to(memory_format=torch.contiguous_format).eval()
     return pd.DataFrame(rows)
+
+
+def _check_recipe(regime: str, attack: str, settings: dict) -> None:
+    """Refuse an unknown regime or attack, or ``settings`` that lack a key of :data:`SETTINGS`."""
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
+    if set(SETTINGS) - set(settings):
+        raise InputError(f"train_model needs the training settings {sorted(set(SETTINGS) - set(settings))}; pass "
+                         "the training section of a checked config (fourier_masks.config.check_config).")
+    if attack not in ATTACKS:
+        raise InputError(f"training.attack = {attack!r} is not an attack; use one of {', '.join(ATTACKS)}.")
+
+
+def _step(model, x: torch.Tensor, y: torch.Tensor, adversary, optimizer, schedule) -> tuple[float, int]:
+    """One weight update on the batch ``x`` [N, C, H, W] (made adversarial first when ``adversary``
+    is set); returns the batch's mean loss and its number of correct predictions."""
+    if adversary is not None:
+        model.eval()
+        x = adversary(model, x, y)
+    model.train()
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return float(loss.detach()), int((logits.argmax(1) == y).sum())
 
 
 def _adversary(regime: str, attack: str, settings: dict, generator: torch.Generator):
