@@ -100,7 +100,7 @@ def run_pipeline(repo: Path, workdir: Path, configfile: Path, cores: str) -> tup
     ``repo`` in ``workdir``."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
                "--directory", str(workdir), "--configfile", str(configfile), "--cores", cores]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(repo), os.environ.get("PYTHONPATH"))))}
     start, cpu = time.perf_counter(), children_cpu_seconds()
     with open(workdir / "snakemake.log", "w") as log:
         result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)

@@ -120,8 +120,9 @@ def run_tiny_pipeline(device: str, workdir: Path) -> dict:
     """Snakemake on the tiny config with ``device``; returns its seconds, exit status and log tail."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(TINY), "--config", f"device={device}", "--cores", str(min(os.cpu_count() or 1, 4))]
+    python_path = os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": python_path},
                             check=False)
     return {"seconds": time.perf_counter() - start, "returncode": result.returncode,
             "ok": result.returncode == 0 and (workdir / "results" / "provenance.json").is_file(),
@@ -156,11 +157,12 @@ def learn(model, images, labels, seeds, device, amp: bool, options: MaskOptions)
     return masks
 
 
-def mask_summary(model, masks: np.ndarray, test_images, test_labels) -> dict:
-    """Per mask: density, low_freq_fraction and retention on the held-out images."""
+def mask_summary(model, masks: np.ndarray, test_images, test_labels, low_freq_cutoff: float) -> dict:
+    """Per mask: density, low_freq_fraction (below ``low_freq_cutoff`` x Nyquist) and retention on the
+    held-out images."""
     clean = accuracy(model, test_images, test_labels)
     masked = masked_accuracy(model, test_images, test_labels, masks, batch_size=512)
-    bias = [frequency_bias(mask) for mask in masks]
+    bias = [frequency_bias(mask, low_freq_cutoff) for mask in masks]
     return {"density": [b["density"] for b in bias], "low_freq_fraction": [b["low_freq_fraction"] for b in bias],
             "retention": (masked / clean).tolist(), "clean_acc": clean}
 
@@ -179,7 +181,8 @@ def check_agreement(results: Path, device: torch.device) -> dict:
     agreement = {"max_abs": float(np.abs(fp32 - cpu).max()),
                  "density": float(np.abs(fp32_density - cpu_density).max()),
                  "cpu_density": cpu_density.tolist(), "device_density": fp32_density.tolist()}
-    summaries = {name: mask_summary(model, masks, test_images, test_labels)
+    cutoff = load_config(TINY)["analysis"]["low_freq_cutoff"]
+    summaries = {name: mask_summary(model, masks, test_images, test_labels, cutoff)
                  for name, masks in (("fp32", fp32), ("bf16", bf16))}
     bf16_gap = {key: float(np.abs(np.subtract(summaries["bf16"][key], summaries["fp32"][key])).max())
                 for key in TOLERANCE["bf16"]}
