@@ -94,7 +94,7 @@ class Scale:
 
 
 SCALES = (
-    Scale("small_cnn 32 px", "small_cnn", 3, 32, 10, 32, 1500 * 4, "embedded default: 1500 images x 4 epochs"),
+    Scale("small_cnn 32 px", "small_cnn", 3, 32, 10, 32, 800 * 4, "embedded default: 800 images x 4 epochs"),
     Scale("resnet18 gray 128 px", "resnet18", 1, 128, 5, 32, 1950 * 100, "paper: 1950 images x 100 epochs"),
     Scale("wrn-28-10 32 px", "wrn-28-10", 3, 32, 10, 128, 5000 * 30, "zoo: 5000 images x 30 epochs"),
 )

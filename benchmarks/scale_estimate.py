@@ -1,7 +1,7 @@
 """Estimated GPU-hours and peak GPU memory of a config, from FLOP counts and CPU-measured ratios.
 
-No GPU is needed, and none was used: every figure is an **estimate**, to be replaced by
-``make gpu-check`` measurements. For each model of the config it
+No GPU is needed to run it: every figure is an **estimate**, calibrated by ``make gpu-check``
+on one NVIDIA H200 (2026-11-27, see :data:`GPU`). For each model of the config it
 
 1. counts the forward FLOPs of one image (``torch.utils.flop_counter``), the parameters and
    the activation elements of one forward pass (outputs of every leaf module);
@@ -36,9 +36,13 @@ from fourier_masks.config import load_config
 from fourier_masks.masks.learning import filter_masked
 from fourier_masks.models.networks import Normalized, build_network, freeze, make_model
 
-#: Assumed sustained GPU throughput (one H100, bf16 autocast, eager PyTorch), TFLOP/s, and the
-#: floor of one optimiser step (kernel launches of a forward, a backward and the update), seconds.
-GPU = {"tflops_low": 100.0, "tflops_high": 300.0, "step_floor": 1e-3}
+#: Sustained GPU throughput (bf16 autocast, eager PyTorch), TFLOP/s, and the floor of one
+#: optimiser step (kernel launches of a forward, a backward and the update), seconds. Measured by
+#: ``make gpu-check`` on one H200 (2026-11-27): batched mask steps ran at about 33 TFLOP/s for
+#: ResNet-18 at 128 px (96 images a step) and 250 for WideResNet-28-10 at 32 px (384 images a
+#: step), counting 3 forward FLOPs per image-step; a batch-1 mask step took 9.3 ms (ResNet-18) and
+#: 12.6 ms (WideResNet-28-10), far above the kernels' arithmetic: launches and Python bound it.
+GPU = {"tflops_low": 30.0, "tflops_high": 250.0, "step_floor": 1e-2}
 
 #: Images per split when a config asks for all (0): the paper's five Imagenette classes
 #: (imagenette2, about 4700 train and 1950 validation images) and CIFAR-10.
@@ -67,7 +71,7 @@ def build(spec: dict, config: dict) -> torch.nn.Module:
     """The untrained network of model ``spec`` of ``config``, pixels in ``[0, 1]``."""
     channels, classes = image_shape(config)[0], num_classes(config)
     if spec["source"] == "robustbench":
-        from fourier_masks.zoo import build_architecture
+        from fourier_masks.models.zoo import build_architecture
 
         dataset = spec.get("dataset") or config["dataset"]["name"]
         return Normalized(build_architecture(f"{dataset}/{spec['threat_model']}/{spec['zoo_name']}"))
@@ -272,7 +276,7 @@ def report(result: dict) -> str:
     nets = {}
     for n in result["networks"]:
         nets.setdefault(n["arch"], n)
-    lines = [f"{result['config']}: {len(result['networks'])} models; estimated (no GPU measured) at "
+    lines = [f"{result['config']}: {len(result['networks'])} models; estimated (calibrated on one H200) at "
              f"{GPU['tflops_high']:.0f}-{GPU['tflops_low']:.0f} TFLOP/s sustained, step floor "
              f"{1e3 * GPU['step_floor']:.1f} ms; "
              f"ratios {'measured on this CPU' if result['ratios_measured'] else 'textbook'}",
