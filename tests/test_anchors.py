@@ -75,6 +75,15 @@ def test_heatmap_subset_leaves_skipped_bins_nan():
         fourier_heatmap(model, images, labels, norm=4.0, noise="phase", stride=0)
 
 
+def test_heatmap_logs_its_progress(caplog):
+    model, images, labels = _data(n=8)
+    with caplog.at_level("INFO", logger="fourier_masks.analysis.anchors"):
+        heatmap_correct(model, images, labels, 2.0, noise="sign", stride=2)
+    lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.analysis.anchors"]
+    bins = 8 * 5  # rows 0, 2, ..., 14 by columns 0, 2, ..., 8 of the half plane
+    assert len(lines) == 10 and lines[-1].startswith(f"heat map: {bins} of {bins} frequencies") and "images/s" in lines[-1]
+
+
 def test_sign_noise_adds_only_the_cosine_basis_image():
     # Yin et al.'s noise is +- the cosine basis image: a model reading the sine wave at K0
     # never sees it, while a uniform phase flips some of its images.

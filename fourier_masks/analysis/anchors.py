@@ -23,7 +23,9 @@ Example
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,8 @@ import torch
 from ..errors import InputError
 from ..models.networks import accuracy, predict
 from ..spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, radius_grid
+
+log = logging.getLogger(__name__)
 
 __all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "heatmap_table",
            "cutoff_curves"]
@@ -109,12 +113,17 @@ def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
     n, channels, height, width = images.shape
     generator = torch.Generator().manual_seed(seed)
     correct = np.full((n, height, width), np.nan, dtype=np.float32)
-    for row, col in _bins(height, width, stride, max_radius):
+    bins, start = _bins(height, width, stride, max_radius), time.perf_counter()
+    for done, (row, col) in enumerate(bins, 1):
         self_conjugate = (2 * row) % height == 0 and (2 * col) % width == 0
         phases = _phases(noise, self_conjugate, n, channels, generator)
         perturbed = (images + norm * plane_waves(height, width, row, col, phases)).clamp(0.0, 1.0)
         right = (predict(model, perturbed, batch_size) == labels.cpu()).numpy()
         correct[:, row, col] = correct[:, (-row) % height, (-col) % width] = right
+        if done % max(1, len(bins) // 10) == 0 or done == len(bins):
+            seconds = time.perf_counter() - start
+            log.info("heat map: %d of %d frequencies, %.1f s, %.0f images/s", done, len(bins), seconds,
+                     done * n / max(seconds, 1e-9))
     return correct
 
 
