@@ -77,7 +77,7 @@ def build(spec: dict, config: dict) -> torch.nn.Module:
         return Normalized(build_architecture(f"{dataset}/{spec['threat_model']}/{spec['zoo_name']}"))
     if spec["source"] == "checkpoint":
         return Normalized(build_network(spec["arch"], num_classes=classes))
-    return make_model(spec["arch"], channels, classes, [0.5] * channels, [0.25] * channels)
+    return make_model(spec["arch"], channels, classes, [0.5] * channels, [0.25] * channels, seed=0)
 
 
 def image_shape(config: dict) -> tuple[int, int, int]:
@@ -184,7 +184,7 @@ def rule_work(net: Network, config: dict) -> dict[str, Work]:
     work = {
         "evaluate_model": Work(n_test + n_robust * robust["steps"] * r["input_grad"],
                                robust["steps"] * -(-n_robust // 256), min(n_robust, 256)),
-        "learn_masks": Work(seeds * mask["epochs"] * fit * (r["mask"] + 1) + fit,
+        "learn_masks": Work(seeds * fit * (mask["epochs"] * r["mask"] + keep_rule_passes(mask)) + fit,
                             mask["epochs"] * -(-fit // mask["batch_size"]), mask["batch_size"] * seeds,
                             amp=mask["amp"] in ("auto", True)),
         "evaluate_masks": Work(n_test * (1 + models * seeds + 3 * seeds)),
@@ -206,6 +206,12 @@ def rule_work(net: Network, config: dict) -> dict[str, Work]:
         retrain = training_work(net, config, n_train)
         work["retrain"] = Work(retrain.forwards + 2 * n_test, retrain.steps, retrain.batch, True)
     return work
+
+
+def keep_rule_passes(mask: dict) -> int:
+    """Forward passes over the fitting images per seed for the keep rule: every epoch under
+    ``protocol: authors`` or ``monitor``, else once when the seed is done (newest mask first)."""
+    return mask["epochs"] if mask["protocol"] == "authors" or mask["monitor"] else 1
 
 
 def training_work(net: Network, config: dict, n_train: int) -> Work:
