@@ -51,7 +51,7 @@ def test_defaults_are_filled_without_changing_the_input(default):
     config = check_config(default)
     assert default == before
     assert config["mask"]["lambda"] == 0.05
-    assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 500}
+    assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 250}
     assert config["analysis"]["random_shuffles"] == 8
     assert config["reference_model"] == "standard"  # null means the first model
 
@@ -328,7 +328,7 @@ BAD = [
      ["dataset.image_size = 4096 with dataset.n_train = 2000 and dataset.n_test = 500 needs about 1500.0 GiB",
       "2000 planted images generated in float64", "more than this machine's"]),
     ("photos-image-size-beyond-memory", _set("dataset.image_size", 8192),
-     ["dataset.image_size = 8192", "6000 images held as float32"]),
+     ["dataset.image_size = 8192", "4500 images held as float32"]),
     ("imagenet-beyond-memory", _set("dataset", {"name": "imagenet", "image_size": 8192}),
      ["dataset.image_size = 8192 with dataset.n_train = 0 and dataset.n_test = 5000"]),
     # model names

@@ -67,6 +67,15 @@ def test_model_calls_split_into_whole_seeds_give_the_same_masks(tiny_model, tiny
     assert list(h1["kept"]) == list(h2["kept"])
 
 
+def test_channels_last_layout_learns_the_same_masks(tiny_model, tiny_data):
+    """The NHWC layout (the schema default) changes float rounding only."""
+    x, y = tiny_data[0][:64], tiny_data[1][:64]
+    default, h1 = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1, 2], channels_last=False, **FAST)
+    nhwc, h2 = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1, 2], channels_last=True, **FAST)
+    np.testing.assert_allclose(default, nhwc, atol=1e-4)
+    assert list(h1["kept"]) == list(h2["kept"])
+
+
 def test_half_spectrum_parametrisation_learns_the_same_function_as_full_fft(tiny_model, tiny_data):
     x, y = tiny_data[0][:32], tiny_data[1][:32]
     options = {**FAST, "epochs": 1, "batch_size": 32, "schedule": "constant", "lr": 1e-3}
