@@ -153,6 +153,16 @@ def runner(kind: str, model, device: torch.device):
     return lambda x, y: learn_masks_steps(model, x, y, seeds, options)
 
 
+def memory_format(options: MaskOptions) -> torch.memory_format:
+    """The layout ``learn_masks`` runs the model in under ``options``: the bare model is timed in it too."""
+    return torch.channels_last if options.channels_last else torch.contiguous_format
+
+
+def nchw_copy(model) -> torch.nn.Module:
+    """A copy of ``model`` in the default layout, as the authors' naive loop runs it."""
+    return copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+
+
 def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
     """Seconds of ``calls`` bare forward + input-gradient backward steps on ``images``."""
     synchronize(images.device)
@@ -166,15 +176,16 @@ def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
 def measure_steps(model, images, labels, size: Size, device: torch.device) -> dict:
     """Figures 1 and 2: interleaved repeats of the naive loop, learn_masks and the bare model."""
     options, seeds = mask_defaults(device)
-    batch = options.batch_size
+    batch, layout = options.batch_size, memory_format(options)
     amp = options.amp in ("auto", True) and device.type == "cuda"
     x1, y1 = images[: size.batch1_images], labels[: size.batch1_images]
     xb, yb = images[: size.batched_images], labels[: size.batched_images]
-    bare1 = (images[:1].to(device), labels[:1].to(device))
-    bare_b = (images[: batch * len(seeds)].to(device), labels[: batch * len(seeds)].to(device))
+    model.to(memory_format=layout)
+    bare1 = (images[:1].to(device, memory_format=layout), labels[:1].to(device))
+    bare_b = (images[: batch * len(seeds)].to(device, memory_format=layout), labels[: batch * len(seeds)].to(device))
     steps_b = -(-size.batched_images // batch)
     runs = {
-        "naive": runner("naive", copy.deepcopy(model), device),
+        "naive": runner("naive", nchw_copy(model), device),
         "paper": runner("paper", model, device),
         "bare_1": lambda x, y: bare_seconds(model, *bare1, len(x), amp),
         "default": runner("default", model, device),
@@ -214,7 +225,7 @@ def measure_quality(model, images, labels, size: Size, device: torch.device) -> 
     clean = float(history["clean_acc"].iloc[0])
     fast_density = masks.reshape(len(masks), -1).mean(1)
     fast_retention = masked_accuracy(model, x.to(device), y.to(device), masks, options.model_batch_size) / clean
-    mask, naive = naive_mask(copy.deepcopy(model), x, y, seed=seeds[0], lam=PAPER["lam"], lr=PAPER["lr"],
+    mask, naive = naive_mask(nchw_copy(model), x, y, seed=seeds[0], lam=PAPER["lam"], lr=PAPER["lr"],
                              epochs=PAPER["epochs"], warmup=PAPER["warmup"], epoch_cap=size.naive_epoch_cap,
                              device=device)
     gap = np.abs(naive["density"].to_numpy()[:, None] - fast_density[None]).max(1)
@@ -249,10 +260,12 @@ def whole_call(model, images, labels, seeds: list[int], epochs: int, batch_size:
     return time.perf_counter() - start
 
 
-def bare_pass(model, images, labels, seeds: int, epochs: int, batch_size: int, per_call: int, amp: bool) -> float:
+def bare_pass(model, images, labels, seeds: int, epochs: int, batch_size: int, per_call: int, amp: bool,
+              layout: torch.memory_format) -> float:
     """Seconds of the bare model on the image-seed steps of a whole call: each epoch, each step's
     ``seeds x batch_size`` images go through forward + input-gradient backward in calls of whole
-    seeds of at most ``per_call`` images (at least one seed), as ``learn_masks`` calls the model."""
+    seeds of at most ``per_call`` images (at least one seed) in memory ``layout``, as ``learn_masks``
+    calls the model."""
     stacked, stacked_labels = images.expand(seeds, *images.shape), labels.expand(seeds, *labels.shape)
     synchronize(images.device)
     start = time.perf_counter()
@@ -261,7 +274,7 @@ def bare_pass(model, images, labels, seeds: int, epochs: int, batch_size: int, p
             step = min(batch_size, len(images) - i)
             group = max(1, per_call // step)
             for first in range(0, seeds, group):
-                x = stacked[first : first + group, i : i + step].flatten(0, 1)
+                x = stacked[first : first + group, i : i + step].flatten(0, 1).contiguous(memory_format=layout)
                 bare_step(model, x, stacked_labels[first : first + group, i : i + step].flatten(), amp)
     synchronize(images.device)
     return time.perf_counter() - start
@@ -297,13 +310,16 @@ def measure_end_to_end(model, images, labels, size: Size, device: torch.device) 
     seeds, batch = list(range(1, size.e2e_seeds + 1)), size.e2e_batch
     x, y = images[: size.e2e_images].to(device), labels[: size.e2e_images].to(device)
     amp = device.type == "cuda"  # learn_masks' amp='auto'
-    per_call = mask_module.mask_options().model_batch_size
+    defaults = mask_module.mask_options()  # what whole_call runs with
+    per_call, layout = defaults.model_batch_size, memory_format(defaults)
+    model.to(memory_format=layout)
     shortest = min(size.e2e_epochs)
     runs = {}
     for epochs in size.e2e_epochs:
-        runs[f"bare_{epochs}"] = lambda e=epochs: bare_pass(model, x, y, len(seeds), e, batch, per_call, amp)
+        runs[f"bare_{epochs}"] = lambda e=epochs: bare_pass(model, x, y, len(seeds), e, batch, per_call, amp,
+                                                                   layout)
         runs[f"call_{epochs}"] = lambda e=epochs: whole_call(model, x, y, seeds, e, batch, device)
-    runs["naive"] = lambda: float(naive_mask(copy.deepcopy(model), x, y, seed=1, lam=PAPER["lam"], lr=PAPER["lr"],
+    runs["naive"] = lambda: float(naive_mask(nchw_copy(model), x, y, seed=1, lam=PAPER["lam"], lr=PAPER["lr"],
                                              epochs=shortest, device=device)[1]["elapsed"].iloc[-1])
     whole_call(model, x[: 2 * batch], y[: 2 * batch], seeds, 1, batch, device)  # warm-up
     times, cpu_times = {name: [] for name in runs}, {name: [] for name in runs}

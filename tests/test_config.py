@@ -531,7 +531,7 @@ def test_refused_model_names_are_those_snakemake_cannot_match():
 
 def test_dataset_memory_counts_float32_copies_and_planted_generation():
     photos = check_config({})["dataset"]
-    assert dataset_memory(photos)[0] == 6000 * 3 * 32 * 32 * 4
+    assert dataset_memory(photos)[0] == (photos["n_train"] + photos["n_test"]) * 3 * 32 * 32 * 4
     planted = check_config({"dataset": {"name": "planted", "image_size": 64}})["dataset"]
     assert dataset_memory(planted)[0] == 2000 * 64 * 64 * 48
     assert dataset_memory(check_config({"dataset": CIFAR})["dataset"]) == (0, "")
