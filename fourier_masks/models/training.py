@@ -94,7 +94,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
     regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys :data:`SETTINGS`
         (a checked config's ``training`` section gives them all).
-    attack : adversarial regimes' attack, one of :data:`~fourier_masks.attacks.ATTACKS`:
+    attack : adversarial regimes' attack, one of :data:`~fourier_masks.models.attacks.ATTACKS`:
         ``pgd`` (``steps`` steps of the regime's budget, Madry et al. 2018) or ``fgsm_rs``
         (one step of 1.25 eps from a random start, Wong et al. 2020; ``steps`` unused).
     channels_last : train in the channels-last (NHWC) memory layout, which convolutions run
@@ -104,7 +104,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     Returns
     -------
     DataFrame with one row per epoch: ``epoch``, ``loss``, ``train_acc``, ``seconds``.
-    Each epoch is also logged (logger ``fourier_masks.training``) with its steps per second.
+    Each epoch is also logged (logger ``fourier_masks.models.training``) with its steps per second.
     """
     _check_recipe(regime, attack, settings)
     torch.manual_seed(seed)
