@@ -128,7 +128,7 @@ def _accuracy(model, dataset, mask, device) -> float:
             x = x.to(device)
             if mask is not None:
                 x = torch.fft.ifft2(torch.fft.fft2(x) * mask).real
-            correct += int(model(x).argmax(1).cpu() == y)
+            correct += int(model(x).argmax(1).cpu() == y.cpu())
     return correct / len(dataset)
 
 
