@@ -140,20 +140,22 @@ def _dotted(path) -> str:
 def load_schema(path=None) -> dict:
     """The config schema as a dict (from ``path``, default :data:`SCHEMA_PATH`).
 
-    The parsed file is cached by path, modification time and size (parsing it takes tens of
-    milliseconds, and every keyword call of ``learn_masks`` checks its options); each caller
-    gets its own copy.
+    The parsed file is cached by path, inode, modification and change times and size (parsing
+    it takes tens of milliseconds, and every keyword call of ``learn_masks`` checks its
+    options); a file replaced in place, even with its old modification time, has a new change
+    time. Each caller gets its own copy.
     """
     path = Path(path or SCHEMA_PATH)
     if not path.is_file():
         raise InputError(f"config schema {path} does not exist; pass schema_path to check_config.")
     stat = path.stat()
-    return copy.deepcopy(_parsed_schema(path.resolve(), stat.st_mtime_ns, stat.st_size))
+    identity = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+    return copy.deepcopy(_parsed_schema(path.resolve(), identity))
 
 
 @functools.lru_cache(maxsize=4)
-def _parsed_schema(path: Path, mtime_ns: int, size: int) -> dict:
-    """The schema file at ``path`` parsed; the time and size only key the cache."""
+def _parsed_schema(path: Path, identity: tuple) -> dict:
+    """The schema file at ``path`` parsed; ``identity`` (inode, times, size) only keys the cache."""
     return _read_yaml(path, "config schema")
 
 

@@ -121,12 +121,14 @@ def test_random_acc_is_the_mean_and_sd_over_seeded_shuffles(tiny_model, tiny_dat
     mask = np.zeros((1, 16, 16), np.float32)
     mask[0, 0, 0] = 1.0
     mask[0, 0, 1] = mask[0, 0, -1] = 0.5
-    table = evaluate_controls(tiny_model, x, y, {1: mask, 2: mask}, threshold=0.0, random_shuffles=5)
+    table = evaluate_controls(tiny_model, x, y, {1: mask, 2: mask}, threshold=0.0, random_shuffles=5,
+                              batch_size=512)
     assert list(table.columns) == ["seed", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
                                    "lowpass_acc"]
     shuffles = random_masks_like(mask, 1, 5)
     assert (shuffles[:, 0, 0, 0] == 1).all()
-    manual = evaluate_transfer(tiny_model, x, y, {("r", k): s for k, s in enumerate(shuffles)})["masked_acc"]
+    shuffled = {("r", k): s for k, s in enumerate(shuffles)}
+    manual = evaluate_transfer(tiny_model, x, y, shuffled, batch_size=512)["masked_acc"]
     assert table["random_acc"].iloc[0] == pytest.approx(manual.mean())
     assert table["random_acc_sd"].iloc[0] == pytest.approx(manual.std(ddof=1))
 
@@ -134,7 +136,7 @@ def test_random_acc_is_the_mean_and_sd_over_seeded_shuffles(tiny_model, tiny_dat
 def test_transfer_evaluates_every_mask_on_the_target(tiny_model, tiny_data):
     _, _, x, y = tiny_data
     masks = {("a", 1): np.ones((1, 16, 16), np.float32), ("b", 1): np.zeros((1, 16, 16), np.float32)}
-    table = evaluate_transfer(tiny_model, x, y, masks)
+    table = evaluate_transfer(tiny_model, x, y, masks, batch_size=512)
     assert table["masked_acc"].iloc[0] == pytest.approx(table["clean_acc"].iloc[0])
     labels_of_blank = tiny_model(torch.zeros(1, 1, 16, 16)).argmax(1)
     assert table["masked_acc"].iloc[1] == pytest.approx(float((y == labels_of_blank).float().mean()))

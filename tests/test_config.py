@@ -1,6 +1,7 @@
 """Config validation: the schema, fourier_masks.config.check_config and the workflow's parse-time check."""
 
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -132,6 +133,17 @@ def test_schema_is_valid_and_every_key_has_type_and_description():
     for path, sub in keys:
         assert sub.get("description"), f"{path} has no description"
         assert "type" in sub or "enum" in sub, f"{path} has no type"
+
+
+def test_a_schema_replaced_with_its_old_time_and_size_is_read_again(tmp_path):
+    """The parse cache is keyed by more than modification time and size (``cp -p``, ``rsync -t``)."""
+    path, other = tmp_path / "schema.yaml", tmp_path / "other.yaml"
+    path.write_text("a: 2\n")
+    assert load_schema(path) == {"a": 2}
+    other.write_text("a: 3\n")
+    os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    os.replace(other, path)
+    assert load_schema(path) == {"a": 3}
 
 
 def test_schema_choices_match_the_package():

@@ -74,6 +74,9 @@ def test_channels_last_layout_learns_the_same_masks(tiny_model, tiny_data):
     nhwc, h2 = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1, 2], channels_last=True, **FAST)
     np.testing.assert_allclose(default, nhwc, atol=1e-4)
     assert list(h1["kept"]) == list(h2["kept"])
+    model = copy.deepcopy(tiny_model)
+    learn_masks(model, x, y, seeds=[1], channels_last=True, **FAST)
+    assert all(p.is_contiguous() for p in model.parameters()), "the caller's model keeps its layout"
 
 
 def test_half_spectrum_parametrisation_learns_the_same_function_as_full_fft(tiny_model, tiny_data):

@@ -16,13 +16,14 @@ __all__ = ["evaluate_controls", "evaluate_transfer", "retrain_summary"]
 
 
 def evaluate_controls(model, images, labels, masks: dict, threshold: float, random_shuffles: int,
-                      batch_size: int = 512) -> pd.DataFrame:
+                      batch_size: int) -> pd.DataFrame:
     """Held-out accuracy of ``model`` with each of its own masks and their controls.
 
     Parameters
     ----------
     masks : ``{seed: mask [C', H, W]}``.
     random_shuffles : shuffles of each mask behind ``random_acc`` (:func:`random_masks_like`).
+    batch_size : most masked images per model call (the config's ``mask.eval_batch_size``).
 
     Returns
     -------
@@ -41,13 +42,14 @@ def evaluate_controls(model, images, labels, masks: dict, threshold: float, rand
     return pd.DataFrame(rows)
 
 
-def evaluate_transfer(model, images, labels, masks: dict, batch_size: int = 512) -> pd.DataFrame:
+def evaluate_transfer(model, images, labels, masks: dict, batch_size: int) -> pd.DataFrame:
     """Accuracy of one target model with every mask (docs/method.md, analysis 8).
 
     Parameters
     ----------
     masks : ``{(source_model, source_seed): mask [C', H, W]}``; a mask with one channel is
         shared by all channels, a per-channel mask must match the target's channels.
+    batch_size : most masked images per model call (the config's ``mask.eval_batch_size``).
 
     Returns
     -------

@@ -641,7 +641,8 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
 
     Parameters
     ----------
-    model : ``nn.Module`` taking ``[N, C, H, W]`` in ``[0, 1]``; it is frozen here.
+    model : ``nn.Module`` taking ``[N, C, H, W]`` in ``[0, 1]``; it is frozen here and moved to
+        the device (with ``channels_last`` it runs in that layout and gets its own layout back).
     images : float ``[N, C, H, W]`` in ``[0, 1]``, the fitting images.
     labels : int64 ``[N]``.
     seeds : ints; each seed sets its data order and (``init='random'``) initial mask.
@@ -680,4 +681,6 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     while state.epoch < options.epochs and state.active:
         _learn_epoch(problem, state)
         saver.save(state, due_only=state.epoch < options.epochs and bool(state.active))  # always the last
+    if options.channels_last:
+        problem.model.to(memory_format=torch.contiguous_format)
     return _results(state, problem)

@@ -21,6 +21,7 @@ rule evaluate_masks:
         sources=MASK_SOURCES,
         threshold=lookup(dpath="analysis/binarize_threshold", within=config),
         random_shuffles=lookup(dpath="analysis/random_shuffles", within=config),
+        batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
         data_folder=data_folder,

@@ -14,10 +14,11 @@ with logged(snakemake.log[0]):
     images, labels = load_split(snakemake.params.data_folder, "test")
     masks = {(model_name, seed): load_mask(path, images.shape[1:])
              for (model_name, seed), path in zip(snakemake.params.sources, snakemake.input.masks, strict=True)}
-    transfer = evaluate_transfer(model, images, labels, masks).assign(target_model=target)
+    batch_size = snakemake.params.batch_size
+    transfer = evaluate_transfer(model, images, labels, masks, batch_size).assign(target_model=target)
     own = {seed: mask for (model_name, seed), mask in masks.items() if model_name == target}
     controls = evaluate_controls(model, images, labels, own, snakemake.params.threshold,
-                                 snakemake.params.random_shuffles)
+                                 snakemake.params.random_shuffles, batch_size)
     controls = controls.assign(model=target, clean_acc=transfer["clean_acc"].iloc[0])
     write_table(transfer, snakemake.output.transfer)
     write_table(controls, snakemake.output.controls)
