@@ -157,8 +157,10 @@ def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
     x, y = tiny_data[0][:12], tiny_data[1][:12]
     rules = {"epochs": 10, "patience": 2, "tolerance": 2e-2, "keep_threshold": 0.99}
     naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)
+    # the authors' loop runs the model in the default layout; NHWC would add rounding over ~100 steps
     package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01,
-                                   parametrization="fft", protocol="authors", **{"lambda": 0.2}, **rules)
+                                   parametrization="fft", protocol="authors", channels_last=False,
+                                   **{"lambda": 0.2}, **rules)
     assert list(history["kept"]) == list(reference["kept"]) and not history["kept"].iloc[0]
     assert not history["kept"].all(), "some epochs must miss the keep rule for this test to mean anything"
     assert len(history) < rules["epochs"], "the patience rule must stop the run early"
