@@ -32,7 +32,9 @@ import torch.nn.functional as F
 
 from benchmarks.gpu_check import forward_flops
 from benchmarks.naive import bare_step
-from fourier_masks.config import load_config
+from fourier_masks.analysis.anchors import heatmap_bins
+from fourier_masks.config import load_config, retrained_models
+from fourier_masks.data.registry import dataset_shape
 from fourier_masks.masks.learning import filter_masked
 from fourier_masks.models.networks import Normalized, build_network, freeze, make_model
 
@@ -81,16 +83,13 @@ def build(spec: dict, config: dict) -> torch.nn.Module:
 
 
 def image_shape(config: dict) -> tuple[int, int, int]:
-    dataset = config["dataset"]
-    if dataset["name"] in ("cifar10", "cifar100"):
-        return 3, 32, 32
-    return dataset.get("channels", 3), dataset["image_size"], dataset["image_size"]
+    """``(C, H, W)`` of the config's images."""
+    return tuple(dataset_shape(config["dataset"])[0])
 
 
 def num_classes(config: dict) -> int:
-    dataset = config["dataset"]
-    return {"cifar10": 10, "cifar100": 100, "imagenet": 1000}.get(dataset["name"]) or len(
-        dataset.get("classes") or range(dataset.get("n_classes", 10)))
+    """Classes of the config's dataset (10 for a folder dataset whose class folders are not there)."""
+    return dataset_shape(config["dataset"])[1] or 10
 
 
 def split_sizes(config: dict) -> tuple[int, int]:
@@ -193,7 +192,8 @@ def rule_work(net: Network, config: dict) -> dict[str, Work]:
         work["train_model"] = training_work(net, config, n_train)
     if analysis["fourier_heatmap"]["enabled"]:
         heat = analysis["fourier_heatmap"]
-        work["fourier_heatmap"] = Work(min(heat["n_images"], n_test) * heatmap_bins(config, heat["stride"]))
+        bins = heatmap_bins(*image_shape(config)[1:], heat["stride"], None)
+        work["fourier_heatmap"] = Work(min(heat["n_images"], n_test) * len(bins))
     if analysis["cutoff_curves"]["enabled"]:
         curves = analysis["cutoff_curves"]
         work["cutoff_curves"] = Work(2 * curves["n_radii"] * min(curves["n_images"], n_test))
@@ -202,7 +202,7 @@ def rule_work(net: Network, config: dict) -> dict[str, Work]:
         images = 2 * min(single["n_images"], n_test)
         work["single_image_masks"] = Work(images * single["steps"] * r["mask"], single["steps"] * -(-images // 256),
                                           min(images, 256))
-    if net.name in retrained(config):
+    if analysis["retrain"]["enabled"] and net.name in retrained_models(config):
         retrain = training_work(net, config, n_train)
         work["retrain"] = Work(retrain.forwards + 2 * n_test, retrain.steps, retrain.batch, True)
     return work
@@ -224,21 +224,6 @@ def training_work(net: Network, config: dict, n_train: int) -> Work:
     batches = -(-n_train // training["batch_size"])
     return Work(training["epochs"] * n_train * (r["train"] + attack_steps * r["input_grad"]),
                 training["epochs"] * batches * (1 + attack_steps), training["batch_size"], True)
-
-
-def heatmap_bins(config: dict, stride: int) -> int:
-    """Half-plane frequency bins a Fourier heat map evaluates (as ``anchors._bins`` without a radius limit)."""
-    _, height, width = image_shape(config)
-    return len(range(0, height, stride)) * len(range(0, width // 2 + 1, stride))
-
-
-def retrained(config: dict) -> list[str]:
-    """Models the retrain rule trains again (as common.smk's RETRAIN)."""
-    retrain = config["analysis"]["retrain"]
-    if not retrain["enabled"]:
-        return []
-    trained = [m["name"] for m in config["models"] if m["source"] == "train"]
-    return retrain["models"] or [name for name in [config["reference_model"]] if name in trained]
 
 
 def gpu_seconds(work: Work, net: Network, tflops: float) -> float:

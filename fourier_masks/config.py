@@ -44,6 +44,7 @@ __all__ = [
     "load_config",
     "load_schema",
     "read_config_file",
+    "retrained_models",
 ]
 
 #: The config schema shipped with the workflow.
@@ -383,6 +384,13 @@ def _schema_problems(config: dict, schema: dict) -> list[str]:
         if sentence not in sentences:
             sentences.append(sentence)
     return sentences
+
+
+def retrained_models(config: dict) -> list[str]:
+    """Models the retrain analysis trains again on masked images (when ``analysis.retrain`` is
+    enabled): ``analysis.retrain.models``, or else the reference model when it is trained here."""
+    trained = [model["name"] for model in config["models"] if model["source"] == "train"]
+    return config["analysis"]["retrain"]["models"] or [name for name in [config["reference_model"]] if name in trained]
 
 
 def _check_models(config: dict) -> None:

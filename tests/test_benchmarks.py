@@ -47,3 +47,21 @@ def test_smallest_benchmark_runs_and_reports_every_figure():
     text = report(results)
     for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory", "5. end to end"):
         assert heading in text
+
+
+
+def test_scale_estimate_counts_the_work_of_each_rule_family():
+    """The GPU-time estimate of the embedded default (textbook ratios: no timing in the test)."""
+    from benchmarks.scale_estimate import Network, estimate, load_config, rule_work
+
+    path = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+    result = estimate(path, measure=False)
+    assert set(result["rules"]) == {"evaluate_model", "learn_masks", "evaluate_masks", "train_model",
+                                    "fourier_heatmap", "cutoff_curves", "retrain"}
+    assert result["rules"]["learn_masks"]["jobs"] == 7 and result["rules"]["retrain"]["jobs"] == 1
+    assert 0 < result["total_hours"][0] <= result["total_hours"][1]
+    config = load_config(path)
+    net = Network("standard", "small_cnn", "train", "standard", 0.02, 1, 1, 1, {"train": 3, "input_grad": 2, "mask": 2})
+    # 32 px at stride 2: rows 0, 2, ..., 30 by columns 0, 2, ..., 16 of the half plane
+    heat = config["analysis"]["fourier_heatmap"]
+    assert rule_work(net, config)["fourier_heatmap"].forwards == heat["n_images"] * 16 * 9

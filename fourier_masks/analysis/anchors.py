@@ -37,8 +37,8 @@ from ..spectrum import apply_mask, frequency_grid, highpass_mask, lowpass_mask, 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["plane_waves", "heatmap_correct", "fourier_heatmap", "split_half_reliability", "heatmap_table",
-           "cutoff_curves"]
+__all__ = ["plane_waves", "heatmap_bins", "heatmap_correct", "fourier_heatmap", "split_half_reliability",
+           "heatmap_table", "cutoff_curves"]
 
 
 def plane_waves(height: int, width: int, row: int, col: int, phases: torch.Tensor) -> torch.Tensor:
@@ -57,7 +57,7 @@ def plane_waves(height: int, width: int, row: int, col: int, phases: torch.Tenso
     return (waves / waves.flatten(-2).norm(dim=-1)[..., None, None]).float()
 
 
-def _bins(height: int, width: int, stride: int, max_radius: float | None) -> list[tuple[int, int]]:
+def heatmap_bins(height: int, width: int, stride: int, max_radius: float | None) -> list[tuple[int, int]]:
     """Half-plane bins ``(row, col)``, ``col <= W // 2``, on the stride grid and within the radius."""
     radius = radius_grid(height, width)
     limit = math.inf if max_radius is None else max_radius
@@ -113,7 +113,7 @@ def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
     n, channels, height, width = images.shape
     generator = torch.Generator().manual_seed(seed)
     correct = np.full((n, height, width), np.nan, dtype=np.float32)
-    bins, start = _bins(height, width, stride, max_radius), time.perf_counter()
+    bins, start = heatmap_bins(height, width, stride, max_radius), time.perf_counter()
     for done, (row, col) in enumerate(bins, 1):
         self_conjugate = (2 * row) % height == 0 and (2 * col) % width == 0
         phases = _phases(noise, self_conjugate, n, channels, generator)

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 
-from fourier_masks.config import check_config, read_config_file
+from fourier_masks.config import check_config, read_config_file, retrained_models
 from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.models.files import imports_of
 from fourier_masks.models.preflight import check_sources
@@ -102,11 +102,8 @@ TABLES = [
     "transfer",
 ]
 FIGURES = ["mask_grid", "profiles", "frequency_bias", "transfer", "examples"]
-# Models retrained on masked images (validation.smk): analysis.retrain.models, or else the
-# reference model when it is trained here.
-RETRAIN = config["analysis"]["retrain"]["models"] or [
-    name for name in [config["reference_model"]] if name in TRAINED
-]
+# Models retrained on masked images (validation.smk).
+RETRAIN = retrained_models(config)
 # Optional analyses (validation.smk): switch analysis.<key>.enabled -> the names of their
 # tables and figures.
 OPTIONAL_OUTPUTS = {
