@@ -214,8 +214,10 @@ def _count_correct(model, images: torch.Tensor, labels: torch.Tensor, half: torc
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
             x, y = images[i : i + batch_size].to(half.device), labels[i : i + batch_size].to(half.device)
+            spectrum = torch.fft.rfft2(x)  # once for all the masks
             for row, mask in enumerate(half):
-                correct[row] += (model(filter_masked(x[None], mask[None], "rfft")[0]).argmax(-1) == y).sum()
+                masked = torch.fft.irfft2(spectrum * mask, s=x.shape[-2:])
+                correct[row] += (model(masked).argmax(-1) == y).sum()
     return correct
 
 
@@ -399,16 +401,16 @@ class _Problem:
         width = width // 2 + 1 if self.options.parametrization == "rfft" else width
         return (channels if self.options.per_channel else 1, height, width)
 
+    def seeds_per_call(self, batch: int) -> int:
+        """Seeds whose ``batch`` masked images each go to the model in one call (whole seeds, at least one)."""
+        return max(1, self.options.model_batch_size // batch)
+
     def logits(self, masked: torch.Tensor) -> torch.Tensor:
-        """Model outputs ``[S, B, K]`` of masked images ``[S, B, C, H, W]``, whole seeds per call."""
-        seeds_per_call = max(1, self.options.model_batch_size // masked.shape[1])
-        outputs = []
-        for part in masked.split(seeds_per_call):
-            part = part.flatten(0, 1)
-            if self.options.channels_last:
-                part = part.contiguous(memory_format=torch.channels_last)
-            outputs.append(self.forward(part))
-        return torch.cat(outputs).view(*masked.shape[:2], -1)
+        """Model outputs ``[S, B, K]`` of masked images ``[S, B, C, H, W]``, in one call."""
+        batch = masked.flatten(0, 1)
+        if self.options.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return self.forward(batch).view(*masked.shape[:2], -1)
 
 
 @dataclasses.dataclass
@@ -494,6 +496,29 @@ def _projected_adam(params, grad, adam_m, adam_v, step: int, lr: float, beta1: f
     params.addcdiv_(adam_m, denominator, value=-lr / (1 - beta1**step)).clamp_(0.0, 1.0)
 
 
+def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
+    """Loss ``[A]``, mean mask ``[A]`` and the loss's gradient w.r.t. ``params`` ``[A, C', H, W']``
+    of one step on the images ``index`` ``[A, B]``.
+
+    Each model call (:meth:`_Problem.seeds_per_call` seeds) is differentiated right after its
+    forward pass, while its activations are still in cache; a seed's loss depends on its own
+    mask only, so this is the gradient of the summed loss.
+    """
+    options, parts = problem.options, []
+    per_call = problem.seeds_per_call(index.shape[1])
+    for rows in torch.arange(len(params), device=params.device).split(per_call):
+        masks, images = params[rows].detach().requires_grad_(True), index[rows]
+        with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
+            logits = problem.logits(filter_masked(problem.images[images], masks, options.parametrization))
+        mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
+        loss = loss_per_seed(options.loss, logits, problem.labels[images], problem.ce_clean[images],
+                             problem.logp_clean[images], options.lam, mean_mask)
+        (grad,) = torch.autograd.grad(loss.sum(), masks)
+        parts.append((loss.detach(), mean_mask.detach(), grad))
+    loss, mean_mask, grad = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
+    return loss, mean_mask, grad
+
+
 def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over the fitting images for every seed still learning.
 
@@ -506,19 +531,13 @@ def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Te
     step_density = torch.zeros(len(orders), device=problem.device)
     for start in range(0, n, options.batch_size):
         index = orders[:, start : start + options.batch_size]
-        masks = state.params.detach().requires_grad_(True)
-        with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
-            logits = problem.logits(filter_masked(problem.images[index], masks, options.parametrization))
-        mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
-        loss = loss_per_seed(options.loss, logits, problem.labels[index], problem.ce_clean[index],
-                             problem.logp_clean[index], options.lam, mean_mask)
-        (grad,) = torch.autograd.grad(loss.sum(), masks)
+        loss, mean_mask, grad = _step_gradient(problem, state.params, index)
         state.step += 1
         with torch.no_grad():
             _projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
                             *options.learning_rate(state.step - 1, problem.total_steps))
-            losses += loss.detach() * index.shape[1]
-            step_density += mean_mask.detach()
+            losses += loss * index.shape[1]
+            step_density += mean_mask
     return losses / n, step_density / problem.steps_per_epoch
 
 
