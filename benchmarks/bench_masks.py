@@ -13,7 +13,9 @@ Prints, measured side by side in one run:
 5. end to end (tracker issue 15): the whole ``learn_masks`` call, set-up, clean reference,
    keep-rule passes and all, against the bare model on the same image-seed steps in calls of
    the same size, at a few epoch counts, against the naive loop's whole call, with where the
-   time goes (cProfile: top entries, time per phase, number of keep-rule passes).
+   time goes (cProfile: top entries, time per phase, number of keep-rule passes);
+6. on CPU, the pipeline's job set-up: ``learn_masks`` at the config's defaults in fresh processes
+   with and without :func:`fourier_masks.device.keep_freed_memory`, which every torch job calls.
 
 Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--out FILE.json]``
 (from the repository root). See ``benchmarks/README.md`` for what each figure counts.
@@ -44,7 +46,7 @@ from benchmarks.naive import bare_step, naive_mask, synchronize
 from fourier_masks.config import load_config
 from fourier_masks.data.dataset import to_float
 from fourier_masks.data.photos import photo_patches
-from fourier_masks.device import resolve_device
+from fourier_masks.device import keep_freed_memory, resolve_device
 from fourier_masks.masks import checkpoint as mask_checkpoint
 from fourier_masks.masks import learning as mask_module
 from fourier_masks.masks.learning import MaskOptions, learn_masks, masked_accuracy
@@ -406,6 +408,41 @@ def measure_memory(model, images, labels, size: Size, device: torch.device) -> d
     return {"unit": "MiB", "images": len(x), "peak": peaks, "measure": measure}
 
 
+def _setup_child(reuse: bool, model, images, labels, threads, queue):
+    """Seconds of one ``learn_masks`` call at the defaults in a fresh process, with ``reuse`` of freed memory
+    (:func:`fourier_masks.device.keep_freed_memory`) or glibc's own settings; after a two-image warm-up."""
+    torch.set_num_threads(threads)
+    if reuse and not keep_freed_memory():
+        queue.put(None)
+        return
+    options, seeds = mask_defaults("cpu")
+    learn_masks(model, images[:2], labels[:2], seeds, options=options)
+    start = time.perf_counter()
+    learn_masks(model, images, labels, seeds, options=options)
+    queue.put(time.perf_counter() - start)
+
+
+def measure_job_setup(model, images, labels, size: Size) -> dict | None:
+    """Figure 6 (CPU): a fresh process's ``learn_masks`` call at the defaults on the fitting images, glibc's
+    ``malloc`` settings against the jobs' memory reuse, interleaved; None where ``mallopt`` is missing."""
+    context = multiprocessing.get_context("spawn")
+    x, y = images[: size.fit_images], labels[: size.fit_images]
+    times = {"glibc": [], "reuse": []}
+    for _ in range(min(3, size.repeats)):
+        for name in times:
+            queue = context.Queue()
+            child = context.Process(target=_setup_child, args=(name == "reuse", copy.deepcopy(model).cpu(), x, y,
+                                                                torch.get_num_threads(), queue))
+            child.start()
+            times[name].append(queue.get())
+            child.join()
+    if None in times["reuse"]:
+        return None
+    ratios = [plain / reuse for plain, reuse in zip(times["glibc"], times["reuse"], strict=True)]
+    return {"images": len(x), "seconds": {name: statistics.median(values) for name, values in times.items()},
+            "speedup": statistics.median(ratios), "repeat_seconds": times}
+
+
 def machine(device: torch.device) -> dict:
     """What the figures were measured on."""
     info = {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
@@ -418,7 +455,7 @@ def machine(device: torch.device) -> dict:
 
 
 def run_benchmark(size: Size, device: str = "cpu") -> dict:
-    """All four figures for one device; returns them as a JSON-ready dict."""
+    """All the figures for one device; returns them as a JSON-ready dict."""
     device = resolve_device(device)
     start = time.perf_counter()
     model, images, labels = benchmark_model(size, device)
@@ -428,6 +465,8 @@ def run_benchmark(size: Size, device: str = "cpu") -> dict:
     results["quality"] = measure_quality(model, images, labels, size, device)
     results["memory"] = measure_memory(model, images, labels, size, device)
     results["end_to_end"] = measure_end_to_end(model, images, labels, size, device)
+    if device.type == "cpu":
+        results["job_setup"] = measure_job_setup(model, images, labels, size)
     results["machine"]["load_average_end"] = os.getloadavg()
     results["bars"] = bars(results, device.type)
     return results
@@ -481,8 +520,18 @@ def report(results: dict) -> str:
         f"4. extra peak memory ({mem['measure']}, {mem['images']} images, fresh process each): "
         + ", ".join(f"{k} {v:.1f} {mem['unit']}" for k, v in mem["peak"].items()),
         *_end_to_end_lines(results["end_to_end"], results["bars"], met),
+        *_job_setup_lines(results.get("job_setup")),
     ]
     return "\n".join(lines)
+
+
+def _job_setup_lines(setup: dict | None) -> list[str]:
+    if setup is None:
+        return []
+    seconds = setup["seconds"]
+    return [f"6. job set-up: learn_masks at the defaults on {setup['images']} images in a fresh process, "
+            f"glibc malloc {seconds['glibc']:.2f} s, with the jobs' memory reuse {seconds['reuse']:.2f} s: "
+            f"{setup['speedup']:.2f}x"]
 
 
 def _end_to_end_lines(e2e: dict, bars: dict, met: dict) -> list[str]:

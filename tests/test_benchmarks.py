@@ -44,8 +44,10 @@ def test_smallest_benchmark_runs_and_reports_every_figure():
     profile = end_to_end["2"]["profile"]
     assert len(profile["top"]) == 5 and profile["phases"]["mask steps"] > 0 and profile["phases"]["keep-rule pass"] > 0
     assert profile["keep_rule_passes"] >= 1 and all(row["cpu_time"]["share"] > 0 for row in end_to_end.values())
+    assert results["job_setup"]["speedup"] > 0 and len(results["job_setup"]["repeat_seconds"]["reuse"]) == 1
     text = report(results)
-    for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory", "5. end to end"):
+    for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory", "5. end to end",
+                    "6. job set-up"):
         assert heading in text
 
 

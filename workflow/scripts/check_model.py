@@ -5,14 +5,14 @@ import shutil
 from pathlib import Path
 
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged
 from fourier_masks.models.acquire import check_accuracy
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
     data_folder = snakemake.params.data_folder
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     spec = snakemake.params.spec
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
                        imports=snakemake.params.imports)

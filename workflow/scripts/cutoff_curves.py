@@ -8,13 +8,13 @@ import numpy as np
 
 from fourier_masks.analysis.anchors import cutoff_curves
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import load_model
 from fourier_masks.spectrum import corner_radius
 
 with logged(snakemake.log[0]):
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     params = snakemake.params
     model = load_model(snakemake.input.model, resolve_device(params.device),
                        imports=snakemake.params.imports)

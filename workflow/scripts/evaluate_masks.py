@@ -2,12 +2,12 @@
 
 from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transfer
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]):
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     target = snakemake.wildcards.model
     model = load_model(snakemake.input.model, resolve_device(snakemake.params.device),
                        imports=snakemake.params.imports)

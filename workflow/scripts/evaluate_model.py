@@ -3,14 +3,14 @@
 import pandas as pd
 
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import load_model
 from fourier_masks.models.networks import accuracy
 from fourier_masks.models.training import robust_accuracy
 
 with logged(snakemake.log[0]) as log:
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     params = snakemake.params
     spec = params.spec
     model = load_model(snakemake.input.model, resolve_device(params.device), imports=params.imports)

@@ -6,12 +6,12 @@ stride skips the bin) and the map's split-half ``reliability`` (one value per mo
 
 from fourier_masks.analysis.anchors import heatmap_table
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]):
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     params = snakemake.params
     model = load_model(snakemake.input.model, resolve_device(params.device),
                        imports=snakemake.params.imports)

@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import set_threads
+from fourier_masks.device import configure_cpu
 from fourier_masks.io import logged, save_mask, write_table
 from fourier_masks.masks.learning import MaskOptions, learn_masks
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     settings = snakemake.params.mask
     images, labels = load_split(snakemake.params.data_folder, settings["fit_split"])
     if settings["fit_images"]:

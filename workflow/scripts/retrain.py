@@ -7,7 +7,7 @@ test images.
 
 from fourier_masks.analysis.evaluation import retrain_summary
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models.files import load_model, save_model
 from fourier_masks.models.training import train_from_scratch
@@ -15,7 +15,7 @@ from fourier_masks.spectrum import apply_mask
 
 with logged(snakemake.log[0]) as log:
     data_folder = snakemake.params.data_folder
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     params, device = snakemake.params, resolve_device(snakemake.params.device)
     train_images, train_labels = load_split(data_folder, "train")
     test_images, test_labels = load_split(data_folder, "test")

@@ -8,14 +8,14 @@ import numpy as np
 import torch
 
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged, write_table
 from fourier_masks.masks.single_image import learn_single_image_masks
 from fourier_masks.models.attacks import pgd
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     params = snakemake.params
     device = resolve_device(params.device)
     model = load_model(snakemake.input.model, device, imports=snakemake.params.imports)

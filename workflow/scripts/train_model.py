@@ -1,14 +1,14 @@
 """Train one model of the config in its regime (rule train_model)."""
 
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, set_threads
+from fourier_masks.device import resolve_device, configure_cpu
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import save_model
 from fourier_masks.models.training import train_from_scratch
 
 with logged(snakemake.log[0]) as log:
     data_folder = snakemake.params.data_folder
-    set_threads(snakemake.threads)
+    configure_cpu(snakemake.threads)
     spec = snakemake.params.spec
     images, labels = load_split(data_folder, "train")
     num_classes = len(load_class_names(data_folder))
