@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged
 from fourier_masks.models.acquire import check_accuracy
 from fourier_masks.models.files import load_model

@@ -8,7 +8,7 @@ import numpy as np
 
 from fourier_masks.analysis.anchors import cutoff_curves
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import load_model
 from fourier_masks.spectrum import corner_radius

@@ -2,7 +2,7 @@
 
 from fourier_masks.analysis.evaluation import evaluate_controls, evaluate_transfer
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models.files import load_model
 

@@ -6,7 +6,7 @@ stride skips the bin) and the map's split-half ``reliability`` (one value per mo
 
 from fourier_masks.analysis.anchors import heatmap_table
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import load_model
 

@@ -7,7 +7,7 @@ test images.
 
 from fourier_masks.analysis.evaluation import retrain_summary
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import load_mask, logged, write_table
 from fourier_masks.models.files import load_model, save_model
 from fourier_masks.models.training import train_from_scratch

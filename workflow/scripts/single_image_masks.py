@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from fourier_masks.data.dataset import load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged, write_table
 from fourier_masks.masks.single_image import learn_single_image_masks
 from fourier_masks.models.attacks import pgd

@@ -1,7 +1,7 @@
 """Train one model of the config in its regime (rule train_model)."""
 
 from fourier_masks.data.dataset import load_class_names, load_split
-from fourier_masks.device import resolve_device, configure_cpu
+from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged, write_table
 from fourier_masks.models.files import save_model
 from fourier_masks.models.training import train_from_scratch
