@@ -17,7 +17,8 @@ Prints, measured side by side in one run:
 6. on CPU, the pipeline's job set-up: ``learn_masks`` at the config's defaults in fresh processes
    with and without :func:`fourier_masks.device.keep_freed_memory`, which every torch job calls.
 
-Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--out FILE.json]``
+Usage: ``python -m benchmarks.bench_masks [--device cpu|cuda] [--quick] [--threads N] [--reuse-memory]
+[--out FILE.json]``
 (from the repository root). See ``benchmarks/README.md`` for what each figure counts.
 """
 
@@ -493,7 +494,8 @@ def report(results: dict) -> str:
     lines = [
         f"machine: {m['processor']}, {m['cpu_count']} CPUs ({m['cpus_usable']} usable), torch {m['torch']}, "
         f"{m['torch_threads']} threads, device {m['device']}{', ' + m['gpu'] if 'gpu' in m else ''}; "
-        f"load average {m['load_average'][0]:.1f} at start, {m['load_average_end'][0]:.1f} at end",
+        f"load average {m['load_average'][0]:.1f} at start, {m['load_average_end'][0]:.1f} at end"
+        f"{'; memory reuse as in the jobs (--reuse-memory)' if m.get('reuse_memory') else ''}",
         "",
         f"1. throughput (image-seed steps/s, median of {results['size']['repeats']} interleaved repeats, steps only)",
         f"   naive loop (batch 1, 1 seed, fft2, torch Adam)   {s['throughput']['naive']:9.1f}   1.00x",
@@ -579,10 +581,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a smoke run of under about two minutes")
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--reuse-memory", action="store_true",
+                        help="run everything with the jobs' memory reuse (fourier_masks.device.keep_freed_memory)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.reuse_memory and not keep_freed_memory():
+        parser.error("--reuse-memory needs glibc's mallopt, which this C library lacks")
     results = run_benchmark(QUICK if args.quick else FULL, args.device)
+    results["machine"]["reuse_memory"] = args.reuse_memory
     print(report(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
