@@ -46,28 +46,31 @@ def test_mask_learning_runs_on_the_cpu_fallback(monkeypatch, tiny_model, tiny_da
 
 
 FAULT_PROBE = """
-import resource, sys, torch
+import resource, statistics, sys, torch
 from fourier_masks.device import configure_cpu
 from fourier_masks.models.networks import make_model
 torch.set_num_threads(1)
 if sys.argv[1] == "job":
     configure_cpu(1)
 model, images = make_model("small_cnn", 3, 10, seed=0).eval(), torch.rand(128, 3, 32, 32)
+faults = []
 with torch.inference_mode():
-    model(images)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(10):
+    for _ in range(21):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         model(images)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(statistics.median(faults[1:]))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and page-fault counts are Linux's")
 def test_jobs_reuse_freed_memory_instead_of_faulting_in_fresh_pages():
-    """Ten model calls of 128 images at 32 px: glibc's own settings hand each call's activations back to the OS
-    and fault fresh pages in (about 10^5 page faults); a job's set-up keeps them for reuse."""
-    faults = {setup: int(subprocess.run([sys.executable, "-c", FAULT_PROBE, setup], capture_output=True, text=True,
-                                        check=True, cwd=ROOT).stdout)
+    """Model calls of 128 images at 32 px: with glibc's own settings a call hands its activations back to the
+    OS and faults fresh pages in (thousands of page faults a call); a job's set-up keeps them for reuse.
+    Medians over 20 calls after the first, so that a rare growth of the heap does not count."""
+    faults = {setup: float(subprocess.run([sys.executable, "-c", FAULT_PROBE, setup], capture_output=True,
+                                          text=True, check=True, cwd=ROOT).stdout)
               for setup in ("plain", "job")}
-    assert faults["plain"] > 20_000, faults  # the probe does show the problem
-    assert faults["job"] < faults["plain"] / 10, faults
+    if faults["plain"] <= 1000:
+        pytest.skip(f"this machine does not fault fresh pages in on every call ({faults}), e.g. huge pages")
+    assert faults["job"] < faults["plain"] / 20, faults
