@@ -506,8 +506,8 @@ def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor)
     """
     options, parts = problem.options, []
     per_call = problem.seeds_per_call(index.shape[1])
-    for rows in torch.arange(len(params), device=params.device).split(per_call):
-        masks, images = params[rows].detach().requires_grad_(True), index[rows]
+    for masks, images in zip(params.split(per_call), index.split(per_call), strict=True):
+        masks = masks.detach().requires_grad_(True)
         with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
             logits = problem.logits(filter_masked(problem.images[images], masks, options.parametrization))
         mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
