@@ -386,6 +386,16 @@ def _schema_problems(config: dict, schema: dict) -> list[str]:
     return sentences
 
 
+def _check_attack_steps(given: dict, filled: dict) -> None:
+    """Refuse ``training.pgd_*.steps`` given with ``attack: fgsm_rs``, which takes one step and ignores them."""
+    training = given.get("training") or {}
+    ignored = [f"training.{budget}.steps" for budget in ("pgd_linf", "pgd_l2")
+               if isinstance(training.get(budget), dict) and "steps" in training[budget]]
+    if ignored and filled["training"]["attack"] == "fgsm_rs":
+        _fail(f"{' and '.join(ignored)} given, but training.attack = 'fgsm_rs' (the default) takes one step of "
+              "1.25 eps and reads no steps; remove them, or set training.attack: pgd for multi-step PGD training.")
+
+
 def retrained_models(config: dict) -> list[str]:
     """Models the retrain analysis trains again on masked images (when ``analysis.retrain`` is
     enabled): ``analysis.retrain.models``, or else the reference model when it is trained here."""
@@ -563,6 +573,7 @@ def check_config(config: dict, schema_path=None, memory: int | None = None) -> d
     if filled["reference_model"] is None:
         filled["reference_model"] = filled["models"][0]["name"]
     _check_model_names(filled)
+    _check_attack_steps(config, filled)
     _check_models(filled)
     _check_ranges(filled)
     _check_sizes(filled)

@@ -151,7 +151,7 @@ def test_schema_choices_match_the_package():
     from fourier_masks.data.registry import DATASETS
     from fourier_masks.masks.learning import MaskOptions
     from fourier_masks.models.networks import ARCHITECTURES
-    from fourier_masks.models.training import REGIMES, SETTINGS
+    from fourier_masks.models.training import COMMON_SETTINGS, REGIME_SETTINGS, REGIMES
     from fourier_masks.models.zoo import ZOO_CLASSES
 
     props = load_schema()["properties"]
@@ -162,12 +162,34 @@ def test_schema_choices_match_the_package():
     assert tuple(model["regime"]["enum"]) == REGIMES
     assert model["arch"]["anyOf"][0]["enum"] == list(ARCHITECTURES)
     assert set(model["dataset"]["enum"]) - {None} == set(ZOO_CLASSES)
-    assert set(SETTINGS) <= set(props["training"]["properties"])
+    read = set(COMMON_SETTINGS).union(*REGIME_SETTINGS.values())
+    assert read == set(props["training"]["properties"]), "every training key is read by some regime"
     pipeline_only = {"fit_split", "fit_images", "vectorize_seeds", "eval_batch_size"}
     assert set(props["mask"]["properties"]) - pipeline_only == set(MaskOptions.config_keys()) - {"device"}
 
 
 # --- bad configs ---------------------------------------------------------------------------
+
+
+def test_pgd_steps_with_the_one_step_attack_are_refused():
+    """fgsm_rs takes one step: steps given beside it would be accepted and ignored."""
+    with pytest.raises(InputError, match=r"training.pgd_l2.steps given, but training.attack = 'fgsm_rs'"):
+        check_config({"training": {"pgd_l2": {"eps": 0.5, "steps": 7}}})
+    assert check_config({"training": {"attack": "pgd", "pgd_l2": {"steps": 7}}})["training"]["pgd_l2"]["steps"] == 7
+
+
+def test_each_regime_gets_only_the_training_settings_it_reads():
+    from fourier_masks.models.training import regime_settings
+
+    training = check_config({"training": {"attack": "pgd"}})["training"]
+    assert "pgd_linf" not in regime_settings(training, "standard")
+    assert "attack" not in regime_settings(training, "noise")
+    assert regime_settings(training, "adv_l2")["pgd_l2"] == {"eps": 0.5, "steps": 4}
+    one_step = check_config({})["training"]
+    assert regime_settings(one_step, "adv_l2")["pgd_l2"] == {"eps": 0.5}
+    assert regime_settings(one_step, "rotate") == {**{key: one_step[key] for key in
+                                                      ("epochs", "batch_size", "lr", "seed", "channels_last")},
+                                                   "rotate": 180}
 
 
 def _parent(config, path):

@@ -135,6 +135,11 @@ ALIASES = {"lam": "lambda", "n_boot": "bootstrap", "n_perm": "permutations", "n_
            "threshold": "binarize_threshold", "radial_edges": "radial_bands"}
 
 #: Arguments named like a config key of their section that mean something else, so a default is theirs.
+# Module-level tables whose keys happen to be config keys but that hold no defaults.
+NOT_DEFAULT_TABLES = {
+    ("fourier_masks.models.training", "REGIME_SETTINGS"):
+        "keyed by regime (scale, translate and rotate are also training keys); its values name keys",
+}
 NOT_CONFIG = {
     ("fourier_masks.data.dataset", "check_images", "name"): "the name of the images in messages",
     ("fourier_masks.models.networks", "predict", "batch_size"): "images per model call, no config key",
@@ -218,7 +223,7 @@ def _restated(module: str, tree: ast.Module) -> list[str]:
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
             keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
-            if sum(k in leaves for k in keys) >= 2:
+            if sum(k in leaves for k in keys) >= 2 and (module, ast.unparse(node.targets[0])) not in NOT_DEFAULT_TABLES:
                 found.append(f"{module}.{ast.unparse(node.targets[0])}: a table of config defaults")
         elif isinstance(node, ast.Assign) and not _trivial(literal(node.value)) and literal(node.value) in values:
             found.append(f"{module}.{ast.unparse(node.targets[0])} = {ast.unparse(node.value)}")

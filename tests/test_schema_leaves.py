@@ -21,6 +21,7 @@ import yaml
 from test_workflow import REPO, TINY
 
 from fourier_masks.config import check_config, load_schema
+from fourier_masks.models.training import REGIMES
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Rules whose params record the config as a whole rather than read keys of it.
@@ -74,6 +75,9 @@ def variants(files: Path) -> tuple[dict, dict]:
     return {
         "tiny": tiny,
         "planted": _tiny(dataset={"name": "planted", "image_size": 16, "n_classes": 3, "n_train": 120, "n_test": 60}),
+        "regimes": _tiny(models=[{"name": regime, "source": "train", "regime": regime, "arch": "small_cnn"}
+                                 for regime in REGIMES],  # steps left to the schema: attack may become fgsm_rs
+                         training={**tiny["training"], "pgd_linf": {"eps": 0.0157}}),
         "cifar10": _tiny(dataset=cifar),
         "imagenet": _tiny(dataset={"name": "imagenet", "root": str(files / "imagenet"), "n_test": 20,
                                    "image_size": 32}),
@@ -129,6 +133,8 @@ def variant_of(path: tuple) -> str:
         return MODEL_VARIANT.get(path[-1], "checkpoint")
     if path[0] == "dataset":
         return DATASET_VARIANT.get(path[-1], "tiny")
+    if path[0] == "training":
+        return "regimes"  # each regime's keys reach its own models' jobs only
     return "tiny"
 
 

@@ -123,6 +123,7 @@ RERUNS = {
                                             "figure_frequency_bias"}),
     ("analysis", "example_images"): (3, {"figure_examples"}),
     ("analysis", "robust_eval", "n_images"): (30, {"evaluate_model", "models_table"}),
+    ("training", "noise_sigma"): (0.2, set()),  # the tiny run trains no noise model
 }
 
 

@@ -26,14 +26,39 @@ from ..errors import InputError, NumericalError
 from .attacks import ATTACKS, fgsm_rs, pgd
 from .networks import make_model
 
-__all__ = ["REGIMES", "SETTINGS", "augment", "train_model", "train_from_scratch", "robust_accuracy"]
+__all__ = ["COMMON_SETTINGS", "REGIMES", "REGIME_SETTINGS", "augment", "regime_settings", "robust_accuracy",
+           "train_from_scratch", "train_model"]
 
 LOG = logging.getLogger(__name__)
 
-REGIMES = ("standard", "adv_linf", "adv_l2", "noise", "scale", "translate", "rotate")
+#: The config's ``training`` keys that every regime reads (the named arguments of :func:`train_model`).
+COMMON_SETTINGS = ("epochs", "batch_size", "lr", "seed", "channels_last")
+#: The further ``training`` keys each regime reads (``settings`` of :func:`train_model`).
+REGIME_SETTINGS = {"standard": (), "adv_linf": ("attack", "pgd_linf"), "adv_l2": ("attack", "pgd_l2"),
+                   "noise": ("noise_sigma",), "scale": ("scale",), "translate": ("translate",), "rotate": ("rotate",)}
+REGIMES = tuple(REGIME_SETTINGS)
 
-#: The config's ``training`` keys that set the attacks and augmentations (``settings`` of :func:`train_model`).
-SETTINGS = ("pgd_linf", "pgd_l2", "noise_sigma", "scale", "translate", "rotate")
+
+def regime_settings(training: dict, regime: str) -> dict:
+    """The keys of a checked config's ``training`` section that training in ``regime`` reads.
+
+    The common keys and the regime's own (:data:`REGIME_SETTINGS`); under ``attack: fgsm_rs``
+    an adversarial budget without ``steps``, which only PGD reads. A rule that passes just
+    these reruns a model's training only when something its regime uses changes.
+
+    >>> training = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 0, "channels_last": True,
+    ...             "attack": "fgsm_rs", "pgd_linf": {"eps": 0.0157, "steps": 4}, "noise_sigma": 0.1}
+    >>> sorted(regime_settings(training, "standard"))
+    ['batch_size', 'channels_last', 'epochs', 'lr', 'seed']
+    >>> regime_settings(training, "adv_linf")["pgd_linf"]
+    {'eps': 0.0157}
+    """
+    _check_regime(regime)
+    chosen = {key: training[key] for key in (*COMMON_SETTINGS, *REGIME_SETTINGS[regime])}
+    if chosen.get("attack") == "fgsm_rs":
+        chosen.update({key: {name: value for name, value in chosen[key].items() if name != "steps"}
+                       for key in REGIME_SETTINGS[regime] if key.startswith("pgd_")})
+    return chosen
 
 
 def _affine(images: torch.Tensor, scale, angle, shift) -> torch.Tensor:
@@ -84,19 +109,19 @@ def augment(images: torch.Tensor, regime: str, generator: torch.Generator, setti
 
 
 def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, *, epochs: int, batch_size: int,
-                lr: float, seed: int, attack: str, channels_last: bool, device: str | torch.device,
-                **settings) -> pd.DataFrame:
+                lr: float, seed: int, channels_last: bool, device: str | torch.device, **settings) -> pd.DataFrame:
     """Train ``model`` in place with Adam and a one-cycle schedule; returns the history.
 
     Parameters
     ----------
     model : module taking ``[N, C, H, W]`` in ``[0, 1]``.
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
-    regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys :data:`SETTINGS`
-        (a checked config's ``training`` section gives them all).
-    attack : adversarial regimes' attack, one of :data:`~fourier_masks.models.attacks.ATTACKS`:
-        ``pgd`` (``steps`` steps of the regime's budget, Madry et al. 2018) or ``fgsm_rs``
-        (one step of 1.25 eps from a random start, Wong et al. 2020; ``steps`` unused).
+    regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys the regime
+        reads (:data:`REGIME_SETTINGS`; :func:`regime_settings` picks them from a checked
+        config's ``training`` section, which also serves whole). The adversarial regimes' ``attack``
+        is one of :data:`~fourier_masks.models.attacks.ATTACKS`: ``pgd`` (``steps`` steps of the
+        regime's budget, Madry et al. 2018) or ``fgsm_rs`` (one step of 1.25 eps from a random
+        start, Wong et al. 2020).
     channels_last : train in the channels-last (NHWC) memory layout, which convolutions run
         faster in on CPUs (oneDNN; about 1.5x here) and GPUs; the model is returned in the
         default layout. Results differ from the default layout by float rounding only.
@@ -106,7 +131,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     DataFrame with one row per epoch: ``epoch``, ``loss``, ``train_acc``, ``seconds``.
     Each epoch is also logged (logger ``fourier_masks.models.training``) with its steps per second.
     """
-    _check_recipe(regime, attack, settings)
+    _check_recipe(regime, settings)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -115,7 +140,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     steps_per_epoch = math.ceil(len(images) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
                                                    pct_start=0.15)
-    adversary = _adversary(regime, attack, settings, generator)
+    adversary = _adversary(regime, settings, generator)
     rows = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -138,15 +163,20 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     return pd.DataFrame(rows)
 
 
-def _check_recipe(regime: str, attack: str, settings: dict) -> None:
-    """Refuse an unknown regime or attack, or ``settings`` that lack a key of :data:`SETTINGS`."""
+def _check_regime(regime: str) -> None:
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
-    if set(SETTINGS) - set(settings):
-        raise InputError(f"train_model needs the training settings {sorted(set(SETTINGS) - set(settings))}; pass "
+
+
+def _check_recipe(regime: str, settings: dict) -> None:
+    """Refuse an unknown regime or attack, or ``settings`` that lack a key the regime reads."""
+    _check_regime(regime)
+    missing = sorted(set(REGIME_SETTINGS[regime]) - set(settings))
+    if missing:
+        raise InputError(f"training in regime {regime!r} needs the training settings {missing}; pass "
                          "the training section of a checked config (fourier_masks.config.check_config).")
-    if attack not in ATTACKS:
-        raise InputError(f"training.attack = {attack!r} is not an attack; use one of {', '.join(ATTACKS)}.")
+    if "attack" in REGIME_SETTINGS[regime] and settings["attack"] not in ATTACKS:
+        raise InputError(f"training.attack = {settings['attack']!r} is not an attack; use one of {', '.join(ATTACKS)}.")
 
 
 def _step(model, x: torch.Tensor, y: torch.Tensor, adversary, optimizer, schedule) -> tuple[float, int]:
@@ -165,13 +195,13 @@ def _step(model, x: torch.Tensor, y: torch.Tensor, adversary, optimizer, schedul
     return float(loss.detach()), int((logits.argmax(1) == y).sum())
 
 
-def _adversary(regime: str, attack: str, settings: dict, generator: torch.Generator):
+def _adversary(regime: str, settings: dict, generator: torch.Generator):
     """``(model, x, y) -> adversarial x`` of an adversarial ``regime`` (None for the others)."""
     norm = {"adv_linf": "linf", "adv_l2": "l2"}.get(regime)
     if norm is None:
         return None
     budget = settings[f"pgd_{norm}"]
-    if attack == "fgsm_rs":
+    if settings["attack"] == "fgsm_rs":
         return lambda model, x, y: fgsm_rs(model, x, y, norm=norm, eps=budget["eps"], generator=generator)
     return lambda model, x, y: pgd(model, x, y, norm=norm, eps=budget["eps"], steps=budget["steps"],
                                    generator=generator)

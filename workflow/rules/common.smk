@@ -11,6 +11,7 @@ from fourier_masks.config import check_config, read_config_file, retrained_model
 from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.models.files import imports_of
 from fourier_masks.models.preflight import check_sources
+from fourier_masks.models.training import regime_settings
 from fourier_masks.template_guard import templates_allowed
 
 # A bad config ends in one paragraph naming the key or file, without a traceback. The
@@ -75,6 +76,11 @@ def data_folder(wildcards, input):
 def model_spec(wildcards):
     """Config entry of the model named by the ``model`` wildcard."""
     return MODELS[wildcards.model]
+
+
+def regime_training(wildcards):
+    """The training settings that the regime of the ``model`` wildcard's model reads."""
+    return regime_settings(config["training"], MODELS[wildcards.model]["regime"])
 
 
 def model_imports(wildcards):

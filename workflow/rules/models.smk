@@ -30,7 +30,7 @@ rule train_model:
         runtime=240,
     params:
         spec=model_spec,
-        training=lookup(dpath="training", within=config),
+        training=regime_training,
         device=lookup(dpath="device", within=config),
         data_folder=data_folder,
     script:

@@ -121,7 +121,7 @@ rule retrain:
     params:
         spec=model_spec,
         mask_seed=SEEDS[0],
-        training=lookup(dpath="training", within=config),
+        training=regime_training,
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         data_folder=data_folder,
