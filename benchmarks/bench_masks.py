@@ -392,18 +392,24 @@ def _memory_child(kind, model, images, labels, device, threads, queue):
         queue.put((_peak_rss_kib() - base_rss) / 1024)
 
 
+def _in_fresh_process(context, target, *args):
+    """What ``target(*args, queue)`` puts on its queue, run in a fresh process of ``context``."""
+    queue = context.Queue()
+    child = context.Process(target=target, args=(*args, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
 def measure_memory(model, images, labels, size: Size, device: torch.device) -> dict:
     """Figure 4: extra peak memory (MiB) of each configuration, each in its own fresh process."""
     context = multiprocessing.get_context("spawn")
     x, y = images[: size.memory_images], labels[: size.memory_images]
     peaks = {}
     for kind in ("naive", "paper", "default"):
-        queue = context.Queue()
-        child = context.Process(target=_memory_child, args=(kind, copy.deepcopy(model).cpu(), x, y, str(device),
-                                                             torch.get_num_threads(), queue))
-        child.start()
-        peaks[kind] = queue.get()
-        child.join()
+        peaks[kind] = _in_fresh_process(context, _memory_child, kind, copy.deepcopy(model).cpu(), x, y, str(device),
+                                        torch.get_num_threads())
     measure = ("torch.cuda.max_memory_allocated" if device.type == "cuda"
                else "peak RSS (VmHWM) above the RSS before the run")
     return {"unit": "MiB", "images": len(x), "peak": peaks, "measure": measure}
@@ -431,12 +437,8 @@ def measure_job_setup(model, images, labels, size: Size) -> dict | None:
     times = {"glibc": [], "reuse": []}
     for _ in range(min(3, size.repeats)):
         for name in times:
-            queue = context.Queue()
-            child = context.Process(target=_setup_child, args=(name == "reuse", copy.deepcopy(model).cpu(), x, y,
-                                                                torch.get_num_threads(), queue))
-            child.start()
-            times[name].append(queue.get())
-            child.join()
+            times[name].append(_in_fresh_process(context, _setup_child, name == "reuse", copy.deepcopy(model).cpu(),
+                                                  x, y, torch.get_num_threads()))
     if None in times["reuse"]:
         return None
     ratios = [plain / reuse for plain, reuse in zip(times["glibc"], times["reuse"], strict=True)]
