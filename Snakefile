@@ -28,3 +28,7 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+onsuccess:
+    warn_unconverged("results/tables/masks.parquet")

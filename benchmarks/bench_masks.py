@@ -50,7 +50,10 @@ from fourier_masks.data.photos import photo_patches
 from fourier_masks.device import keep_freed_memory, resolve_device
 from fourier_masks.masks import checkpoint as mask_checkpoint
 from fourier_masks.masks import learning as mask_module
-from fourier_masks.masks.learning import MaskOptions, learn_masks, masked_accuracy
+from fourier_masks.masks import objective as objective_module
+from fourier_masks.masks.learning import learn_masks
+from fourier_masks.masks.objective import masked_accuracy
+from fourier_masks.masks.options import MaskOptions, mask_options
 from fourier_masks.models.networks import freeze, make_model
 from fourier_masks.models.training import train_model
 
@@ -117,7 +120,7 @@ def benchmark_model(size: Size, device: torch.device):
 @contextlib.contextmanager
 def evaluation_clock():
     """Time spent in ``learn_masks``' keep-rule passes: yields a list that collects seconds."""
-    spent, original = [], mask_module._count_correct
+    spent, original = [], mask_module.count_correct
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -125,11 +128,11 @@ def evaluation_clock():
         spent.append(time.perf_counter() - start)
         return result
 
-    mask_module._count_correct = timed
+    mask_module.count_correct = timed
     try:
         yield spent
     finally:
-        mask_module._count_correct = original
+        mask_module.count_correct = original
 
 
 def learn_masks_steps(model, images, labels, seeds, options: MaskOptions) -> float:
@@ -296,14 +299,14 @@ def profile_call(model, images, labels, seeds, epochs, batch_size, device, top: 
     entries = [{"function": pstats.func_std_string(key), "calls": value[1], "seconds": value[2],
                 "share": value[2] / total} for key, value in ranked]
     phase_of = {(mask_module.__file__, "_run_epoch"): "mask steps",
-                (mask_module.__file__, "_count_correct"): "keep-rule pass",
-                (mask_module.__file__, "clean_reference"): "clean reference",
+                (objective_module.__file__, "count_correct"): "keep-rule pass",
+                (objective_module.__file__, "clean_reference"): "clean reference",
                 (mask_checkpoint.__file__, "save"): "checkpoint writes"}
     phases, passes = {name: 0.0 for name in phase_of.values()}, 0
     for (file, _, name), value in stats.items():
         if (file, name) in phase_of:
             phases[phase_of[file, name]] += value[3]
-            passes += value[1] if name == "_count_correct" else 0
+            passes += value[1] if name == "count_correct" else 0
     phases["the rest (set-up, options, history)"] = total - sum(phases.values())
     return {"total_seconds": total, "top": entries, "phases": phases, "keep_rule_passes": passes}
 
@@ -313,7 +316,7 @@ def measure_end_to_end(model, images, labels, size: Size, device: torch.device) 
     seeds, batch = list(range(1, size.e2e_seeds + 1)), size.e2e_batch
     x, y = images[: size.e2e_images].to(device), labels[: size.e2e_images].to(device)
     amp = device.type == "cuda"  # learn_masks' amp='auto'
-    defaults = mask_module.mask_options()  # what whole_call runs with
+    defaults = mask_options()  # what whole_call runs with
     per_call, layout = defaults.model_batch_size, memory_format(defaults)
     model.to(memory_format=layout)
     shortest = min(size.e2e_epochs)

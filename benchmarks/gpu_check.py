@@ -57,7 +57,9 @@ from fourier_masks.analysis.metrics import frequency_bias
 from fourier_masks.config import load_config
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import resolve_device
-from fourier_masks.masks.learning import MaskOptions, learn_masks, masked_accuracy
+from fourier_masks.masks.learning import learn_masks
+from fourier_masks.masks.objective import masked_accuracy
+from fourier_masks.masks.options import MaskOptions
 from fourier_masks.models.files import load_model
 from fourier_masks.models.networks import Normalized, accuracy, freeze, make_model
 

@@ -35,7 +35,7 @@ from benchmarks.naive import bare_step
 from fourier_masks.analysis.anchors import heatmap_bins
 from fourier_masks.config import load_config, retrained_models
 from fourier_masks.data.registry import dataset_shape
-from fourier_masks.masks.learning import filter_masked
+from fourier_masks.masks.objective import filter_masked
 from fourier_masks.models.networks import Normalized, build_network, freeze, make_model
 
 #: Sustained GPU throughput (bf16 autocast, eager PyTorch), TFLOP/s, and the floor of one

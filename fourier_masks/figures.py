@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .masks.protocol import CONVERGED  # noqa: E402
+
 __all__ = ["save_figure", "mask_grid", "profile_differences", "bias_summary", "transfer_heatmap", "example_images",
            "fourier_heatmap_grid", "cutoff_curves_figure", "single_image_band_shares", "single_image_decoding_figure",
            "retrain_figure"]
@@ -33,11 +35,13 @@ def _shifted_extent(height: int, width: int):
     return (-width / 2 - 0.5, width / 2 - 0.5, height / 2 - 0.5, -height / 2 - 0.5)
 
 
-def mask_grid(masks: dict, models, seeds):
+def mask_grid(masks: dict, models, seeds, statuses: dict | None = None):
     """Grid of fftshifted masks (channel mean): one row per model, one column per seed.
 
-    ``masks`` maps ``(model, seed)`` to a full-layout mask ``[C', H, W]``.
+    ``masks`` maps ``(model, seed)`` to a full-layout mask ``[C', H, W]``; ``statuses`` to how
+    its learning ended: a mask that is not a converged result gets a red frame and its status.
     """
+    statuses = statuses or {}
     rows, cols = len(models), len(seeds)
     figure, axes = plt.subplots(rows, cols, figsize=(1.8 * cols + 1, 1.8 * rows + 0.4), squeeze=False,
                                 layout="constrained")
@@ -49,6 +53,12 @@ def mask_grid(masks: dict, models, seeds):
             image = axis.imshow(mask, cmap="viridis", vmin=0, vmax=1, extent=_shifted_extent(*mask.shape))
             axis.set_xticks([])
             axis.set_yticks([])
+            status = statuses.get((model, seed), "converged")
+            if status not in CONVERGED:
+                axis.text(0.5, 0.02, status, transform=axis.transAxes, ha="center", va="bottom", fontsize=8,
+                          color="white", backgroundcolor="tab:red")
+                for spine in axis.spines.values():
+                    spine.set(color="tab:red", linewidth=2.5)
             if i == 0:
                 axis.set_title(f"seed {seed}", fontsize=9)
             if j == 0:
@@ -142,8 +152,14 @@ def transfer_heatmap(transfer: pd.DataFrame):
     return figure
 
 
-def _show(axis, image):
-    image = np.clip(np.moveaxis(image, 0, -1), 0, 1)
+def _stretched(image: np.ndarray) -> np.ndarray:
+    """``image`` ``[C, H, W]`` scaled to ``[0, 1]`` between its own 1st and 99th percentiles."""
+    low, high = np.percentile(image, [1, 99])
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def _show(axis, image, stretch: bool = False):
+    image = np.clip(np.moveaxis(_stretched(image) if stretch else image, 0, -1), 0, 1)
     axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
     axis.set_xticks([])
     axis.set_yticks([])
@@ -154,7 +170,9 @@ def example_images(images: np.ndarray, masks: dict, complements: dict):
 
     ``images`` float ``[N, C, H, W]`` in ``[0, 1]``; ``masks`` and ``complements`` map a
     model name to the masked and complement-masked images ``[N, C, H, W]``. Rows are
-    images; columns the original then, per model, masked and complement.
+    images; columns the original then, per model, masked and complement. Masked and complement
+    images are shown with per-image contrast (1st to 99th percentile), so that a complement
+    that keeps little energy is still visible.
     """
     models = list(masks)
     n = len(images)
@@ -163,12 +181,13 @@ def example_images(images: np.ndarray, masks: dict, complements: dict):
     for i in range(n):
         _show(axes[i, 0], images[i])
         for k, model in enumerate(models):
-            _show(axes[i, 1 + 2 * k], masks[model][i])
-            _show(axes[i, 2 + 2 * k], complements[model][i])
+            _show(axes[i, 1 + 2 * k], masks[model][i], stretch=True)
+            _show(axes[i, 2 + 2 * k], complements[model][i], stretch=True)
             if i == 0:
-                axes[0, 1 + 2 * k].set_title(f"{model}\nmasked", fontsize=8)
-                axes[0, 2 + 2 * k].set_title(f"{model}\ncomplement", fontsize=8)
+                axes[0, 1 + 2 * k].set_title(f"{model}\nmasked*", fontsize=8)
+                axes[0, 2 + 2 * k].set_title(f"{model}\ncomplement*", fontsize=8)
     axes[0, 0].set_title("original", fontsize=8)
+    figure.supxlabel("* per-image contrast (1st to 99th percentile)", fontsize=8)
     return figure
 
 

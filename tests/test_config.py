@@ -149,7 +149,7 @@ def test_a_schema_replaced_with_its_old_time_and_size_is_read_again(tmp_path):
 def test_schema_choices_match_the_package():
     from fourier_masks.data.photos import PHOTOGRAPHS
     from fourier_masks.data.registry import DATASETS
-    from fourier_masks.masks.learning import MaskOptions
+    from fourier_masks.masks.options import MaskOptions
     from fourier_masks.models.networks import ARCHITECTURES
     from fourier_masks.models.training import COMMON_SETTINGS, REGIME_SETTINGS, REGIMES
     from fourier_masks.models.zoo import ZOO_CLASSES

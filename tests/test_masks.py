@@ -2,6 +2,7 @@
 
 import copy
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -21,13 +22,10 @@ from benchmarks.naive import naive_mask  # noqa: E402
 from fourier_masks.analysis.metrics import learning_summary  # noqa: E402
 from fourier_masks.config import check_config  # noqa: E402
 from fourier_masks.errors import InputError, NumericalError  # noqa: E402
-from fourier_masks.masks.learning import (  # noqa: E402
-    MaskOptions,
-    SeedTracker,
-    learn_masks,
-    mask_options,
-    masked_accuracy,
-)
+from fourier_masks.masks.learning import learn_masks  # noqa: E402
+from fourier_masks.masks.objective import masked_accuracy  # noqa: E402
+from fourier_masks.masks.options import MaskOptions, mask_options  # noqa: E402
+from fourier_masks.masks.protocol import SeedTracker  # noqa: E402
 from fourier_masks.spectrum import reflect  # noqa: E402
 
 FAST = {"epochs": 3, "batch_size": 16, "lr": 0.05}
@@ -112,7 +110,7 @@ def _tracker_run(protocol, epochs):
     options = mask_options(protocol=protocol, monitor=True, **_RULES)
     tracker, kept = SeedTracker(1, torch.ones(1), 1.0), []
     for epoch, (fit_acc, measured) in enumerate(epochs, start=1):
-        kept.append(tracker.update(epoch, torch.full((1,), float(epoch)), measured, options, (fit_acc, 1.0)))
+        kept.append(tracker.update(epoch, torch.full((1,), float(epoch)), measured, 1.0, 0, options, (fit_acc, 1.0))[0])
         if not tracker.active:
             break
     return kept, epoch, float(tracker.kept[0])
@@ -122,7 +120,7 @@ def _deferred_tracker_run(epochs):
     """As :func:`_tracker_run` for protocol default with the keep rule deferred until the seed stops."""
     options, tracker, judged = mask_options(**_RULES), SeedTracker(1, torch.ones(1), 1.0), {}
     for epoch, (_, measured) in enumerate(epochs, start=1):
-        assert tracker.update(epoch, torch.full((1,), float(epoch)), measured, options) is None
+        assert tracker.update(epoch, torch.full((1,), float(epoch)), measured, 1.0, 0, options)[0] is None
         if not tracker.active:
             break
     while tracker.pending:
@@ -158,7 +156,7 @@ def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
     rules = {"epochs": 10, "patience": 2, "tolerance": 2e-2, "keep_threshold": 0.99}
     naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)
     # the authors' loop runs the model in the default layout; NHWC would add rounding over ~100 steps
-    package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01,
+    package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01, schedule="onecycle",
                                    parametrization="fft", protocol="authors", channels_last=False,
                                    **{"lambda": 0.2}, **rules)
     assert list(history["kept"]) == list(reference["kept"]) and not history["kept"].iloc[0]
@@ -187,11 +185,30 @@ class _Sharpened(torch.nn.Module):
         return self.model(x) * self.scale
 
 
-def test_divergence_fails_with_a_diagnosis(tiny_model, tiny_data):
+def test_steps_that_blow_up_the_loss_are_undone_and_reported(tiny_model, tiny_data):
+    """A network with huge logits at a far too large rate: the paper loss stays finite, jumps are undone."""
     x, y = tiny_data[0][:32], tiny_data[1][:32]
-    with pytest.raises(NumericalError, match="lower mask.lr"):
-        learn_masks(_Sharpened(copy.deepcopy(tiny_model), 1e4), x, y, seeds=[1], epochs=2, batch_size=8, lr=0.5,
-                    schedule="constant")
+    masks, history = learn_masks(_Sharpened(copy.deepcopy(tiny_model), 1e4), x, y, seeds=[1, 2], epochs=3,
+                                 batch_size=8, lr=0.5, schedule="constant")
+    assert np.isfinite(masks).all() and np.isfinite(history["loss"]).all()
+    assert history["backoffs"].sum() > 0, "this setting must make some steps jump for the test to mean anything"
+    last = history.groupby("seed").tail(1)
+    assert set(last["status"]) <= {"recovered", "budget", "diverged", "initial", "kept_early"}
+    halved = history[history["backoffs"] > 0]
+    assert (halved["lr"] < 0.5).all(), "every back-off halves the seed's learning rate"
+
+
+def test_the_paper_loss_equals_exp_square_up_to_the_knee_and_stays_finite():
+    from fourier_masks.masks.objective import KNEE, invariance
+
+    gap = torch.linspace(-KNEE, KNEE, 101, dtype=torch.float64)
+    torch.testing.assert_close(invariance(gap), torch.exp(gap**2))
+    far = torch.tensor([10.0, 1e6, -1e30], requires_grad=True)
+    value = invariance(far)
+    (grad,) = torch.autograd.grad(value.sum(), far)
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    slope = 2 * KNEE * math.exp(KNEE**2)  # the tangent's slope, continuous at the knee
+    torch.testing.assert_close(grad.abs(), torch.full((3,), slope))
 
 
 def test_lambda_zero_and_huge_lambda_work(tiny_model, tiny_data):
@@ -234,10 +251,10 @@ def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog, monito
         learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1, 2], epochs=2, batch_size=16,
                     monitor=monitor)
     lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.masks.learning"]
-    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1 (at most 2)", "epoch 2 (at most 2)"]
     assert all("steps/s" in line and "seed 2: density" in line for line in lines)
     assert ("fit acc" in lines[0]) == monitor, "without monitor the keep rule waits until the seeds are done"
-    assert "fit acc" in lines[1] and "seed 2: density" in lines[1].split("ends with the mask of epoch")[1]
+    assert "fit acc" in lines[1] and "seed 2: density" in lines[1].split("budget with the mask of epoch")[1]
 
 
 #: Option sets where judging only when a seed is done must walk back (the newest mask missing the
@@ -292,7 +309,7 @@ RESUME_SCRIPT = textwrap.dedent("""
     ck.save = slow_save
     masks, history = learn_masks(model, to_float(data.train_images), torch.from_numpy(data.train_labels), [1, 2],
                                  checkpoint=sys.argv[1] or None, epochs=6, batch_size=16, lr=0.05, init="random",
-                                 patience=100, keep_threshold=0.82, checkpoint_interval=0)
+                                 schedule="onecycle", patience=100, keep_threshold=0.82, checkpoint_interval=0)
     np.save(sys.argv[2], masks)
     history.drop(columns="seconds").to_parquet(sys.argv[2] + ".parquet")
 """)
@@ -323,7 +340,7 @@ def test_killed_mask_job_resumes_to_the_same_mask(tmp_path):
 
 
 def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
-    from fourier_masks.masks.learning import _onecycle
+    from fourier_masks.masks.options import _onecycle
 
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([parameter], lr=0.05)

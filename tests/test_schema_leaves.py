@@ -253,7 +253,7 @@ def test_every_param_is_read_by_its_script(graphs):
 
 def test_the_mask_settings_are_the_options_of_learn_masks(graphs):
     """learn_masks gets the mask section as one dict: each key must be an option or a key its script reads."""
-    from fourier_masks.masks.learning import MaskOptions
+    from fourier_masks.masks.options import MaskOptions
 
     _, graph = graphs[0]["tiny"]
     job = next(job for (rule, _), (_, _, job) in graph.items() if rule == "learn_masks")

@@ -1,7 +1,7 @@
 """Held-out accuracy of models with learned masks, their controls, and other models' masks.
 
 Masks are full-layout arrays ``[C', H, W]`` (unshifted, values in ``[0, 1]``); accuracies
-come from :func:`fourier_masks.masks.learning.masked_accuracy`.
+come from :func:`fourier_masks.masks.objective.masked_accuracy`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..masks.learning import masked_accuracy
+from ..masks.objective import masked_accuracy
 from .metrics import control_masks
 
 __all__ = ["evaluate_controls", "evaluate_transfer", "retrain_summary"]

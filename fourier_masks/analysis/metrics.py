@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..masks.protocol import CONVERGED
 from ..spectrum import (
     angle_grid,
     angular_band_index,
@@ -51,6 +52,8 @@ __all__ = [
     "mask_profiles",
     "learning_summary",
     "mask_summary",
+    "seed_agreement",
+    "convergence_report",
 ]
 
 
@@ -183,15 +186,18 @@ def mask_profiles(masks: dict, radial_bands: int, angular_bands: int,
 def learning_summary(history: pd.DataFrame) -> dict:
     """Summary of one seed's mask-learning history (see :func:`~fourier_masks.masks.learning.learn_masks`).
 
-    Returns ``epochs`` run, optimiser ``steps``, wall ``seconds`` of the passes it took
-    part in, the epoch of the kept mask (``kept_epoch``, 0 for the initial mask) and the
-    clean and kept-mask accuracy on the fitting images. Epochs the keep rule did not judge
-    (``kept`` missing) count as not kept.
+    Returns how learning ended (``status``, :data:`fourier_masks.masks.protocol.STATUSES`),
+    ``epochs`` run, optimiser ``steps``, steps undone (``backoffs``), wall ``seconds`` of the
+    passes it took part in, the epoch of the kept mask (``kept_epoch``, 0 for the initial
+    mask) and the clean and kept-mask accuracy on the fitting images. Epochs the keep rule did
+    not judge (``kept`` missing) count as not kept.
     """
     kept = history[history["kept"].fillna(False).astype(bool)]
     return {
+        "status": str(history["status"].iloc[-1]),
         "epochs": int(history["epoch"].max()),
         "steps": int(history["steps"].max()),
+        "backoffs": int(history["backoffs"].sum()),
         "seconds": float(history["seconds"].sum()),
         "kept_epoch": int(kept["epoch"].max()) if len(kept) else 0,
         "fit_clean_acc": float(history["clean_acc"].iloc[0]),
@@ -200,9 +206,9 @@ def learning_summary(history: pd.DataFrame) -> dict:
 
 
 #: Columns of :func:`mask_summary`, in order.
-SUMMARY_COLUMNS = ["model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
-                   "lowpass_acc", "density", "steps", "epochs", "kept_epoch", "seconds", "fit_clean_acc",
-                   "fit_masked_acc"]
+SUMMARY_COLUMNS = ["model", "seed", "status", "clean_acc", "masked_acc", "complement_acc", "random_acc",
+                   "random_acc_sd", "lowpass_acc", "density", "steps", "epochs", "backoffs", "kept_epoch", "seconds",
+                   "fit_clean_acc", "fit_masked_acc"]
 
 
 def mask_summary(histories: dict, densities: dict, controls: pd.DataFrame) -> pd.DataFrame:
@@ -217,6 +223,45 @@ def mask_summary(histories: dict, densities: dict, controls: pd.DataFrame) -> pd
             for (model, seed), history in histories.items()]
     table = pd.DataFrame(rows).merge(controls, on=["model", "seed"], validate="one_to_one")
     return table[SUMMARY_COLUMNS]
+
+
+def seed_agreement(masks: dict, low_freq_cutoff: float, statuses: dict) -> pd.DataFrame:
+    """Per model: how much its seeds' masks agree, i.e. whether the essential frequencies are the model's.
+
+    ``masks``: ``{(model, seed): mask [C', H, W]}``; ``statuses``: ``{(model, seed): status}``.
+    One row per model: ``seeds``, ``converged`` (seeds whose mask is a converged result),
+    ``mask_correlation`` and ``min_mask_correlation`` (mean and least Pearson correlation of two
+    seeds' masks over all bins and pairs; NaN for one seed or a constant mask), and the sd over
+    seeds (ddof 1) of ``density``, ``low_freq_fraction`` and ``radial_centroid``.
+    """
+    rows = []
+    for model in dict.fromkeys(model for model, _ in masks):
+        keys = [key for key in masks if key[0] == model]
+        flat = np.stack([masks[key].ravel() for key in keys]).astype(np.float64)
+        pairs = [(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys))]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlations = [float(np.corrcoef(flat[i], flat[j])[0, 1]) for i, j in pairs]
+        bias = pd.DataFrame([frequency_bias(masks[key], low_freq_cutoff) for key in keys])
+        rows.append({"model": model, "seeds": len(keys),
+                     "converged": sum(statuses[key] in CONVERGED for key in keys),
+                     "mask_correlation": float(np.mean(correlations)) if pairs else np.nan,
+                     "min_mask_correlation": float(np.min(correlations)) if pairs else np.nan,
+                     **{f"{metric}_sd": float(bias[metric].std(ddof=1)) if len(keys) > 1 else np.nan
+                        for metric in ("density", "low_freq_fraction", "radial_centroid")}})
+    return pd.DataFrame(rows)
+
+
+def convergence_report(masks_table: pd.DataFrame) -> str:
+    """A paragraph naming every mask of the ``masks`` table that is not a converged result; ``""`` if none."""
+    bad = masks_table[~masks_table["status"].isin(CONVERGED)]
+    if bad.empty:
+        return ""
+    listed = "; ".join(f"{row.model} seed {row.seed}: {row.status}" for row in bad.itertuples())
+    return (f"{len(bad)} of {len(masks_table)} masks are not converged results ({listed}). 'budget': mask.epochs ran "
+            "out while the mask still moved; 'kept_early': the converged mask failed the keep rule and an earlier "
+            "one is reported; 'diverged': learning kept blowing up; 'initial': no mask kept the accuracy, so the "
+            "all-pass mask is reported. Their rows in results/tables/masks.parquet say so in 'status', the mask "
+            "grid marks them, and mask.require_converged: true makes them an error.")
 
 
 #: Frequency-bias metrics compared across models (see the module docstring).

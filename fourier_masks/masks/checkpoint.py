@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 
 import torch
@@ -26,11 +27,11 @@ import torch
 from ..errors import InputError
 from ..models.safe_load import load_tensors
 
-__all__ = ["STEP_VERSION", "fingerprint", "load", "move_aside", "save"]
+__all__ = ["STEP_VERSION", "Checkpointer", "fingerprint", "load", "move_aside", "save"]
 
 #: Version of the mask step's arithmetic and of the saved state's layout; bump it when a change alters the
 #: masks learned from the same inputs or what a checkpoint holds.
-STEP_VERSION = "3"
+STEP_VERSION = "4"
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +104,36 @@ def load(path, prints: dict[str, str]) -> dict | None:
         log.warning("mask checkpoint %s was made from another %s; starting afresh.", path, ", ".join(changed))
         return None
     return saved["state"]
+
+
+class Checkpointer:
+    """Saves a learning state every ``interval`` seconds and at the end; resumes a matching one.
+
+    ``path`` None disables it. ``options`` are the plain values that decide the masks; the
+    state object has ``payload()`` and its class a ``from_payload(saved, fresh)`` that raises
+    on a payload that does not fit.
+    """
+
+    def __init__(self, path, interval: float, model, images, labels, seeds: list[int], options: dict):
+        self.path = Path(path) if path else None
+        self.interval, self.saved_at = interval, time.monotonic()
+        self.prints = fingerprint(model, images, labels, seeds, options) if self.path else None
+
+    def resume(self, fresh):
+        """The saved state if one matches these inputs, else ``fresh``."""
+        saved = load(self.path, self.prints) if self.path else None
+        if saved is None:
+            return fresh
+        try:
+            state = type(fresh).from_payload(saved, fresh)
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+            move_aside(self.path, f"{type(error).__name__}: {error}")
+            return fresh
+        log.info("resumed mask learning from %s after epoch %d.", self.path, state.epoch)
+        return state
+
+    def save(self, state, due_only: bool = False) -> None:
+        """Save ``state`` (only once ``interval`` seconds have passed, with ``due_only``)."""
+        if self.path and not (due_only and time.monotonic() - self.saved_at < self.interval):
+            save(self.path, self.prints, state.payload())
+            self.saved_at = time.monotonic()

@@ -1,32 +1,25 @@
-"""Learning Fourier masks of a frozen classifier (Karantzas et al. 2022; docs/method.md, Loss and Learning protocol).
+"""Learning Fourier masks of a frozen classifier until they converge (Karantzas et al. 2022; docs/method.md).
 
-For a frozen network ``f`` and images ``x`` the mask ``M`` (one value in ``[0, 1]`` per
-frequency bin) minimises, by projected Adam (clamp to ``[0, 1]`` after every step)::
+The masks minimise the objective of :mod:`fourier_masks.masks.objective` by projected Adam
+(clamp to ``[0, 1]`` after every step). All seeds of one model are learned in one pass: their
+masks are stacked, each seed draws its own data order (and, with ``init='random'``, its own
+initial mask), and the model calls serve all of them. Adam acts element-wise, so this is the
+same as learning the seeds one after another. Each seed's learning rate is the schedule's
+(:mod:`fourier_masks.masks.options`) times its own scale, which halves on a plateau and after
+each back-off. :class:`~fourier_masks.masks.protocol.SeedTracker` applies the keep and stop
+rules and says how each seed ended (``status``).
 
-    paper:  exp((CE(f(x~), y) - CE(f(x), y))^2) + lambda * mean(M)
-    ce:     CE(f(x~), y) + lambda * mean(M)
-    kl:     KL(softmax f(x) || softmax f(x~)) + lambda * mean(M)
+Back-offs (``protocol='default'``): a step whose loss is not finite, or exceeds ``jump`` times
+the seed's running loss (an exponential mean of its accepted steps' losses) and ``jump`` times
+the loss of the seed's previous mask on the same images, is undone: the seed's mask and Adam
+moments go back to before its previous update, and its learning-rate scale halves. The
+history counts them per epoch. The authors' protocol takes every step, as their loop does.
 
-with ``x~ = Re(ifft2(M * fft2(x)))``. The paper learns at batch size 1, so its invariance
-term is per image: at batch size B it is the mean over the batch of
-``exp((CE_i(x~) - CE_i(x))^2)``, which equals the paper's loss at B = 1. The ``ce`` and
-``kl`` terms are batch means. ``mean(M)`` is the L1 norm over the number of bins, so
-``lambda`` has one scale for every loss.
-
-All seeds of one model are learned in one pass: their masks are stacked, each seed draws
-its own data order (and, with ``init='random'``, its own initial mask), and the model
-calls serve all of them. Adam acts element-wise, so this is exactly the same as learning
-the seeds one after another. A :class:`SeedTracker` per seed applies the keep and stop
-rules of ``protocol`` (``default`` or the authors' ``authors``, see :class:`SeedTracker`).
-The keep rule needs the masked accuracy on the fitting images, one batched pass over them
-for all the seeds it judges. ``authors`` (and ``monitor=True``) measures it after every
-epoch; ``default``, whose stop rule needs only the density, measures it when a seed stops,
-walking back from its newest epoch to the first mask that meets the rule: the same mask as
-measuring every epoch, in one pass instead of one per epoch when the newest mask is kept.
-
-The options (:class:`MaskOptions`) have no defaults in Python: the config schema
-``workflow/schemas/config.schema.yaml`` holds them, and :func:`mask_options` fills the
-keywords a caller leaves out from it.
+The keep rule needs the masked accuracy on the fitting images, one batched pass over them for
+all the seeds it judges. ``authors`` (and ``monitor=True``) measures it after every epoch;
+``default``, whose stop rule needs no accuracy, measures it when a seed stops, walking back
+from its newest epoch to the first mask that meets the rule: the same mask as measuring every
+epoch, in one pass instead of one per epoch when the newest mask is kept.
 
 Example
 -------
@@ -47,224 +40,36 @@ import dataclasses
 import logging
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
-from ..config import check_config
 from ..data.dataset import check_images
 from ..device import resolve_device
 from ..errors import InputError, NumericalError
+from ..models.layout import runs_channels_last
 from ..models.networks import freeze
-from ..spectrum import full_to_half, half_to_full, symmetrize
 from . import checkpoint as mask_checkpoint
+from .objective import (
+    bin_weights,
+    clean_reference,
+    count_correct,
+    density,
+    effective_masks,
+    filter_masked,
+    loss_per_seed,
+    to_full_masks,
+)
+from .options import MaskOptions, mask_options
+from .protocol import CONVERGED, SeedTracker
 
-__all__ = [
-    "MaskOptions",
-    "SeedTracker",
-    "bin_weights",
-    "clean_reference",
-    "density",
-    "epoch_order",
-    "filter_masked",
-    "learn_masks",
-    "loss_per_seed",
-    "mask_options",
-    "masked_accuracy",
-    "to_full_masks",
-]
+__all__ = ["epoch_order", "learn_masks", "raise_unconverged", "unconverged"]
 
 log = logging.getLogger(__name__)
 
-
-@dataclasses.dataclass(frozen=True)
-class MaskOptions:
-    """How masks are learned: the config's ``mask`` keys that decide the masks, and the device.
-
-    Each field is the config key of the same name (``lam`` is ``mask.lambda``); the schema
-    documents them. Build it with :meth:`from_config` from a checked config, or with
-    :func:`mask_options` from keywords over the schema's defaults.
-    """
-
-    loss: str
-    lam: float
-    lr: float
-    schedule: str
-    warmup: float
-    epochs: int
-    batch_size: int
-    init: str
-    per_channel: bool
-    parametrization: str
-    protocol: str
-    keep_threshold: float
-    patience: int
-    tolerance: float
-    monitor: bool
-    amp: bool | str
-    channels_last: bool
-    compile: bool
-    model_batch_size: int
-    checkpoint_interval: float
-    device: str
-
-    @classmethod
-    def config_keys(cls) -> list[str]:
-        """The keyword (config key) of each field, ``device`` last."""
-        return ["lambda" if field.name == "lam" else field.name for field in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_config(cls, mask: dict, device: str) -> MaskOptions:
-        """From a checked config's ``mask`` section (other keys in it are ignored) and ``device``."""
-        names = [field.name for field in dataclasses.fields(cls) if field.name != "device"]
-        return cls(**{name: mask["lambda" if name == "lam" else name] for name in names}, device=device)
-
-    def learning_rate(self, step: int, total: int) -> tuple[float, float]:
-        """``(learning rate, Adam beta1)`` of the ``step``-th update (0-based) of ``total``."""
-        if self.schedule == "constant":
-            return self.lr, 0.9
-        return _onecycle(step, total, self.lr, self.warmup)
-
-
-def mask_options(**keywords) -> MaskOptions:
-    """Options from keyword arguments (``mask`` config keys and ``device``) over the schema's defaults.
-
-    The values are checked like a config (``mask.<key>`` names a bad one); a keyword that
-    is not a mask-learning option raises :class:`InputError`.
-
-    >>> mask_options(epochs=2, device="cpu").epochs
-    2
-    """
-    allowed = MaskOptions.config_keys()
-    unknown = sorted(set(keywords) - set(allowed))
-    if unknown:
-        raise InputError(f"unknown mask option(s) {unknown}; the options of learn_masks are {', '.join(allowed)} "
-                         "(fit_split, fit_images, vectorize_seeds and eval_batch_size steer the pipeline only).")
-    section = {key: value for key, value in keywords.items() if key != "device"}
-    device = {"device": str(keywords["device"])} if "device" in keywords else {}  # a torch.device too
-    config = check_config({"mask": section, **device})
-    return MaskOptions.from_config(config["mask"], config["device"])
-
-
-def _cosine(start: float, end: float, fraction: float) -> float:
-    return end + (start - end) * (1 + math.cos(math.pi * fraction)) / 2
-
-
-def _onecycle(step: int, total: int, max_lr: float, warmup: float) -> tuple[float, float]:
-    """Learning rate and Adam's beta1 at ``step`` of PyTorch's ``OneCycleLR`` (cosine).
-
-    The rate rises from ``max_lr / 25`` to ``max_lr`` over the warm-up, then falls to
-    ``max_lr / 25e4``; beta1 moves the other way between 0.95 and 0.85, as in the authors' code.
-    """
-    initial, final = max_lr / 25, max_lr / 25e4
-    peak = max(1.0, warmup * total - 1)
-    if step <= peak:
-        fraction = step / peak
-        return _cosine(initial, max_lr, fraction), _cosine(0.95, 0.85, fraction)
-    fraction = min(1.0, (step - peak) / max(1.0, total - 1 - peak))
-    return _cosine(max_lr, final, fraction), _cosine(0.85, 0.95, fraction)
-
-
-def bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
-    """Weights ``[H, W']`` so that ``sum(weights * M) / (H W)`` is the full mask's mean."""
-    if parametrization == "fft":
-        return torch.ones(height, width)
-    weights = torch.full((height, width // 2 + 1), 2.0)
-    weights[:, 0] = 1.0
-    if width % 2 == 0:
-        weights[:, -1] = 1.0
-    return weights
-
-
-def density(masks) -> np.ndarray:
-    """Mean value of each full-layout mask ``[S, C', H, W]`` -> ``[S]`` (fraction of all-pass)."""
-    return np.asarray(masks, dtype=np.float64).reshape(len(masks), -1).mean(axis=1)
-
-
-def filter_masked(images: torch.Tensor, params: torch.Tensor, parametrization: str) -> torch.Tensor:
-    """Masked images ``[S, B, C, H, W]`` from images ``[S, B, C, H, W]`` and masks ``[S, C', H, W']``."""
-    masks = params[:, None]
-    if parametrization == "rfft":
-        return torch.fft.irfft2(torch.fft.rfft2(images) * masks, s=images.shape[-2:])
-    return torch.fft.ifft2(torch.fft.fft2(images) * masks).real
-
-
-def _effective_masks(params: torch.Tensor, width: int, parametrization: str) -> torch.Tensor:
-    """Effective (symmetric) full-layout masks ``[S, C', H, W]`` of parameters, on their device."""
-    params = params.detach().float()
-    return half_to_full(params, width) if parametrization == "rfft" else symmetrize(params)
-
-
-def to_full_masks(params: torch.Tensor, width: int, parametrization: str) -> np.ndarray:
-    """Effective (symmetric) full-layout masks, float32 numpy ``[S, C', H, W]``."""
-    return _effective_masks(params, width, parametrization).cpu().numpy()
-
-
-def _count_correct(model, images: torch.Tensor, labels: torch.Tensor, half: torch.Tensor,
-                   batch_size: int) -> torch.Tensor:
-    """Correct predictions ``[S]`` (on the device) through each half mask ``[S, C', H, W//2+1]``.
-
-    Each model call gets ``batch_size`` images (the last call fewer) seen through one mask, so
-    a mask's predictions do not depend on which other masks are measured in the same pass.
-    """
-    correct = torch.zeros(len(half), dtype=torch.long, device=half.device)
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            x, y = images[i : i + batch_size].to(half.device), labels[i : i + batch_size].to(half.device)
-            spectrum = torch.fft.rfft2(x)  # once for all the masks
-            for row, mask in enumerate(half):
-                masked = torch.fft.irfft2(spectrum * mask, s=x.shape[-2:])
-                correct[row] += (model(masked).argmax(-1) == y).sum()
-    return correct
-
-
-def masked_accuracy(model, images: torch.Tensor, labels: torch.Tensor, masks, batch_size: int) -> np.ndarray:
-    """Accuracy of ``model`` on ``images`` seen through each full-layout mask.
-
-    Parameters
-    ----------
-    masks : ``[S, C', H, W]`` full-layout masks (C' = 1 or C), numpy or tensor.
-    batch_size : most masked images per model call.
-
-    Returns
-    -------
-    float64 ``[S]``: accuracy with each mask.
-    """
-    device = next(iter(model.buffers()), images).device
-    half = full_to_half(torch.as_tensor(np.asarray(masks), dtype=torch.float32)).to(device)
-    correct = _count_correct(model, images, labels, half, batch_size)
-    return correct.cpu().double().numpy() / max(len(images), 1)
-
-
-def clean_reference(model, images, labels, batch_size, device):
-    """Per-image clean cross-entropy ``[N]``, clean log-probabilities ``[N, K]`` and accuracy."""
-    ce, logp, correct = [], [], 0
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            logits = model(images[i : i + batch_size].to(device)).float()
-            y = labels[i : i + batch_size].to(device)
-            ce.append(F.cross_entropy(logits, y, reduction="none"))
-            logp.append(F.log_softmax(logits, -1))
-            correct += (logits.argmax(1) == y).sum()
-    return torch.cat(ce), torch.cat(logp), int(correct) / len(images)
-
-
-def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
-    """Loss of each seed ``[S]`` from logits ``[S, B, K]``; references indexed like ``labels``."""
-    logits = logits.float()
-    if kind == "kl":
-        logp = F.log_softmax(logits, -1)
-        term = (logp_clean.exp() * (logp_clean - logp)).sum(-1).mean(-1)
-    else:
-        ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
-        if kind == "ce":
-            term = ce.mean(-1)
-        else:
-            term = torch.exp((ce - ce_clean) ** 2).mean(-1)
-    return term + lam * mean_mask
+#: Weight of the newest step's loss in a seed's running loss (the back-off rule's level).
+RUNNING_WEIGHT = 0.1
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -273,83 +78,6 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     The generator seed wraps at 2^64 (torch's limit), so every seed below 2^63 is accepted.
     """
     return torch.randperm(n, generator=torch.Generator().manual_seed((int(seed) * 1_000_003 + epoch) % 2**64))
-
-
-class SeedTracker:
-    """Keep and stop bookkeeping of one seed.
-
-    After each epoch :meth:`update` is given the seed's mask, its density and (see below)
-    its masked accuracy on the fitting images. ``protocol='default'`` keeps the mask if that
-    accuracy is at least ``keep_threshold`` times the clean accuracy, and counts an epoch as
-    calm when the end-of-epoch density moved by at most ``tolerance``; a moving epoch resets
-    the count. ``protocol='authors'`` follows the authors' ``train_masks.py``: the epoch-1
-    mask is never kept, the density is the mean over the epoch's steps of the mask's density
-    before each step, and only kept epochs touch the count (calm: +1, moving: reset). Both
-    stop after ``patience`` calm epochs in a row. The result is the last kept mask
-    (:attr:`kept`, of epoch :attr:`kept_epoch`; the initial mask, epoch 0, if none was kept).
-
-    Under ``default`` the stop rule does not need the accuracy, so the keep rule may wait:
-    an epoch updated without one joins :attr:`pending`, and once the seed is done
-    :meth:`judge_newest` judges those masks newest first until one is kept. The last kept
-    mask is the newest that meets the rule, so this ends with the same :attr:`kept`.
-    """
-
-    def __init__(self, seed: int, mask: torch.Tensor, measured: float):
-        self.seed = seed
-        self.kept, self.kept_epoch = mask, 0
-        self.pending: list[tuple[int, torch.Tensor]] = []  # (epoch, mask) not judged yet, oldest first
-        self.active = True
-        self.calm = 0
-        self.last_density = measured
-
-    @staticmethod
-    def meets_keep_rule(epoch: int, fit_acc: float, clean_acc: float, options: MaskOptions) -> bool:
-        """Whether the mask of ``epoch`` (1-based) with masked accuracy ``fit_acc`` is kept."""
-        return fit_acc >= options.keep_threshold * clean_acc and not (options.protocol == "authors" and epoch == 1)
-
-    def update(self, epoch: int, mask: torch.Tensor, measured: float, options: MaskOptions,
-               accuracy: tuple[float, float] | None = None) -> bool | None:
-        """Apply the rules after ``epoch`` (1-based); returns whether the mask was kept.
-
-        ``accuracy`` is ``(fit_acc, clean_acc)``; without it (``protocol='default'`` only)
-        the mask joins :attr:`pending` and None is returned.
-        """
-        authors = options.protocol == "authors"
-        if accuracy is None:
-            self.pending.append((epoch, mask))
-            kept = None
-        else:
-            kept = self.meets_keep_rule(epoch, *accuracy, options)
-            if kept:
-                self.kept, self.kept_epoch = mask, epoch
-        if kept or not authors:
-            calm = abs(measured - self.last_density) <= options.tolerance
-            self.calm = self.calm + 1 if calm else 0
-        self.last_density = measured
-        self.active = self.calm < options.patience
-        return kept
-
-    def judge_newest(self, fit_acc: float, clean_acc: float, options: MaskOptions) -> tuple[int, bool]:
-        """Judge the newest pending mask (accuracy ``fit_acc``); a kept one ends the search.
-
-        Returns its epoch and whether it was kept; the older pending masks are dropped once
-        one is kept.
-        """
-        epoch, mask = self.pending.pop()
-        kept = self.meets_keep_rule(epoch, fit_acc, clean_acc, options)
-        if kept:
-            self.kept, self.kept_epoch = mask, epoch
-            self.pending.clear()
-        return epoch, kept
-
-    @classmethod
-    def from_state(cls, state: dict) -> SeedTracker:
-        """A tracker from its attributes (``vars`` of one, as a checkpoint holds them)."""
-        tracker = cls(int(state["seed"]), state["kept"], float(state["last_density"]))
-        tracker.active, tracker.calm = bool(state["active"]), int(state["calm"])
-        tracker.kept_epoch = int(state["kept_epoch"])
-        tracker.pending = [(int(epoch), mask) for epoch, mask in state["pending"]]
-        return tracker
 
 
 @dataclasses.dataclass
@@ -366,21 +94,23 @@ class _Problem:
     weights: torch.Tensor
     device: torch.device
     amp: bool
+    channels_last: bool
     options: MaskOptions
 
     @classmethod
     def build(cls, model, images, labels, options: MaskOptions) -> _Problem:
         device = resolve_device(options.device)
         model = freeze(model).to(device)
-        if options.channels_last:
+        images = (images.float() / 255 if images.dtype == torch.uint8 else images.float()).to(device)
+        channels_last = options.channels_last and runs_channels_last(model, images[:8])
+        if channels_last:
             model = model.to(memory_format=torch.channels_last)
         amp = options.amp is True or (options.amp == "auto" and device.type == "cuda")
-        images = (images.float() / 255 if images.dtype == torch.uint8 else images.float()).to(device)
         labels = labels.to(device)
         ce, logp, clean_acc = clean_reference(model, images, labels, options.model_batch_size, device)
         weights = bin_weights(*images.shape[-2:], options.parametrization).to(device)
         forward = torch.compile(model) if options.compile else model
-        return cls(model, forward, images, labels, ce, logp, clean_acc, weights, device, amp, options)
+        return cls(model, forward, images, labels, ce, logp, clean_acc, weights, device, amp, channels_last, options)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -408,73 +138,69 @@ class _Problem:
     def logits(self, masked: torch.Tensor) -> torch.Tensor:
         """Model outputs ``[S, B, K]`` of masked images ``[S, B, C, H, W]``, in one call."""
         batch = masked.flatten(0, 1)
-        if self.options.channels_last:
+        if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return self.forward(batch).view(*masked.shape[:2], -1)
+
+    def fit_accuracy(self, full: torch.Tensor) -> list[float]:
+        """Accuracy on the fitting images through each full-layout mask ``[K, C', H, W]``, one batched pass."""
+        correct = count_correct(self.model, self.images, self.labels, full, self.options.model_batch_size)
+        return (correct.double() / len(self.images)).tolist()
 
 
 @dataclasses.dataclass
 class _State:
-    """What changes while learning: the masks and Adam moments of the seeds still learning."""
+    """What changes while learning, per seed still learning (rows): masks, Adam moments, rate scales.
+
+    ``previous`` holds each row's mask and moments before its latest update, for back-offs;
+    ``running`` its running loss (inf before its first step).
+    """
 
     epoch: int
     step: int
     params: torch.Tensor
     adam_m: torch.Tensor
     adam_v: torch.Tensor
+    previous: list[torch.Tensor]
+    lr_scale: torch.Tensor
+    running: torch.Tensor
     trackers: list[SeedTracker]
     history: list[dict]
+
+    ROWS = ("params", "adam_m", "adam_v", "lr_scale", "running")
 
     @property
     def active(self) -> list[SeedTracker]:
         return [tracker for tracker in self.trackers if tracker.active]
 
+    def keep_rows(self, rows: list[int]) -> None:
+        """Keep only the given rows (the seeds still learning)."""
+        index = torch.tensor(rows, dtype=torch.long, device=self.params.device)
+        for name in self.ROWS:
+            setattr(self, name, getattr(self, name).index_select(0, index))
+        self.previous = [tensor.index_select(0, index) for tensor in self.previous]
+
     def payload(self) -> dict:
         """Tensors (on the CPU) and plain values, for a checkpoint."""
-        return {"epoch": self.epoch, "step": self.step, "params": self.params.cpu(), "adam_m": self.adam_m.cpu(),
-                "adam_v": self.adam_v.cpu(), "trackers": [vars(t) for t in self.trackers], "history": self.history}
+        return {"epoch": self.epoch, "step": self.step, **{name: getattr(self, name).cpu() for name in self.ROWS},
+                "previous": [tensor.cpu() for tensor in self.previous],
+                "trackers": [vars(t) for t in self.trackers], "history": self.history}
 
     @classmethod
     def from_payload(cls, saved: dict, like: _State) -> _State:
         """The state in a checkpoint's payload, checked against a fresh state ``like`` it must fit."""
         trackers = [SeedTracker.from_state(entry) for entry in saved["trackers"]]
-        tensors = [saved[key].to(like.params) for key in ("params", "adam_m", "adam_v")]
+        rows = sum(tracker.active for tracker in trackers)
+        tensors = {name: saved[name].to(getattr(like, name)) for name in cls.ROWS}
+        previous = [tensor.to(like.params) for tensor in saved["previous"]]
         if ([t.seed for t in trackers] != [t.seed for t in like.trackers]
-                or any(t.shape != (sum(x.active for x in trackers), *like.params.shape[1:]) for t in tensors)
+                or any(len(t) != rows for t in [*tensors.values(), *previous])
+                or any(t.shape[1:] != like.params.shape[1:] for t in [tensors["params"], *previous])
                 or any(mask.shape != like.params.shape[1:] for t in trackers
                        for mask in [t.kept, *(pending for _, pending in t.pending)])):
             raise ValueError("its seeds or tensor shapes do not fit this run")
-        return cls(int(saved["epoch"]), int(saved["step"]), *tensors, trackers, list(saved["history"]))
-
-
-class _Checkpointer:
-    """Saves the state every ``options.checkpoint_interval`` seconds and at the end; resumes a matching one."""
-
-    def __init__(self, path, problem: _Problem, images, labels, seeds: list[int]):
-        self.path = Path(path) if path else None
-        self.interval, self.saved_at = problem.options.checkpoint_interval, time.monotonic()
-        if self.path:
-            options = {key: value for key, value in dataclasses.asdict(problem.options).items()
-                       if key not in ("device", "checkpoint_interval")}
-            self.prints = mask_checkpoint.fingerprint(problem.model, images, labels, seeds,
-                                                      {**options, "device": problem.device.type})
-
-    def resume(self, fresh: _State) -> _State:
-        saved = mask_checkpoint.load(self.path, self.prints) if self.path else None
-        if saved is None:
-            return fresh
-        try:
-            state = _State.from_payload(saved, fresh)
-        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
-            mask_checkpoint.move_aside(self.path, f"{type(error).__name__}: {error}")
-            return fresh
-        log.info("resumed mask learning from %s after epoch %d.", self.path, state.epoch)
-        return state
-
-    def save(self, state: _State, due_only: bool = False) -> None:
-        if self.path and not (due_only and time.monotonic() - self.saved_at < self.interval):
-            mask_checkpoint.save(self.path, self.prints, state.payload())
-            self.saved_at = time.monotonic()
+        return cls(int(saved["epoch"]), int(saved["step"]), previous=previous, trackers=trackers,
+                   history=list(saved["history"]), **tensors)
 
 
 def _initial_state(seeds: list[int], problem: _Problem) -> _State:
@@ -484,16 +210,33 @@ def _initial_state(seeds: list[int], problem: _Problem) -> _State:
     params = torch.stack(masks).to(problem.device)
     densities = density(to_full_masks(params, problem.images.shape[-1], options.parametrization))
     trackers = [SeedTracker(seed, mask, float(d)) for seed, mask, d in zip(seeds, masks, densities, strict=True)]
-    return _State(0, 0, params, torch.zeros_like(params), torch.zeros_like(params), trackers, [])
+    moments = [torch.zeros_like(params), torch.zeros_like(params)]
+    previous = [params.clone(), *(torch.zeros_like(params) for _ in range(2))]
+    ones = torch.ones(len(seeds), device=problem.device)
+    return _State(0, 0, params, *moments, previous, ones, ones * math.inf, trackers, [])
 
 
-def _projected_adam(params, grad, adam_m, adam_v, step: int, lr: float, beta1: float,
+def _projected_adam(params, grad, adam_m, adam_v, step: int, lr, beta1: float,
                     beta2: float = 0.999, eps: float = 1e-8) -> None:
-    """One in-place Adam update of ``params`` (``step`` counts from 1), clamped to ``[0, 1]``."""
+    """One in-place Adam update of ``params`` (``step`` counts from 1), clamped to ``[0, 1]``.
+
+    ``lr`` is a number, or a tensor broadcasting to ``params`` (one rate per seed).
+    """
     adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
     adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     denominator = (adam_v / (1 - beta2**step)).sqrt_().add_(eps)
-    params.addcdiv_(adam_m, denominator, value=-lr / (1 - beta1**step)).clamp_(0.0, 1.0)
+    params.sub_(adam_m / denominator * (lr / (1 - beta1**step))).clamp_(0.0, 1.0)
+
+
+def _step_loss(problem: _Problem, masks: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss ``[A]`` and mean mask ``[A]`` of masks ``[A, C', H, W']`` on the images ``images`` ``[A, B]``."""
+    options = problem.options
+    with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
+        logits = problem.logits(filter_masked(problem.images[images], masks, options.parametrization))
+    mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
+    loss = loss_per_seed(options.loss, logits, problem.labels[images], problem.ce_clean[images],
+                         problem.logp_clean[images], options.lam, mean_mask)
+    return loss, mean_mask
 
 
 def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
@@ -504,65 +247,96 @@ def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor)
     forward pass, while its activations are still in cache; a seed's loss depends on its own
     mask only, so this is the gradient of the summed loss.
     """
-    options, parts = problem.options, []
+    parts = []
     per_call = problem.seeds_per_call(index.shape[1])
     for masks, images in zip(params.split(per_call), index.split(per_call), strict=True):
         masks = masks.detach().requires_grad_(True)
-        with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
-            logits = problem.logits(filter_masked(problem.images[images], masks, options.parametrization))
-        mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
-        loss = loss_per_seed(options.loss, logits, problem.labels[images], problem.ce_clean[images],
-                             problem.logp_clean[images], options.lam, mean_mask)
+        loss, mean_mask = _step_loss(problem, masks, images)
         (grad,) = torch.autograd.grad(loss.sum(), masks)
         parts.append((loss.detach(), mean_mask.detach(), grad))
     loss, mean_mask, grad = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
     return loss, mean_mask, grad
 
 
-def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor]:
+def _jumped(problem: _Problem, state: _State, index: torch.Tensor, loss: torch.Tensor) -> torch.Tensor | None:
+    """Rows ``[A]`` whose loss jumped (see the module docstring), or None when none did."""
+    jump = problem.options.jump
+    suspicious = ~torch.isfinite(loss) | (loss > jump * state.running)
+    if not bool(suspicious.any()):  # the step's only wait for the device: a comparison of A numbers
+        return None
+    per_call = problem.seeds_per_call(index.shape[1])
+    with torch.no_grad():
+        before = torch.cat([_step_loss(problem, masks, images)[0] for masks, images in
+                            zip(state.previous[0].split(per_call), index.split(per_call), strict=True)])
+    jumped = suspicious & (~torch.isfinite(loss) | (loss > jump * before))
+    return jumped if bool(jumped.any()) else None
+
+
+def _undo(state: _State, before: list[torch.Tensor], jumped: torch.Tensor | None, loss: torch.Tensor) -> None:
+    """Move the rows that ``jumped`` back to before their previous update; the others' ``previous``
+    becomes ``before`` (their state before this update) and their running loss takes in ``loss``."""
+    accepted = torch.ones_like(loss, dtype=torch.bool) if jumped is None else ~jumped
+    rows = accepted.view(-1, 1, 1, 1)
+    for now, old, new in zip((state.params, state.adam_m, state.adam_v), state.previous, before, strict=True):
+        now.copy_(torch.where(rows, now, old))
+        old.copy_(torch.where(rows, new, old))
+    first = torch.isinf(state.running)
+    level = torch.where(first, loss, (1 - RUNNING_WEIGHT) * state.running + RUNNING_WEIGHT * loss)
+    state.running = torch.where(accepted, level, state.running)
+    if jumped is not None:
+        state.lr_scale = torch.where(jumped, state.lr_scale / 2, state.lr_scale)
+
+
+def _take_step(problem: _Problem, state: _State, index: torch.Tensor):
+    """One step of every row on its images ``index`` ``[A, B]``.
+
+    Returns the loss ``[A]``, the mean mask ``[A]`` before the step and the rows whose step
+    was undone (bool ``[A]``, or None when none was).
+    """
+    options = problem.options
+    loss, mean_mask, grad = _step_gradient(problem, state.params, index)
+    jumped = _jumped(problem, state, index, loss) if options.backs_off else None
+    state.step += 1
+    lr, beta1 = options.learning_rate(state.step - 1, problem.total_steps)
+    with torch.no_grad():
+        before = [state.params.clone(), state.adam_m.clone(), state.adam_v.clone()] if options.backs_off else None
+        if jumped is not None:
+            grad = torch.nan_to_num(grad)  # the jumped rows are moved back below
+        _projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
+                        (lr * state.lr_scale).view(-1, 1, 1, 1), beta1)
+        if options.backs_off:
+            _undo(state, before, jumped, loss)
+    return loss, mean_mask, jumped
+
+
+def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass over the fitting images for every seed still learning.
 
-    Returns the mean loss ``[A]`` and the mean mask density before each step ``[A]``, on
-    the device; nothing in the loop waits for the device.
+    Returns the mean loss of the steps that were not undone ``[A]``, the mean mask density
+    before each step ``[A]`` and the number of undone steps ``[A]``, on the device; nothing in
+    the loop waits for the device but the back-off check (:func:`_jumped`).
     """
     options, n = problem.options, len(problem.images)
     orders = torch.stack([epoch_order(t.seed, state.epoch, n) for t in state.active]).to(problem.device)
-    losses = torch.zeros(len(orders), device=problem.device)
-    step_density = torch.zeros(len(orders), device=problem.device)
+    losses, counted, step_density, undone = (torch.zeros(len(orders), device=problem.device) for _ in range(4))
     for start in range(0, n, options.batch_size):
         index = orders[:, start : start + options.batch_size]
-        loss, mean_mask, grad = _step_gradient(problem, state.params, index)
-        state.step += 1
+        loss, mean_mask, jumped = _take_step(problem, state, index)
         with torch.no_grad():
-            _projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
-                            *options.learning_rate(state.step - 1, problem.total_steps))
-            losses += loss * index.shape[1]
             step_density += mean_mask
-    return losses / n, step_density / problem.steps_per_epoch
-
-
-def _check_finite(losses: torch.Tensor, state: _State, options: MaskOptions) -> None:
-    if torch.isfinite(losses).all() and torch.isfinite(state.params).all():
-        return
-    bad = [t.seed for t, value in zip(state.active, losses.tolist(), strict=True) if not math.isfinite(value)]
-    raise NumericalError(
-        f"mask learning diverged in epoch {state.epoch + 1} (seeds {bad or [t.seed for t in state.active]}): the "
-        f"loss or the mask became NaN/inf with loss={options.loss!r}, lambda={options.lam}, lr={options.lr}. "
-        "The 'paper' loss exp((CE_masked - CE_clean)^2) overflows once the masked loss drifts far "
-        "from the clean one: lower mask.lr, or use mask.loss: ce or kl."
-    )
+            if jumped is None:
+                losses += loss * index.shape[1]
+                counted += index.shape[1]
+            else:
+                losses += torch.where(jumped, 0.0, loss) * index.shape[1]
+                counted += (~jumped) * index.shape[1]
+                undone += jumped
+    return losses / counted, step_density / problem.steps_per_epoch, undone.long()
 
 
 def _judges_every_epoch(options: MaskOptions) -> bool:
-    """Whether the keep rule is applied after every epoch (else when a seed is done; see :class:`SeedTracker`)."""
+    """Whether the keep rule is applied after every epoch (else when a seed is done; see SeedTracker)."""
     return options.monitor or options.protocol == "authors"
-
-
-def _fit_accuracy(problem: _Problem, full: torch.Tensor) -> list[float]:
-    """Accuracy on the fitting images through each full-layout mask ``[K, C', H, W]``, one batched pass."""
-    correct = _count_correct(problem.model, problem.images, problem.labels, full_to_half(full),
-                             problem.options.model_batch_size)
-    return (correct.double() / len(problem.images)).tolist()
 
 
 def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict]) -> None:
@@ -576,7 +350,7 @@ def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict])
     width, parametrization = problem.images.shape[-1], problem.options.parametrization
     while searching:
         params = torch.stack([tracker.pending[-1][1] for tracker in searching]).to(problem.device)
-        accuracies = _fit_accuracy(problem, _effective_masks(params, width, parametrization))
+        accuracies = problem.fit_accuracy(effective_masks(params, width, parametrization))
         for tracker, fit_acc in zip(searching, accuracies, strict=True):
             epoch, kept = tracker.judge_newest(fit_acc, problem.clean_acc, problem.options)
             rows[tracker.seed, epoch].update(fit_acc=fit_acc, kept=kept)
@@ -584,55 +358,56 @@ def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict])
 
 
 def _learn_epoch(problem: _Problem, state: _State) -> None:
-    """Run one epoch and apply the stop rule and the keep rule (now, or for seeds that are done)."""
+    """Run one epoch, then apply the keep, halving and stop rules (the keep rule now, or for seeds that are done)."""
     options, start, active = problem.options, time.perf_counter(), state.active
-    losses, step_density = _run_epoch(problem, state)
-    _check_finite(losses, state, options)
-    full = _effective_masks(state.params, problem.images.shape[-1], options.parametrization)
+    losses, step_density, undone = _run_epoch(problem, state)
+    full = effective_masks(state.params, problem.images.shape[-1], options.parametrization)
     every_epoch = _judges_every_epoch(options)
-    fit_acc = _fit_accuracy(problem, full) if every_epoch else [math.nan] * len(active)
+    fit_acc = problem.fit_accuracy(full) if every_epoch else [math.nan] * len(active)
     densities = [float(mask.mean()) for mask in full.cpu().numpy()]  # float32 means, as the history has them
-    losses, step_density = losses.tolist(), step_density.tolist()
+    losses, step_density, undone = losses.tolist(), step_density.tolist(), undone.tolist()
     state.epoch += 1
     lr = options.learning_rate(state.step - 1, problem.total_steps)[0]
+    scales = state.lr_scale.tolist()
+    halve = []
     for row, tracker in enumerate(active):
         measured = step_density[row] if options.protocol == "authors" else densities[row]
         accuracy = (fit_acc[row], problem.clean_acc) if every_epoch else None
-        kept = tracker.update(state.epoch, state.params[row].detach().to("cpu", copy=True), measured, options,
-                              accuracy)
+        mask = state.params[row].detach().to("cpu", copy=True)
+        kept, halves = tracker.update(state.epoch, mask, measured, losses[row], undone[row], options, accuracy)
+        halve.append(halves)
         state.history.append({
-            "seed": tracker.seed, "epoch": state.epoch, "steps": state.step, "lr": lr, "loss": losses[row],
-            "density": densities[row], "step_density": step_density[row], "fit_acc": fit_acc[row],
-            "clean_acc": problem.clean_acc, "kept": kept,
+            "seed": tracker.seed, "epoch": state.epoch, "steps": state.step, "lr": lr * scales[row],
+            "loss": losses[row], "density": densities[row], "step_density": step_density[row],
+            "fit_acc": fit_acc[row], "clean_acc": problem.clean_acc, "kept": kept, "backoffs": undone[row],
         })
-    done = [tracker for tracker in active if not tracker.active or state.epoch == options.epochs]
-    _settle(problem, done, state.history)
+    state.lr_scale = state.lr_scale * torch.tensor([0.5 if h else 1.0 for h in halve], device=problem.device)
+    _settle(problem, [tracker for tracker in active if not tracker.active], state.history)
     seconds = time.perf_counter() - start
-    for row in state.history[-len(active):]:
-        row["seconds"] = seconds
+    for row, tracker in zip(state.history[-len(active):], active, strict=True):
+        row.update(seconds=seconds, status=tracker.status(options) or "learning")
     _log_progress(state.history[-len(active):], active, problem, seconds)
     still = [row for row, tracker in enumerate(active) if tracker.active]
     if len(still) < len(active):
-        index = torch.tensor(still, dtype=torch.long, device=problem.device)
-        state.params, state.adam_m, state.adam_v = (tensor.index_select(0, index)
-                                                    for tensor in (state.params, state.adam_m, state.adam_v))
+        state.keep_rows(still)
 
 
-def _seed_progress(row: dict, tracker: SeedTracker, last: bool) -> str:
-    """One seed's part of an epoch's log line: density, fit accuracy and decision where measured, end."""
-    text = f"seed {row['seed']}: density {row['density']:.4f}"
+def _seed_progress(row: dict, tracker: SeedTracker) -> str:
+    """One seed's part of an epoch's log line: density, loss, fit accuracy where measured, how it ended."""
+    text = f"seed {row['seed']}: density {row['density']:.4f}, loss {row['loss']:.4f}"
+    if row["backoffs"]:
+        text += f", {row['backoffs']} steps undone"
     if not math.isnan(row["fit_acc"]):
         text += f", fit acc {row['fit_acc']:.4f}{', kept' if row['kept'] else ''}"
-    if not tracker.active or last:
-        text += f"{'' if tracker.active else ', stopped'}, ends with the mask of epoch {tracker.kept_epoch}"
+    if not tracker.active:
+        text += f", {row['status']} with the mask of epoch {tracker.kept_epoch}"
     return text
 
 
 def _log_progress(rows: list[dict], trained: list[SeedTracker], problem: _Problem, seconds: float) -> None:
     """One log line per epoch: its speed, and each seed's progress (:func:`_seed_progress`)."""
-    last = rows[0]["epoch"] == problem.options.epochs
-    seeds = "; ".join(_seed_progress(row, tracker, last) for row, tracker in zip(rows, trained, strict=True))
-    log.info("epoch %d/%d: %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
+    seeds = "; ".join(_seed_progress(row, tracker) for row, tracker in zip(rows, trained, strict=True))
+    log.info("epoch %d (at most %d): %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
              problem.options.epochs, seconds, problem.steps_per_epoch / seconds,
              len(problem.images) * len(trained) / seconds, seeds)
 
@@ -654,14 +429,21 @@ def _results(state: _State, problem: _Problem) -> tuple[np.ndarray, pd.DataFrame
     return np.clip(masks, 0.0, 1.0).astype(np.float32), history
 
 
+def unconverged(history: pd.DataFrame) -> pd.DataFrame:
+    """The last history row of each seed whose mask is not a converged result (status not in CONVERGED)."""
+    last = history.groupby("seed", sort=False).tail(1)
+    return last[~last["status"].isin(CONVERGED)]
+
+
 def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, checkpoint=None,
                 options: MaskOptions | None = None, **mask_keywords):
-    """Learn one Fourier mask per seed for a frozen classifier, all seeds in one pass.
+    """Learn one Fourier mask per seed for a frozen classifier until it converges, all seeds in one pass.
 
     Parameters
     ----------
     model : ``nn.Module`` taking ``[N, C, H, W]`` in ``[0, 1]``; it is frozen here and moved to
-        the device (with ``channels_last`` it runs in that layout and gets its own layout back).
+        the device (with ``channels_last``, where it runs there with the same logits, it runs
+        in that layout and gets its own layout back).
     images : float ``[N, C, H, W]`` in ``[0, 1]``, the fitting images.
     labels : int64 ``[N]``.
     seeds : ints; each seed sets its data order and (``init='random'``) initial mask.
@@ -679,14 +461,17 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
         ``C' = C`` with ``per_channel=True`` else 1. Each is the last mask that met the
         keep rule (the initial mask if none did).
     history : DataFrame, one row per seed and epoch: ``seed, epoch, steps, lr, loss,
-        density, step_density, fit_acc, clean_acc, kept, seconds``. ``density`` is the
-        mask's at the end of the epoch, ``step_density`` the mean before each step,
-        ``seconds`` the wall time of the epoch's joint pass over all seeds still learning
-        (with the keep-rule passes made after it). ``fit_acc`` (masked accuracy on the
-        fitting images) and ``kept`` (nullable boolean) are measured after every epoch with
-        ``protocol='authors'`` or ``monitor=True``; otherwise only for the epochs the
-        keep rule judged when the seed was done (its newest back to the kept one), NaN and
-        ``<NA>`` elsewhere.
+        density, step_density, fit_acc, clean_acc, kept, backoffs, seconds, status``.
+        ``lr`` is the seed's rate at the end of the epoch, ``loss`` the mean over its
+        accepted steps, ``density`` the mask's at the end of the epoch, ``step_density`` the
+        mean before each step, ``backoffs`` the steps undone, ``seconds`` the wall time of
+        the epoch's joint pass over all seeds still learning (with the keep-rule passes made
+        after it). ``status`` is ``learning``, and on a seed's last row how it ended
+        (:data:`fourier_masks.masks.protocol.STATUSES`; :func:`unconverged` lists those that
+        are not converged results). ``fit_acc`` (masked accuracy on the fitting images) and
+        ``kept`` (nullable boolean) are measured after every epoch with ``protocol='authors'``
+        or ``monitor=True``; otherwise only for the epochs the keep rule judged when the seed
+        was done (its newest back to the kept one), NaN and ``<NA>`` elsewhere.
     """
     if options is None:
         options = mask_options(**mask_keywords)
@@ -695,11 +480,27 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     seeds = _checked_seeds(images, labels, seeds)
     problem = _Problem.build(model, images, labels, options)
     state = _initial_state(seeds, problem)
-    saver = _Checkpointer(checkpoint, problem, images, labels, seeds)
+    decisive = {key: value for key, value in dataclasses.asdict(options).items()
+                if key not in ("device", "checkpoint_interval")}
+    saver = mask_checkpoint.Checkpointer(checkpoint, options.checkpoint_interval, problem.model, images, labels,
+                                         seeds, {**decisive, "device": problem.device.type})
     state = saver.resume(state)
-    while state.epoch < options.epochs and state.active:
+    while state.active:
         _learn_epoch(problem, state)
-        saver.save(state, due_only=state.epoch < options.epochs and bool(state.active))  # always the last
-    if options.channels_last:
+        saver.save(state, due_only=bool(state.active))  # always the last
+    if problem.channels_last:
         problem.model.to(memory_format=torch.contiguous_format)
     return _results(state, problem)
+
+
+def raise_unconverged(history: pd.DataFrame, what: str) -> None:
+    """Raise :class:`NumericalError` naming the seeds of ``what`` whose masks are not converged results."""
+    bad = unconverged(history)
+    if len(bad):
+        listed = ", ".join(f"seed {row.seed}: {row.status}" for row in bad.itertuples())
+        raise NumericalError(
+            f"masks of {what} did not converge ({listed}) and mask.require_converged is true. 'budget' means "
+            "mask.epochs ran out while the mask still moved (raise mask.epochs); 'initial' that no mask kept "
+            "keep_threshold of the clean accuracy (lower mask.lambda or mask.lr); 'diverged' that steps kept "
+            "blowing up the loss (lower mask.lr); 'kept_early' that the converged mask failed the keep rule "
+            "(lower mask.lambda). See the history beside each mask.")

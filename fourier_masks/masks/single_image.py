@@ -37,7 +37,7 @@ from ..data.dataset import check_images
 from ..device import resolve_device
 from ..errors import InputError
 from ..models.networks import freeze, predict
-from .learning import bin_weights, clean_reference, filter_masked, loss_per_seed, to_full_masks
+from .objective import bin_weights, clean_reference, filter_masked, loss_per_seed, to_full_masks
 
 __all__ = ["learn_single_image_masks"]
 

@@ -40,6 +40,11 @@ rule masks_table:
             caption="../report/masks.rst",
             category="Tables",
         ),
+        agreement=report(
+            "results/tables/seed_agreement.parquet",
+            caption="../report/seed_agreement.rst",
+            category="Tables",
+        ),
     log:
         "logs/masks_table.log",
     conda:
@@ -48,8 +53,8 @@ rule masks_table:
         mem_mb=1000,
         runtime=10,
     params:
-        models=list(MODELS),
-        seeds=SEEDS,
+        sources=MASK_SOURCES,
+        low_freq_cutoff=lookup(dpath="analysis/low_freq_cutoff", within=config),
     script:
         "../scripts/masks_table.py"
 

@@ -101,6 +101,7 @@ def mem_mb(base):
 TABLES = [
     "models",
     "masks",
+    "seed_agreement",
     "radial_profile",
     "angular_profile",
     "frequency_bias",
@@ -161,3 +162,13 @@ def check_before_jobs(jobs, local):
 onstart:
     with exit_on_input_error():
         check_before_jobs(workflow.dag.needrun_jobs(), workflow.local_exec)
+
+
+def warn_unconverged(table):
+    """At the end of a run, name on the console every mask of ``table`` that is not a converged result."""
+    if os.path.isfile(table):
+        import pandas as pd
+        from fourier_masks.analysis.metrics import convergence_report
+
+        if text := convergence_report(pd.read_parquet(table)):
+            print(f"WARNING: {text}", file=sys.stderr)

@@ -1,6 +1,7 @@
 rule figure_mask_grid:
     input:
         masks=mask_files(),
+        histories=history_files(),
     output:
         png=report(
             "results/figures/mask_grid.png",
@@ -18,6 +19,7 @@ rule figure_mask_grid:
     params:
         models=list(MODELS),
         seeds=SEEDS,
+        sources=MASK_SOURCES,
     script:
         "../scripts/figure_mask_grid.py"
 

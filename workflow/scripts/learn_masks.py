@@ -5,7 +5,8 @@ from pathlib import Path
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import configure_cpu
 from fourier_masks.io import logged, save_mask, write_table
-from fourier_masks.masks.learning import MaskOptions, learn_masks
+from fourier_masks.masks.learning import learn_masks, raise_unconverged, unconverged
+from fourier_masks.masks.options import MaskOptions
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
@@ -22,6 +23,11 @@ with logged(snakemake.log[0]) as log:
     masks, history = learn_masks(model, images, labels, snakemake.params.seeds, checkpoint=checkpoint,
                                  options=options)
     log.info("history:\n%s", history.to_string())
+    for row in unconverged(history).itertuples():
+        log.warning("the mask of %s seed %d is not a converged result: %s (see the history).",
+                    snakemake.wildcards.model, row.seed, row.status)
+    if settings["require_converged"]:
+        raise_unconverged(history, snakemake.wildcards.model)
     for seed, mask, mask_path, history_path in zip(snakemake.params.seeds, masks, snakemake.output.masks,
                                                    snakemake.output.histories, strict=True):
         save_mask(mask, mask_path)
