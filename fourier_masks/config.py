@@ -396,6 +396,28 @@ def _check_attack_steps(given: dict, filled: dict) -> None:
               "1.25 eps and reads no steps; remove them, or set training.attack: pgd for multi-step PGD training.")
 
 
+#: Mask keys read only under some settings: key -> (setting, values that read it).
+_CONDITIONAL_MASK_KEYS = {
+    "warmup": ("schedule", ("onecycle",)),
+    "plateau": ("schedule", ("plateau",)),
+    "jump": ("protocol", ("default",)),
+    "max_backoffs": ("protocol", ("default",)),
+}
+
+
+def _check_mask_keys(given: dict, filled: dict) -> None:
+    """Refuse ``mask`` keys given where the chosen schedule or protocol reads none of them."""
+    mask, chosen = given.get("mask") or {}, filled["mask"]
+    for key, (setting, readers) in _CONDITIONAL_MASK_KEYS.items():
+        if isinstance(mask, dict) and key in mask and chosen[setting] not in readers:
+            _fail(f"mask.{key} is given, but mask.{setting} = {chosen[setting]!r} reads no {key} (only "
+                  f"{_either([repr(r) for r in readers])} does); remove mask.{key}, or set mask.{setting}.")
+    if isinstance(mask, dict) and "loss_tolerance" in mask and chosen["protocol"] == "authors" \
+            and chosen["schedule"] != "plateau":
+        _fail("mask.loss_tolerance is given, but protocol 'authors' stops on the density alone and schedule "
+              f"{chosen['schedule']!r} has no plateaus; remove it, or set mask.protocol: default.")
+
+
 def retrained_models(config: dict) -> list[str]:
     """Models the retrain analysis trains again on masked images (when ``analysis.retrain`` is
     enabled): ``analysis.retrain.models``, or else the reference model when it is trained here."""
@@ -574,6 +596,7 @@ def check_config(config: dict, schema_path=None, memory: int | None = None) -> d
         filled["reference_model"] = filled["models"][0]["name"]
     _check_model_names(filled)
     _check_attack_steps(config, filled)
+    _check_mask_keys(config, filled)
     _check_models(filled)
     _check_ranges(filled)
     _check_sizes(filled)

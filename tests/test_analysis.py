@@ -146,10 +146,30 @@ def test_learning_summary_reports_the_kept_epoch():
     import pandas as pd
 
     history = pd.DataFrame({"epoch": [1, 2, 3], "steps": [4, 8, 12], "seconds": [1.0, 1.0, 1.0],
-                            "kept": [True, True, False], "fit_acc": [0.9, 0.8, 0.5], "clean_acc": [0.9] * 3})
+                            "kept": [True, True, False], "fit_acc": [0.9, 0.8, 0.5], "clean_acc": [0.9] * 3,
+                            "backoffs": [1, 0, 2], "status": ["learning", "learning", "kept_early"]})
     summary = learning_summary(history)
-    assert summary == {"epochs": 3, "steps": 12, "seconds": 3.0, "kept_epoch": 2, "fit_clean_acc": 0.9,
-                       "fit_masked_acc": 0.8}
+    assert summary == {"status": "kept_early", "epochs": 3, "steps": 12, "backoffs": 3, "seconds": 3.0,
+                       "kept_epoch": 2, "fit_clean_acc": 0.9, "fit_masked_acc": 0.8}
+
+
+def test_seed_agreement_and_the_convergence_report():
+    import pandas as pd
+
+    from fourier_masks.analysis.metrics import convergence_report, seed_agreement
+
+    rng = np.random.default_rng(0)
+    base = rng.random((1, 8, 8)).astype(np.float32)
+    masks = {("a", 1): base, ("a", 2): base, ("b", 1): base, ("b", 2): rng.random((1, 8, 8)).astype(np.float32)}
+    statuses = {("a", 1): "converged", ("a", 2): "recovered", ("b", 1): "budget", ("b", 2): "initial"}
+    table = seed_agreement(masks, 0.5, statuses).set_index("model")
+    assert table.loc["a", "mask_correlation"] == pytest.approx(1.0) and table.loc["a", "density_sd"] == 0
+    assert abs(table.loc["b", "mask_correlation"]) < 0.5 and table.loc["b", "density_sd"] > 0
+    assert table["converged"].to_dict() == {"a": 2, "b": 0}
+    rows = pd.DataFrame([{"model": m, "seed": s, "status": v} for (m, s), v in statuses.items()])
+    text = convergence_report(rows)
+    assert "2 of 4 masks" in text and "b seed 1: budget" in text and "b seed 2: initial" in text
+    assert convergence_report(rows[rows.model == "a"]) == ""
 
 
 def test_mask_files_round_trip_and_bad_files_are_named(tmp_path):

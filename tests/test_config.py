@@ -164,7 +164,7 @@ def test_schema_choices_match_the_package():
     assert set(model["dataset"]["enum"]) - {None} == set(ZOO_CLASSES)
     read = set(COMMON_SETTINGS).union(*REGIME_SETTINGS.values())
     assert read == set(props["training"]["properties"]), "every training key is read by some regime"
-    pipeline_only = {"fit_split", "fit_images", "vectorize_seeds", "eval_batch_size"}
+    pipeline_only = {"fit_split", "fit_images", "vectorize_seeds", "eval_batch_size", "require_converged"}
     assert set(props["mask"]["properties"]) - pipeline_only == set(MaskOptions.config_keys()) - {"device"}
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks p
 from benchmarks.naive import naive_mask  # noqa: E402
 from fourier_masks.analysis.metrics import learning_summary  # noqa: E402
 from fourier_masks.config import check_config  # noqa: E402
-from fourier_masks.errors import InputError, NumericalError  # noqa: E402
+from fourier_masks.errors import InputError  # noqa: E402
 from fourier_masks.masks.learning import learn_masks  # noqa: E402
 from fourier_masks.masks.objective import masked_accuracy  # noqa: E402
 from fourier_masks.masks.options import MaskOptions, mask_options  # noqa: E402
@@ -156,8 +156,8 @@ def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
     rules = {"epochs": 10, "patience": 2, "tolerance": 2e-2, "keep_threshold": 0.99}
     naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)
     # the authors' loop runs the model in the default layout; NHWC would add rounding over ~100 steps
-    package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01, schedule="onecycle",
-                                   parametrization="fft", protocol="authors", channels_last=False,
+    package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01,
+                                   schedule="onecycle", parametrization="fft", protocol="authors", channels_last=False,
                                    **{"lambda": 0.2}, **rules)
     assert list(history["kept"]) == list(reference["kept"]) and not history["kept"].iloc[0]
     assert not history["kept"].all(), "some epochs must miss the keep rule for this test to mean anything"

@@ -119,7 +119,7 @@ def planned_rules(stdout: str) -> set[str]:
 RERUNS = {
     ("analysis", "statistics", "bootstrap"): (60, {"frequency_bias_stats", "figure_profiles"}),
     ("analysis", "statistics", "permutations"): (60, {"frequency_bias_stats", "figure_profiles"}),
-    ("analysis", "low_freq_cutoff"): (0.4, {"profiles", "frequency_bias_stats", "figure_profiles",
+    ("analysis", "low_freq_cutoff"): (0.4, {"profiles", "masks_table", "frequency_bias_stats", "figure_profiles",
                                             "figure_frequency_bias"}),
     ("analysis", "example_images"): (3, {"figure_examples"}),
     ("analysis", "robust_eval", "n_images"): (30, {"evaluate_model", "models_table"}),

@@ -68,8 +68,8 @@ __all__ = ["epoch_order", "learn_masks", "raise_unconverged", "unconverged"]
 
 log = logging.getLogger(__name__)
 
-#: Weight of the newest step's loss in a seed's running loss (the back-off rule's level).
-RUNNING_WEIGHT = 0.1
+#: Steps a seed's running loss (the back-off rule's level) averages over: the newest step weighs 1/RUNNING_STEPS.
+RUNNING_STEPS = 10
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -281,7 +281,7 @@ def _undo(state: _State, before: list[torch.Tensor], jumped: torch.Tensor | None
         now.copy_(torch.where(rows, now, old))
         old.copy_(torch.where(rows, new, old))
     first = torch.isinf(state.running)
-    level = torch.where(first, loss, (1 - RUNNING_WEIGHT) * state.running + RUNNING_WEIGHT * loss)
+    level = torch.where(first, loss, state.running + (loss - state.running) / RUNNING_STEPS)
     state.running = torch.where(accepted, level, state.running)
     if jumped is not None:
         state.lr_scale = torch.where(jumped, state.lr_scale / 2, state.lr_scale)

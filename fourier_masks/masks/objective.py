@@ -148,8 +148,8 @@ def clean_reference(model, images, labels, batch_size, device):
 def invariance(gap: torch.Tensor) -> torch.Tensor:
     """The paper's ``exp(gap^2)`` where ``|gap| <= KNEE``, its tangent line beyond (finite for any gap).
 
-    >>> invariance(torch.tensor([0.0, 1.0, 100.0])).tolist()  # doctest: +ELLIPSIS
-    [1.0, 2.718..., 21293.3...]
+    >>> [round(value, 2) for value in invariance(torch.tensor([0.0, 1.0, 3.0])).tolist()]
+    [1.0, 2.72, 13.59]
     """
     gap = gap.abs()
     inside = torch.exp(torch.clamp(gap, max=KNEE) ** 2)

@@ -135,19 +135,24 @@ def _normalisation(record, mean, std, path: Path, where: str):
 
 
 def _fit_weights(network: nn.Module, state: dict, path: Path, arch: str, where: str) -> None:
-    """Load ``state`` into ``network``, or list the first missing, unexpected and misshapen keys."""
+    """Load ``state`` into ``network`` by PyTorch's own rules (so an old BatchNorm checkpoint without
+    ``num_batches_tracked`` loads, as PyTorch fills it in), or list the first missing, unexpected and
+    misshapen keys."""
+    try:
+        network.load_state_dict(state)
+        return
+    except RuntimeError as error:
+        problem = error
     expected = network.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshapen = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or misshapen:
-        raise InputError(
-            f"{where}: checkpoint {path} does not fit arch {arch!r}: missing keys {missing[:5]} "
-            f"({len(missing)} in all), unexpected keys {unexpected[:5]} ({len(unexpected)} in all), shape "
-            f"mismatches {misshapen[:3]} ({len(misshapen)} in all)."
-        )
-    network.load_state_dict(state)
+    raise InputError(
+        f"{where}: checkpoint {path} does not fit arch {arch!r}: missing keys {missing[:5]} "
+        f"({len(missing)} in all), unexpected keys {unexpected[:5]} ({len(unexpected)} in all), shape "
+        f"mismatches {misshapen[:3]} ({len(misshapen)} in all)."
+    ) from problem
 
 
 def acquire_checkpoint(path, arch: str, num_classes: int | None, input_shape, *, mean, std, where: str = "models[?]",
