@@ -354,7 +354,7 @@ def test_one_cycle_schedule_matches_pytorchs_onecycle_lr_with_momentum():
 
 
 def test_projected_adam_equals_torch_adam_followed_by_a_clamp():
-    from fourier_masks.masks.learning import _projected_adam
+    from fourier_masks.masks.state import projected_adam as _projected_adam
 
     generator = torch.Generator().manual_seed(0)
     params = torch.rand(3, 1, 4, 3, generator=generator)

@@ -47,7 +47,7 @@ import torch
 
 from ..data.dataset import check_images
 from ..device import resolve_device
-from ..errors import InputError, NumericalError
+from ..errors import InputError
 from ..models.layout import runs_channels_last
 from ..models.networks import freeze
 from . import checkpoint as mask_checkpoint
@@ -62,15 +62,12 @@ from .objective import (
     to_full_masks,
 )
 from .options import MaskOptions, mask_options
-from .protocol import CONVERGED, SeedTracker
+from .protocol import SeedTracker
+from .state import LearningState, projected_adam, undo_jumped
 
-__all__ = ["epoch_order", "learn_masks", "raise_unconverged", "unconverged"]
+__all__ = ["epoch_order", "learn_masks"]
 
 log = logging.getLogger(__name__)
-
-#: Steps a seed's running loss (the back-off rule's level) averages over: the newest step weighs 1/RUNNING_STEPS.
-RUNNING_STEPS = 10
-
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """Data order of one seed in one epoch; a pure function of both, so resumes replay it.
@@ -148,84 +145,14 @@ class _Problem:
         return (correct.double() / len(self.images)).tolist()
 
 
-@dataclasses.dataclass
-class _State:
-    """What changes while learning, per seed still learning (rows): masks, Adam moments, rate scales.
-
-    ``previous`` holds each row's mask and moments before its latest update, for back-offs;
-    ``running`` its running loss (inf before its first step).
-    """
-
-    epoch: int
-    step: int
-    params: torch.Tensor
-    adam_m: torch.Tensor
-    adam_v: torch.Tensor
-    previous: list[torch.Tensor]
-    lr_scale: torch.Tensor
-    running: torch.Tensor
-    trackers: list[SeedTracker]
-    history: list[dict]
-
-    ROWS = ("params", "adam_m", "adam_v", "lr_scale", "running")
-
-    @property
-    def active(self) -> list[SeedTracker]:
-        return [tracker for tracker in self.trackers if tracker.active]
-
-    def keep_rows(self, rows: list[int]) -> None:
-        """Keep only the given rows (the seeds still learning)."""
-        index = torch.tensor(rows, dtype=torch.long, device=self.params.device)
-        for name in self.ROWS:
-            setattr(self, name, getattr(self, name).index_select(0, index))
-        self.previous = [tensor.index_select(0, index) for tensor in self.previous]
-
-    def payload(self) -> dict:
-        """Tensors (on the CPU) and plain values, for a checkpoint."""
-        return {"epoch": self.epoch, "step": self.step, **{name: getattr(self, name).cpu() for name in self.ROWS},
-                "previous": [tensor.cpu() for tensor in self.previous],
-                "trackers": [vars(t) for t in self.trackers], "history": self.history}
-
-    @classmethod
-    def from_payload(cls, saved: dict, like: _State) -> _State:
-        """The state in a checkpoint's payload, checked against a fresh state ``like`` it must fit."""
-        trackers = [SeedTracker.from_state(entry) for entry in saved["trackers"]]
-        rows = sum(tracker.active for tracker in trackers)
-        tensors = {name: saved[name].to(getattr(like, name)) for name in cls.ROWS}
-        previous = [tensor.to(like.params) for tensor in saved["previous"]]
-        if ([t.seed for t in trackers] != [t.seed for t in like.trackers]
-                or any(len(t) != rows for t in [*tensors.values(), *previous])
-                or any(t.shape[1:] != like.params.shape[1:] for t in [tensors["params"], *previous])
-                or any(mask.shape != like.params.shape[1:] for t in trackers
-                       for mask in [t.kept, *(pending for _, pending in t.pending)])):
-            raise ValueError("its seeds or tensor shapes do not fit this run")
-        return cls(int(saved["epoch"]), int(saved["step"]), previous=previous, trackers=trackers,
-                   history=list(saved["history"]), **tensors)
-
-
-def _initial_state(seeds: list[int], problem: _Problem) -> _State:
+def _initial_state(seeds: list[int], problem: _Problem) -> LearningState:
     options, shape = problem.options, problem.param_shape
     masks = [torch.rand(shape, generator=torch.Generator().manual_seed(seed)) if options.init == "random"
              else torch.ones(shape) for seed in seeds]
     params = torch.stack(masks).to(problem.device)
     densities = density(to_full_masks(params, problem.images.shape[-1], options.parametrization))
     trackers = [SeedTracker(seed, mask, float(d)) for seed, mask, d in zip(seeds, masks, densities, strict=True)]
-    moments = [torch.zeros_like(params), torch.zeros_like(params)]
-    previous = [params.clone(), *(torch.zeros_like(params) for _ in range(2))]
-    ones = torch.ones(len(seeds), device=problem.device)
-    return _State(0, 0, params, *moments, previous, ones, ones * math.inf, trackers, [])
-
-
-def _projected_adam(params, grad, adam_m, adam_v, step: int, lr, beta1: float,
-                    beta2: float = 0.999, eps: float = 1e-8) -> None:
-    """One in-place Adam update of ``params`` (``step`` counts from 1), clamped to ``[0, 1]``.
-
-    ``lr`` is a number, or a tensor broadcasting to ``params`` (one rate per seed).
-    """
-    adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denominator = (adam_v / (1 - beta2**step)).sqrt_().add_(eps)
-    params.sub_(adam_m / denominator * (lr / (1 - beta1**step))).clamp_(0.0, 1.0)
+    return LearningState.start(params, trackers)
 
 
 def _step_loss(problem: _Problem, masks: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,7 +185,7 @@ def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor)
     return loss, mean_mask, grad
 
 
-def _jumped(problem: _Problem, state: _State, index: torch.Tensor, loss: torch.Tensor) -> torch.Tensor | None:
+def _jumped(problem: _Problem, state: LearningState, index: torch.Tensor, loss: torch.Tensor) -> torch.Tensor | None:
     """Rows ``[A]`` whose loss jumped (see the module docstring), or None when none did."""
     jump = problem.options.jump
     suspicious = ~torch.isfinite(loss) | (loss > jump * state.running)
@@ -272,22 +199,7 @@ def _jumped(problem: _Problem, state: _State, index: torch.Tensor, loss: torch.T
     return jumped if bool(jumped.any()) else None
 
 
-def _undo(state: _State, before: list[torch.Tensor], jumped: torch.Tensor | None, loss: torch.Tensor) -> None:
-    """Move the rows that ``jumped`` back to before their previous update; the others' ``previous``
-    becomes ``before`` (their state before this update) and their running loss takes in ``loss``."""
-    accepted = torch.ones_like(loss, dtype=torch.bool) if jumped is None else ~jumped
-    rows = accepted.view(-1, 1, 1, 1)
-    for now, old, new in zip((state.params, state.adam_m, state.adam_v), state.previous, before, strict=True):
-        now.copy_(torch.where(rows, now, old))
-        old.copy_(torch.where(rows, new, old))
-    first = torch.isinf(state.running)
-    level = torch.where(first, loss, state.running + (loss - state.running) / RUNNING_STEPS)
-    state.running = torch.where(accepted, level, state.running)
-    if jumped is not None:
-        state.lr_scale = torch.where(jumped, state.lr_scale / 2, state.lr_scale)
-
-
-def _take_step(problem: _Problem, state: _State, index: torch.Tensor):
+def _take_step(problem: _Problem, state: LearningState, index: torch.Tensor):
     """One step of every row on its images ``index`` ``[A, B]``.
 
     Returns the loss ``[A]``, the mean mask ``[A]`` before the step and the rows whose step
@@ -302,14 +214,14 @@ def _take_step(problem: _Problem, state: _State, index: torch.Tensor):
         before = [state.params.clone(), state.adam_m.clone(), state.adam_v.clone()] if options.backs_off else None
         if jumped is not None:
             grad = torch.nan_to_num(grad)  # the jumped rows are moved back below
-        _projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
+        projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
                         (lr * state.lr_scale).view(-1, 1, 1, 1), beta1)
         if options.backs_off:
-            _undo(state, before, jumped, loss)
+            undo_jumped(state, before, jumped, loss)
     return loss, mean_mask, jumped
 
 
-def _run_epoch(problem: _Problem, state: _State) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _run_epoch(problem: _Problem, state: LearningState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One pass over the fitting images for every seed still learning.
 
     Returns the mean loss of the steps that were not undone ``[A]``, the mean mask density
@@ -357,7 +269,7 @@ def _settle(problem: _Problem, trackers: list[SeedTracker], history: list[dict])
         searching = [tracker for tracker in searching if tracker.pending]
 
 
-def _learn_epoch(problem: _Problem, state: _State) -> None:
+def _learn_epoch(problem: _Problem, state: LearningState) -> None:
     """Run one epoch, then apply the keep, halving and stop rules (the keep rule now, or for seeds that are done)."""
     options, start, active = problem.options, time.perf_counter(), state.active
     losses, step_density, undone = _run_epoch(problem, state)
@@ -422,17 +334,11 @@ def _checked_seeds(images, labels, seeds) -> list[int]:
     return seeds
 
 
-def _results(state: _State, problem: _Problem) -> tuple[np.ndarray, pd.DataFrame]:
+def _results(state: LearningState, problem: _Problem) -> tuple[np.ndarray, pd.DataFrame]:
     kept = torch.stack([tracker.kept for tracker in state.trackers])
     masks = to_full_masks(kept, problem.images.shape[-1], problem.options.parametrization)
     history = pd.DataFrame(state.history).astype({"kept": "boolean"})  # <NA>: the keep rule did not judge it
     return np.clip(masks, 0.0, 1.0).astype(np.float32), history
-
-
-def unconverged(history: pd.DataFrame) -> pd.DataFrame:
-    """The last history row of each seed whose mask is not a converged result (status not in CONVERGED)."""
-    last = history.groupby("seed", sort=False).tail(1)
-    return last[~last["status"].isin(CONVERGED)]
 
 
 def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, checkpoint=None,
@@ -467,8 +373,8 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
         mean before each step, ``backoffs`` the steps undone, ``seconds`` the wall time of
         the epoch's joint pass over all seeds still learning (with the keep-rule passes made
         after it). ``status`` is ``learning``, and on a seed's last row how it ended
-        (:data:`fourier_masks.masks.protocol.STATUSES`; :func:`unconverged` lists those that
-        are not converged results). ``fit_acc`` (masked accuracy on the fitting images) and
+        (:data:`fourier_masks.masks.protocol.STATUSES`; ``protocol.unconverged`` lists those
+        that are not converged results). ``fit_acc`` (masked accuracy on the fitting images) and
         ``kept`` (nullable boolean) are measured after every epoch with ``protocol='authors'``
         or ``monitor=True``; otherwise only for the epochs the keep rule judged when the seed
         was done (its newest back to the kept one), NaN and ``<NA>`` elsewhere.
@@ -491,16 +397,3 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     if problem.channels_last:
         problem.model.to(memory_format=torch.contiguous_format)
     return _results(state, problem)
-
-
-def raise_unconverged(history: pd.DataFrame, what: str) -> None:
-    """Raise :class:`NumericalError` naming the seeds of ``what`` whose masks are not converged results."""
-    bad = unconverged(history)
-    if len(bad):
-        listed = ", ".join(f"seed {row.seed}: {row.status}" for row in bad.itertuples())
-        raise NumericalError(
-            f"masks of {what} did not converge ({listed}) and mask.require_converged is true. 'budget' means "
-            "mask.epochs ran out while the mask still moved (raise mask.epochs); 'initial' that no mask kept "
-            "keep_threshold of the clean accuracy (lower mask.lambda or mask.lr); 'diverged' that steps kept "
-            "blowing up the loss (lower mask.lr); 'kept_early' that the converged mask failed the keep rule "
-            "(lower mask.lambda). See the history beside each mask.")

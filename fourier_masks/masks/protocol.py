@@ -41,12 +41,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from ..errors import NumericalError
+
 if TYPE_CHECKING:  # this module needs no torch, so tables and the workflow can read the statuses
     import torch
 
     from .options import MaskOptions
 
-__all__ = ["CONVERGED", "STATUSES", "SeedTracker"]
+__all__ = ["CONVERGED", "STATUSES", "SeedTracker", "raise_unconverged", "unconverged"]
 
 #: How a seed's learning ended, in the order of the module docstring.
 STATUSES = ("converged", "recovered", "kept_early", "budget", "diverged", "initial")
@@ -162,3 +166,22 @@ class SeedTracker:
             setattr(tracker, name, float(state[name]))
         tracker.pending = [(int(epoch), mask) for epoch, mask in state["pending"]]
         return tracker
+
+
+def unconverged(history: pd.DataFrame) -> pd.DataFrame:
+    """The last history row of each seed whose mask is not a converged result (status not in CONVERGED)."""
+    last = history.groupby("seed", sort=False).tail(1)
+    return last[~last["status"].isin(CONVERGED)]
+
+
+def raise_unconverged(history: pd.DataFrame, what: str) -> None:
+    """Raise :class:`NumericalError` naming the seeds of ``what`` whose masks are not converged results."""
+    bad = unconverged(history)
+    if len(bad):
+        listed = ", ".join(f"seed {row.seed}: {row.status}" for row in bad.itertuples())
+        raise NumericalError(
+            f"masks of {what} did not converge ({listed}) and mask.require_converged is true. 'budget' means "
+            "mask.epochs ran out while the mask still moved (raise mask.epochs); 'initial' that no mask kept "
+            "keep_threshold of the clean accuracy (lower mask.lambda or mask.lr); 'diverged' that steps kept "
+            "blowing up the loss (lower mask.lr); 'kept_early' that the converged mask failed the keep rule "
+            "(lower mask.lambda). See the history beside each mask.")

@@ -5,8 +5,9 @@ from pathlib import Path
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import configure_cpu
 from fourier_masks.io import logged, save_mask, write_table
-from fourier_masks.masks.learning import learn_masks, raise_unconverged, unconverged
+from fourier_masks.masks.learning import learn_masks
 from fourier_masks.masks.options import MaskOptions
+from fourier_masks.masks.protocol import raise_unconverged, unconverged
 from fourier_masks.models.files import load_model
 
 with logged(snakemake.log[0]) as log:
