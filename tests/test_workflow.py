@@ -21,8 +21,9 @@ TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
     "models": {"model", "regime", "arch", "clean_acc", "robust_acc"},
-    "masks": {"model", "seed", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
-              "lowpass_acc", "density", "steps", "seconds"},
+    "masks": {"model", "seed", "status", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
+              "lowpass_acc", "density", "steps", "backoffs", "seconds"},
+    "seed_agreement": {"model", "seeds", "converged", "mask_correlation", "density_sd", "low_freq_fraction_sd"},
     "radial_profile": {"model", "seed", "band", "r_lo", "r_hi", "energy"},
     "angular_profile": {"model", "seed", "band", "theta_lo", "theta_hi", "energy"},
     "frequency_bias": {"model", "seed", "low_freq_fraction", "radial_centroid", "anisotropy"},
