@@ -204,6 +204,22 @@ def test_checkpoint_wrapper_prefixes_and_nesting_keys(tmp_path):
             torch.testing.assert_close(model(images), network(images))
 
 
+def test_an_old_batchnorm_checkpoint_loads_as_pytorch_loads_it_and_other_missing_keys_do_not(tmp_path):
+    """Checkpoints saved before BatchNorm had num_batches_tracked: PyTorch fills the counters in (issue 21)."""
+    network = SmallCNN(3, 4).eval()
+    old = {f"module.{k}": v for k, v in network.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert len(old) < len(network.state_dict()), "SmallCNN must have BatchNorm for this test to mean anything"
+    torch.save(old, tmp_path / "old.pt")
+    model, _ = own(tmp_path / "old.pt", "small_cnn", 4, [3, 16, 16])
+    images = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), network(images))
+    weight = next(k for k in old if k.endswith("running_mean"))
+    torch.save({k: v for k, v in old.items() if k != weight}, tmp_path / "missing.pt")
+    with pytest.raises(InputError, match=r"missing keys \['" + weight.removeprefix("module.")):
+        own(tmp_path / "missing.pt", "small_cnn", 4, [3, 16, 16])
+
+
 def test_stored_normalisation_is_used_and_a_different_one_refused(tiny_model, tiny_data, tmp_path):
     """The pipeline's own model file as a checkpoint: its stored mean/std, not none (issue 11)."""
     path = tmp_path / "model.pt"
