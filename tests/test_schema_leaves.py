@@ -90,6 +90,7 @@ def variants(files: Path) -> tuple[dict, dict]:
         "url": _tiny(models=[*tiny["models"], {**checkpoint, "path": None, "url": own.as_uri(),
                                                "sha256": file_values[("models", "[]", "sha256")]}]),
         "torchscript": _tiny(models=[*tiny["models"], {"name": "own", "source": "torchscript", "path": str(own)}]),
+        "onecycle": _tiny(mask={**tiny["mask"], "schedule": "onecycle"}),  # the schedule that reads warmup
         "robustbench": _tiny(dataset=cifar, models=[*tiny["models"], {"name": "rb", "source": "robustbench",
                                                                       "zoo_name": "Standard"}]),
     }, file_values
@@ -129,6 +130,8 @@ VALUES = {
 def variant_of(path: tuple) -> str:
     if path == ("offline",):
         return "checkpoint"  # offline: a model file is staged, not downloaded
+    if path == ("mask", "warmup"):
+        return "onecycle"
     if path[0] == "models":
         return MODEL_VARIANT.get(path[-1], "checkpoint")
     if path[0] == "dataset":
