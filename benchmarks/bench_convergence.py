@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,7 +52,8 @@ def objective(model, images, labels, mask: np.ndarray, lam: float) -> float:
 
 def external_panel_model(name: str):
     """A model of ../shared/external and its first 1000 fitting images (tests' loader)."""
-    from tests.test_external_models import PANEL, cifar10, external_model, mnist
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_external_models import PANEL, cifar10, external_model, mnist
 
     images, labels = mnist() if PANEL[name][2] == "mnist" else cifar10("train")
     return external_model(name), images[:1000], labels[:1000]
