@@ -54,6 +54,7 @@ from fourier_masks.masks import objective as objective_module
 from fourier_masks.masks.learning import learn_masks
 from fourier_masks.masks.objective import masked_accuracy
 from fourier_masks.masks.options import MaskOptions, mask_options
+from fourier_masks.models.layout import choose_layout, set_layout
 from fourier_masks.models.networks import freeze, make_model
 from fourier_masks.models.training import train_model
 
@@ -113,6 +114,7 @@ def benchmark_model(size: Size, device: torch.device):
     images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
     model = make_model("small_cnn", 3, dataset["n_classes"], images.mean((0, 2, 3)).tolist(),
                        images.std((0, 2, 3)).clamp_min(1e-3).tolist(), seed=training["seed"])
+    set_layout(model, choose_layout(model.eval(), images.shape[1:], config["channels_last"]))
     train_model(model, images, labels, "standard", device=device, **{**training, "epochs": size.train_epochs})
     return freeze(model), images, labels
 
@@ -159,14 +161,14 @@ def runner(kind: str, model, device: torch.device):
     return lambda x, y: learn_masks_steps(model, x, y, seeds, options)
 
 
-def memory_format(options: MaskOptions) -> torch.memory_format:
-    """The layout ``learn_masks`` runs the model in under ``options``: the bare model is timed in it too."""
-    return torch.channels_last if options.channels_last else torch.contiguous_format
+def memory_format(model) -> torch.memory_format:
+    """The layout ``learn_masks`` runs ``model`` in (its own): the bare model is timed in it too."""
+    return torch.channels_last if getattr(model, "channels_last", False) else torch.contiguous_format
 
 
 def nchw_copy(model) -> torch.nn.Module:
     """A copy of ``model`` in the default layout, as the authors' naive loop runs it."""
-    return copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    return set_layout(copy.deepcopy(model), False)
 
 
 def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
@@ -182,7 +184,7 @@ def bare_seconds(model, images, labels, calls: int, amp: bool) -> float:
 def measure_steps(model, images, labels, size: Size, device: torch.device) -> dict:
     """Figures 1 and 2: interleaved repeats of the naive loop, learn_masks and the bare model."""
     options, seeds = mask_defaults(device)
-    batch, layout = options.batch_size, memory_format(options)
+    batch, layout = options.batch_size, memory_format(model)
     amp = options.amp in ("auto", True) and device.type == "cuda"
     x1, y1 = images[: size.batch1_images], labels[: size.batch1_images]
     xb, yb = images[: size.batched_images], labels[: size.batched_images]
@@ -317,7 +319,7 @@ def measure_end_to_end(model, images, labels, size: Size, device: torch.device) 
     x, y = images[: size.e2e_images].to(device), labels[: size.e2e_images].to(device)
     amp = device.type == "cuda"  # learn_masks' amp='auto'
     defaults = mask_options()  # what whole_call runs with
-    per_call, layout = defaults.model_batch_size, memory_format(defaults)
+    per_call, layout = defaults.model_batch_size, memory_format(model)
     model.to(memory_format=layout)
     shortest = min(size.e2e_epochs)
     runs = {}

@@ -188,7 +188,7 @@ def test_each_regime_gets_only_the_training_settings_it_reads():
     one_step = check_config({})["training"]
     assert regime_settings(one_step, "adv_l2")["pgd_l2"] == {"eps": 0.5}
     assert regime_settings(one_step, "rotate") == {**{key: one_step[key] for key in
-                                                      ("epochs", "batch_size", "lr", "seed", "channels_last")},
+                                                      ("epochs", "batch_size", "lr", "seed")},
                                                    "rotate": 180}
 
 

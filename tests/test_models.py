@@ -73,3 +73,39 @@ def test_program_model_file_without_its_program_is_refused(tmp_path):
     torch.save({"arch": "exported", "state_dict": {}, "input_shape": [3, 8, 8], "num_classes": 2}, tmp_path / "m.pt")
     with pytest.raises(InputError, match="has arch 'exported' but no program"):
         load_model(tmp_path / "m.pt")
+
+
+class _ViewFlatten(torch.nn.Module):
+    """A published-style network whose forward flattens with ``.view`` (fails on NHWC activations)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).view(x.size(0), -1))
+
+
+def test_the_memory_layout_is_decided_once_and_recorded_in_the_model_file(tmp_path):
+    from fourier_masks.models.layout import choose_layout, set_layout
+    from fourier_masks.models.networks import Normalized
+
+    model = make_model("small_cnn", 3, 5, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], seed=0).eval()
+    assert choose_layout(model, (3, 16, 16), wanted=True) and not choose_layout(model, (3, 16, 16), wanted=False)
+    x = torch.rand(4, 3, 16, 16)
+    expected = model(x)
+    save_model(tmp_path / "nhwc.pt", set_layout(model, True), arch="small_cnn", input_shape=(3, 16, 16),
+               num_classes=5, source="train")
+    loaded = load_model(tmp_path / "nhwc.pt")
+    conv = next(p for p in loaded.parameters() if p.dim() == 4)
+    assert loaded.channels_last and conv.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(loaded(x), expected, rtol=1e-4, atol=1e-5)
+    assert not choose_layout(Normalized(_ViewFlatten()).eval(), (3, 8, 8), wanted=True)
+
+    record = torch.load(tmp_path / "nhwc.pt", weights_only=True)
+    del record["channels_last"]  # a model file written before the layout was recorded
+    torch.save(record, tmp_path / "old.pt")
+    assert not load_model(tmp_path / "old.pt").channels_last
+    torch.save({**record, "channels_last": "yes"}, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="channels_last"):
+        load_model(tmp_path / "bad.pt")

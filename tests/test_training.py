@@ -70,18 +70,20 @@ def test_fast_adversarial_training_buys_robustness_like_pgd_training(tiny_data):
 
 
 def test_channels_last_training_matches_the_default_layout(tiny_data):
-    """The NHWC layout changes float rounding only; the model comes back in the default layout."""
+    """The NHWC layout changes float rounding only; the model keeps the layout it trained in."""
+    from fourier_masks.models.layout import set_layout
     from fourier_masks.models.networks import make_model
 
     x, y = tiny_data[0][:96], tiny_data[1][:96]
     models, histories = [], []
     for channels_last in (False, True):
-        model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
-        settings = training(epochs=2, batch_size=32, lr=5e-3, attack="fgsm_rs", channels_last=channels_last)
+        model = set_layout(make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0), channels_last)
+        settings = training(epochs=2, batch_size=32, lr=5e-3, attack="fgsm_rs")
         histories.append(train_model(model, x, y, "adv_linf", **settings))
         models.append(model)
     np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-3)
-    assert all(p.is_contiguous() for p in models[1].parameters())
+    convs = [next(p for p in model.parameters() if p.dim() == 4) for model in models]
+    assert convs[0].is_contiguous() and convs[1].is_contiguous(memory_format=torch.channels_last)
     with torch.no_grad():  # Adam turns rounding-sized gradients into small steps: compare what the models do
         logits = [model(tiny_data[2]) for model in models]
     assert (logits[0].argmax(1) == logits[1].argmax(1)).float().mean() >= 0.95

@@ -48,7 +48,6 @@ import torch
 from ..data.dataset import check_images
 from ..device import resolve_device
 from ..errors import InputError
-from ..models.layout import runs_channels_last
 from ..models.networks import freeze
 from . import checkpoint as mask_checkpoint
 from .objective import (
@@ -91,7 +90,6 @@ class _Problem:
     weights: torch.Tensor
     device: torch.device
     amp: bool
-    channels_last: bool
     options: MaskOptions
 
     @classmethod
@@ -99,15 +97,12 @@ class _Problem:
         device = resolve_device(options.device)
         model = freeze(model).to(device)
         images = (images.float() / 255 if images.dtype == torch.uint8 else images.float()).to(device)
-        channels_last = options.channels_last and runs_channels_last(model, images[:8])
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
         amp = options.amp is True or (options.amp == "auto" and device.type == "cuda")
         labels = labels.to(device)
         ce, logp, clean_acc = clean_reference(model, images, labels, options.model_batch_size, device)
         weights = bin_weights(*images.shape[-2:], options.parametrization).to(device)
         forward = torch.compile(model) if options.compile else model
-        return cls(model, forward, images, labels, ce, logp, clean_acc, weights, device, amp, channels_last, options)
+        return cls(model, forward, images, labels, ce, logp, clean_acc, weights, device, amp, options)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -134,10 +129,7 @@ class _Problem:
 
     def logits(self, masked: torch.Tensor) -> torch.Tensor:
         """Model outputs ``[S, B, K]`` of masked images ``[S, B, C, H, W]``, in one call."""
-        batch = masked.flatten(0, 1)
-        if self.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        return self.forward(batch).view(*masked.shape[:2], -1)
+        return self.forward(masked.flatten(0, 1)).view(*masked.shape[:2], -1)
 
     def fit_accuracy(self, full: torch.Tensor) -> list[float]:
         """Accuracy on the fitting images through each full-layout mask ``[K, C', H, W]``, one batched pass."""
@@ -348,8 +340,8 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     Parameters
     ----------
     model : ``nn.Module`` taking ``[N, C, H, W]`` in ``[0, 1]``; it is frozen here and moved to
-        the device (with ``channels_last``, where it runs there with the same logits, it runs
-        in that layout and gets its own layout back).
+        the device, and runs in its own memory layout (a model file's, see
+        :func:`fourier_masks.models.layout.set_layout`).
     images : float ``[N, C, H, W]`` in ``[0, 1]``, the fitting images.
     labels : int64 ``[N]``.
     seeds : ints; each seed sets its data order and (``init='random'``) initial mask.
@@ -394,6 +386,4 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     while state.active:
         _learn_epoch(problem, state)
         saver.save(state, due_only=bool(state.active))  # always the last
-    if problem.channels_last:
-        problem.model.to(memory_format=torch.contiguous_format)
     return _results(state, problem)

@@ -58,7 +58,6 @@ class MaskOptions:
     max_backoffs: int
     monitor: bool
     amp: bool | str
-    channels_last: bool
     compile: bool
     model_batch_size: int
     checkpoint_interval: float

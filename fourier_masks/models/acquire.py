@@ -20,6 +20,7 @@ from ..data.registry import dataset_shape
 from ..errors import InputError
 from .checkpoints import acquire_checkpoint, output_classes
 from .files import save_model
+from .layout import choose_layout, set_layout
 from .networks import Normalized, accuracy, freeze
 from .programs import load_program
 from .sources import model_file, verify_sha256
@@ -32,9 +33,15 @@ __all__ = ["CHANCE_FACTOR", "acquire", "save_zoo_model", "check_accuracy"]
 CHANCE_FACTOR = 1.5
 
 
-def save_zoo_model(path, model: nn.Module, spec: str, input_shape, num_classes: int) -> None:
-    """Write zoo model ``model`` (entry ``spec`` = ``DATASET/THREAT_MODEL/NAME``) as a model file."""
-    save_model(path, Normalized(model), arch=f"robustbench:{spec}", input_shape=input_shape,
+def save_zoo_model(path, model: nn.Module, spec: str, input_shape, num_classes: int, *,
+                   channels_last: bool = False) -> None:
+    """Write zoo model ``model`` (entry ``spec`` = ``DATASET/THREAT_MODEL/NAME``) as a model file.
+
+    ``channels_last``: record that layout where the model runs there (:func:`.layout.choose_layout`).
+    """
+    model = freeze(Normalized(model))
+    set_layout(model, choose_layout(model, input_shape, channels_last))
+    save_model(path, model, arch=f"robustbench:{spec}", input_shape=input_shape,
                num_classes=num_classes, source="robustbench")
 
 
@@ -53,7 +60,7 @@ def _acquire_own(spec: dict, path: Path, input_shape, num_classes, where: str):
 
 
 def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict | None,
-            where: str | None = None) -> None:
+            channels_last: bool = False, where: str | None = None) -> None:
     """Write the model of config entry ``spec`` (any source but ``train``) to ``output``.
 
     robustbench: ``zoo_name``, ``threat_model``, ``dataset`` (``None`` = ``dataset.name``),
@@ -62,11 +69,12 @@ def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict |
     or ``url``. All three: optional ``mean``/``std``, ``num_classes`` and ``input_shape``
     (``None`` = what the ``dataset`` config section gives); the network's number of outputs
     must match them. ``spec`` is an entry and ``dataset`` the ``dataset`` section of a checked
-    config (every key filled in; ``dataset`` may be ``None``).
+    config (every key filled in; ``dataset`` may be ``None``). ``channels_last``: record that
+    memory layout for the model where it runs there with the same logits (:mod:`.layout`).
     """
     where = where or f"models[{spec['name']}]"
     if spec["source"] == "robustbench":
-        _acquire_zoo(spec, resources_dir, output, offline, dataset, where)
+        _acquire_zoo(spec, resources_dir, output, offline, dataset, where, channels_last)
         return
     input_shape, num_classes = dataset_shape(dataset, resources_dir) if dataset else (None, None)
     path = model_file(spec, resources_dir)
@@ -85,10 +93,12 @@ def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict |
         origin = f"{where}.num_classes" if spec["num_classes"] else "the dataset"
         raise InputError(f"{where}: the network has {found} outputs but {origin} has {expected} classes; a model "
                          "must be studied on data with its own classes (set dataset.classes to its label order).")
+    set_layout(model, choose_layout(model, input_shape, channels_last))
     save_model(output, model, input_shape=input_shape, num_classes=found, source=spec["source"], **saved)
 
 
-def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict | None, where: str) -> None:
+def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict | None, where: str,
+                 channels_last: bool) -> None:
     """:func:`acquire` of a RobustBench entry."""
     input_shape = dataset_shape(dataset, resources_dir)[0] if dataset else None
     zoo_dataset = spec["dataset"] or (dataset or {}).get("name")
@@ -101,7 +111,8 @@ def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict
         raise InputError(f"{where}: RobustBench models take RGB images; set dataset.channels to 3.")
     model = acquire_robustbench(name, zoo_dataset, threat_model, Path(resources_dir) / "robustbench",
                                 offline, where, trust_pickle=spec["trust_pickle"])
-    save_zoo_model(output, model, f"{zoo_dataset}/{threat_model}/{name}", input_shape, ZOO_CLASSES[zoo_dataset])
+    save_zoo_model(output, model, f"{zoo_dataset}/{threat_model}/{name}", input_shape, ZOO_CLASSES[zoo_dataset],
+                   channels_last=channels_last)
 
 
 def check_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, class_names, *, where: str,

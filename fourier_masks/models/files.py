@@ -15,11 +15,13 @@ A model file (``results/models/{model}/model.pt``) is a ``torch.save`` of a plai
 ``input_shape``   ``[C, H, W]`` the model expects, pixels in ``[0, 1]``
 ``num_classes``   number of outputs
 ``source``        ``train``, ``checkpoint``, ``torchscript``, ``exported`` or ``robustbench``
+``channels_last`` whether the model runs in the channels-last memory layout, decided once when
+                  it was trained or acquired (:func:`.layout.choose_layout`); absent = ``False``
 
 :func:`load_model` turns it back into an eval-mode ``nn.Module`` taking ``[N, C, H, W]``
-images in ``[0, 1]``. A file is read as tensors only; an ``import:`` architecture is code, so
-it is imported only when the caller names it in ``imports`` (the workflow passes the
-config's own entries, see :func:`imports_of`).
+images in ``[0, 1]``, in the recorded memory layout. A file is read as tensors only; an
+``import:`` architecture is code, so it is imported only when the caller names it in
+``imports`` (the workflow passes the config's own entries, see :func:`imports_of`).
 """
 
 
@@ -31,6 +33,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, brief
+from .layout import set_layout
 from .networks import ARCHITECTURES, Normalized, build_network, freeze
 from .programs import load_program
 from .safe_load import load_tensors
@@ -51,7 +54,8 @@ def save_model(path, model: Normalized, *, arch: str, input_shape, num_classes: 
     """Write ``model`` in the shared model-file format (see the module docstring).
 
     ``program``: the file bytes of a TorchScript archive or exported program (``arch`` in
-    :data:`PROGRAMS`), stored instead of the weights.
+    :data:`PROGRAMS`), stored instead of the weights. The model's memory layout
+    (``model.channels_last``, see :mod:`.layout`) is recorded with it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +71,7 @@ def save_model(path, model: Normalized, *, arch: str, input_shape, num_classes: 
         "input_shape": [int(s) for s in input_shape],
         "num_classes": int(num_classes),
         "source": source,
+        "channels_last": bool(getattr(model, "channels_last", False)),
     }
     if program is not None:
         record["program"] = torch.frombuffer(bytearray(program), dtype=torch.uint8)
@@ -134,6 +139,8 @@ def _network(record: dict, path, imports: dict) -> nn.Module:
 def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None = None) -> Normalized:
     """Load a model file as a frozen eval-mode module taking ``[N, C, H, W]`` in ``[0, 1]``.
 
+    The module runs in the memory layout the file records (``channels_last``).
+
     ``imports``: ``{arch: python_path}`` of the ``import:`` architectures the caller trusts
     (:func:`imports_of` gives the config's); a file naming another one is refused.
 
@@ -143,4 +150,7 @@ def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None
     model = Normalized(_network(record, path, imports or {}), record.get("mean"), record.get("std"))
     model.input_shape = tuple(record["input_shape"])
     model.num_classes = record["num_classes"]
-    return freeze(model).to(device)
+    channels_last = record.get("channels_last", False)
+    if not isinstance(channels_last, bool):
+        raise InputError(f"model file {path} has channels_last = {channels_last!r}; expected true or false.")
+    return set_layout(freeze(model), channels_last).to(device)

@@ -1,16 +1,22 @@
-"""Whether a network may run in the channels-last (NHWC) memory layout.
+"""The memory layout a model runs in: channels-last (NHWC) only where it is known to work.
 
-Channels-last makes convolutions about 1.5x faster on CPUs, but a published forward pass
+Channels-last makes convolutions about 1.5-2x faster on CPUs, but a published forward pass
 that flattens with ``x.view(x.size(0), -1)`` fails on a channels-last activation, and a
-custom layer may compute something else in it. :func:`runs_channels_last` tries the layout
-on a few images and accepts it only when the logits equal the default layout's within float
-tolerance.
+custom layer may compute something else in it. :func:`choose_layout` tries the layout on a
+few fixed images and accepts it only when the logits equal the default layout's within float
+tolerance. The decision is made once per model, when it is trained or acquired, and recorded
+in its model file (:mod:`.files`); :func:`set_layout` applies it, after which the
+:class:`~fourier_masks.models.networks.Normalized` model converts its inputs itself, so that
+training, evaluation, heat maps and mask learning all run in the same layout.
 
 >>> import torch
+>>> from fourier_masks.models.networks import Normalized
 >>> class Flatten(torch.nn.Module):
 ...     def forward(self, x):
 ...         return torch.nn.functional.max_pool2d(x, 2).view(x.size(0), -1)
 >>> runs_channels_last(Flatten(), torch.rand(2, 3, 8, 8))
+False
+>>> choose_layout(Normalized(Flatten()), (3, 8, 8), wanted=True)
 False
 """
 
@@ -20,9 +26,12 @@ import logging
 
 import torch
 
-__all__ = ["runs_channels_last"]
+__all__ = ["PROBE_IMAGES", "choose_layout", "runs_channels_last", "set_layout"]
 
 log = logging.getLogger(__name__)
+
+#: Fixed uniform images ``[PROBE_IMAGES, C, H, W]`` in ``[0, 1]`` that :func:`choose_layout` compares logits on.
+PROBE_IMAGES = 8
 
 
 @torch.no_grad()
@@ -40,10 +49,30 @@ def runs_channels_last(model: torch.nn.Module, images: torch.Tensor, rtol: float
         logits = model(images.contiguous(memory_format=torch.channels_last)).float()
         same = logits.shape == reference.shape and torch.allclose(logits, reference, rtol=rtol, atol=atol)
         reason = "its logits differ from the default layout's"
-    except RuntimeError as error:
-        same, reason = False, f"its forward pass fails there ({str(error).splitlines()[0]})"
+    except Exception as error:  # noqa: BLE001 - any failure there means: not in this layout
+        same, reason = False, f"its forward pass fails there ({type(error).__name__}: {str(error).splitlines()[0]})"
     finally:
         model.to(memory_format=torch.contiguous_format)
     if not same:
         log.info("running %s in the default memory layout: %s.", type(model).__name__, reason)
     return same
+
+
+def choose_layout(model: torch.nn.Module, input_shape, wanted: bool) -> bool:
+    """Whether ``model`` should run channels-last: ``wanted`` and it does so with the same logits.
+
+    ``input_shape``: ``[C, H, W]`` of the model's images; the check runs on
+    :data:`PROBE_IMAGES` seeded uniform images of that shape, on the model's device.
+    """
+    if not wanted:
+        return False
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(PROBE_IMAGES, *input_shape, generator=generator).to(device)
+    return runs_channels_last(model, images)
+
+
+def set_layout(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    """Put ``model`` (weights and, for a ``Normalized`` model, its inputs) in the chosen layout; returns it."""
+    model.channels_last = bool(channels_last)
+    return model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

@@ -35,11 +35,16 @@ __all__ = [
 
 
 class Normalized(nn.Module):
-    """Wrap ``network`` so that it takes pixels in ``[0, 1]``: ``network((x - mean) / std)``."""
+    """Wrap ``network`` so that it takes pixels in ``[0, 1]``: ``network((x - mean) / std)``.
+
+    ``channels_last`` (set by :func:`fourier_masks.models.layout.set_layout`): inputs are
+    converted to the channels-last memory layout before the network sees them.
+    """
 
     def __init__(self, network: nn.Module, mean=None, std=None):
         super().__init__()
         self.network = network
+        self.channels_last = False
         channels = len(mean) if mean is not None else 0
         self.has_norm = mean is not None
         self.register_buffer("mean", torch.tensor(mean or [], dtype=torch.float32).view(1, channels, 1, 1))
@@ -48,6 +53,8 @@ class Normalized(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.has_norm:
             x = (x - self.mean) / self.std
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.network(x)
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, NumericalError
 from .attacks import ATTACKS, fgsm_rs, pgd
+from .layout import choose_layout, set_layout
 from .networks import make_model
 
 __all__ = ["COMMON_SETTINGS", "REGIMES", "REGIME_SETTINGS", "augment", "regime_settings", "robust_accuracy",
@@ -32,7 +33,7 @@ __all__ = ["COMMON_SETTINGS", "REGIMES", "REGIME_SETTINGS", "augment", "regime_s
 LOG = logging.getLogger(__name__)
 
 #: The config's ``training`` keys that every regime reads (the named arguments of :func:`train_model`).
-COMMON_SETTINGS = ("epochs", "batch_size", "lr", "seed", "channels_last")
+COMMON_SETTINGS = ("epochs", "batch_size", "lr", "seed")
 #: The further ``training`` keys each regime reads (``settings`` of :func:`train_model`).
 REGIME_SETTINGS = {"standard": (), "adv_linf": ("attack", "pgd_linf"), "adv_l2": ("attack", "pgd_l2"),
                    "noise": ("noise_sigma",), "scale": ("scale",), "translate": ("translate",), "rotate": ("rotate",)}
@@ -46,10 +47,10 @@ def regime_settings(training: dict, regime: str) -> dict:
     an adversarial budget without ``steps``, which only PGD reads. A rule that passes just
     these reruns a model's training only when something its regime uses changes.
 
-    >>> training = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 0, "channels_last": True,
+    >>> training = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 0,
     ...             "attack": "fgsm_rs", "pgd_linf": {"eps": 0.0157, "steps": 4}, "noise_sigma": 0.1}
     >>> sorted(regime_settings(training, "standard"))
-    ['batch_size', 'channels_last', 'epochs', 'lr', 'seed']
+    ['batch_size', 'epochs', 'lr', 'seed']
     >>> regime_settings(training, "adv_linf")["pgd_linf"]
     {'eps': 0.0157}
     """
@@ -109,7 +110,7 @@ def augment(images: torch.Tensor, regime: str, generator: torch.Generator, setti
 
 
 def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, *, epochs: int, batch_size: int,
-                lr: float, seed: int, channels_last: bool, device: str | torch.device, **settings) -> pd.DataFrame:
+                lr: float, seed: int, device: str | torch.device, **settings) -> pd.DataFrame:
     """Train ``model`` in place with Adam and a one-cycle schedule; returns the history.
 
     Parameters
@@ -122,9 +123,8 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
         is one of :data:`~fourier_masks.models.attacks.ATTACKS`: ``pgd`` (``steps`` steps of the
         regime's budget, Madry et al. 2018) or ``fgsm_rs`` (one step of 1.25 eps from a random
         start, Wong et al. 2020).
-    channels_last : train in the channels-last (NHWC) memory layout, which convolutions run
-        faster in on CPUs (oneDNN; about 1.5x here) and GPUs; the model is returned in the
-        default layout. Results differ from the default layout by float rounding only.
+    The model trains in its own memory layout (:func:`fourier_masks.models.layout.set_layout`;
+    channels-last runs convolutions about 1.5x faster on CPUs, results differ by float rounding only).
 
     Returns
     -------
@@ -134,8 +134,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     _check_recipe(regime, settings)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device, memory_format=layout)
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch,
@@ -148,7 +147,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
         total_loss, correct = 0.0, 0
         for i in range(0, len(images), batch_size):
             index = order[i : i + batch_size]
-            x = augment(images[index], regime, generator, settings).to(device, memory_format=layout)
+            x = augment(images[index], regime, generator, settings).to(device)
             y = labels[index].to(device)
             loss, hits = _step(model, x, y, adversary, optimizer, schedule)
             total_loss += loss * len(index)
@@ -159,7 +158,7 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
         rows.append({"epoch": epoch + 1, "loss": total_loss / len(images),
                      "train_acc": correct / len(images), "seconds": time.perf_counter() - start})
         _log_epoch(rows[-1], epochs, steps_per_epoch)
-    model.to(memory_format=torch.contiguous_format).eval()
+    model.eval()
     return pd.DataFrame(rows)
 
 
@@ -213,16 +212,18 @@ def _log_epoch(row: dict, epochs: int, steps_per_epoch: int) -> None:
 
 
 def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                       training: dict, device: str | torch.device):
+                       training: dict, device: str | torch.device, *, channels_last: bool):
     """A new ``arch`` network, normalised by the images' channel statistics, trained in ``regime``.
 
-    The config's recipe (rule train_model): weights seeded by ``training["seed"]``, then
-    :func:`train_model` with the ``training`` settings. ``images`` float ``[N, C, H, W]``,
+    The config's recipe (rule train_model): weights seeded by ``training["seed"]``, the memory
+    layout chosen (``channels_last`` where the network runs there, :func:`.layout.choose_layout`),
+    then :func:`train_model` with the ``training`` settings. ``images`` float ``[N, C, H, W]``,
     ``labels`` int64 ``[N]``. Returns the model (eval mode, on ``device``) and its history.
     """
     mean = images.mean((0, 2, 3)).tolist()
     std = images.std((0, 2, 3)).clamp_min(1e-3).tolist()
     model = make_model(arch, images.shape[1], num_classes, mean, std, seed=training["seed"])
+    set_layout(model, choose_layout(model.eval(), images.shape[1:], channels_last))  # eval: BN stats untouched
     history = train_model(model, images, labels, regime, device=device, **training)
     return model, history
 

@@ -31,6 +31,7 @@ rule train_model:
     params:
         spec=model_spec,
         training=regime_training,
+        channels_last=lookup(dpath="channels_last", within=config),
         device=lookup(dpath="device", within=config),
         data_folder=data_folder,
     script:
@@ -80,6 +81,7 @@ rule acquire_model:
         resources_dir="resources",
         offline=lookup(dpath="offline", within=config),
         dataset=lookup(dpath="dataset", within=config),
+        channels_last=lookup(dpath="channels_last", within=config),
     script:
         "../scripts/acquire_model.py"
 

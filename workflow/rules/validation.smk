@@ -122,6 +122,7 @@ rule retrain:
         spec=model_spec,
         mask_seed=SEEDS[0],
         training=regime_training,
+        channels_last=lookup(dpath="channels_last", within=config),
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         data_folder=data_folder,

@@ -5,4 +5,5 @@ from fourier_masks.models.acquire import acquire
 
 with logged(snakemake.log[0]):
     acquire(snakemake.params.spec, snakemake.params.resources_dir, snakemake.output.model,
-            offline=snakemake.params.offline, dataset=snakemake.params.dataset)
+            offline=snakemake.params.offline, dataset=snakemake.params.dataset,
+            channels_last=snakemake.params.channels_last)

@@ -23,7 +23,7 @@ with logged(snakemake.log[0]) as log:
     mask = load_mask(snakemake.input.mask, train_images.shape[1:])
     retrained, history = train_from_scratch(params.spec["arch"], params.spec["regime"],
                                             apply_mask(train_images, mask), train_labels, num_classes,
-                                            dict(params.training), device)
+                                            dict(params.training), device, channels_last=params.channels_last)
     log.info("training history:\n%s", history.to_string())
     models = {"original": load_model(snakemake.input.model, device), "masked": retrained}
     summary = retrain_summary(models, test_images, test_labels, mask, params.batch_size, name=params.spec["name"],

@@ -13,7 +13,8 @@ with logged(snakemake.log[0]) as log:
     images, labels = load_split(data_folder, "train")
     num_classes = len(load_class_names(data_folder))
     model, history = train_from_scratch(spec["arch"], spec["regime"], images, labels, num_classes,
-                                        dict(snakemake.params.training), resolve_device(snakemake.params.device))
+                                        dict(snakemake.params.training), resolve_device(snakemake.params.device),
+                                        channels_last=snakemake.params.channels_last)
     log.info("training history:\n%s", history.to_string())
     save_model(snakemake.output.model, model.cpu(), arch=spec["arch"], input_shape=images.shape[1:],
                num_classes=num_classes, source="train")
