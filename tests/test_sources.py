@@ -144,3 +144,33 @@ def test_bad_model_file_entries_name_the_key(entry, message):
     with pytest.raises(InputError) as caught:
         check_config({"models": [{"name": "m", "source": "checkpoint", "arch": "small_cnn", **entry}]})
     assert message in str(caught.value)
+
+
+TRAINED = {"name": "t", "source": "train", "regime": "standard", "arch": "small_cnn"}
+
+
+def test_mistakes_a_dry_run_can_see_are_named_before_any_job(tmp_path):
+    """Folders that are not there, a folder given for a file, and a URL without a file name."""
+    net = tmp_path / "net.pt"
+    net.write_bytes(b"x")
+    own = {"name": "m", "source": "checkpoint", "arch": "import:arch:Net", "path": str(net)}
+    with pytest.raises(InputError, match=r"models\[0\] \(m\).python_path names \[.*/code'\], which is not a folder"):
+        check_sources(_config([{**own, "python_path": [str(tmp_path / "code")]}]), tmp_path)
+    (tmp_path / "code").mkdir()
+    check_sources(_config([{**own, "python_path": [str(tmp_path / "code")]}]), tmp_path)
+    with pytest.raises(InputError, match=r"models\[0\] \(m\).path = .* is a folder; name the model file in it "
+                                         r"\(it holds net.pt\)"):
+        check_sources(_config([{**own, "path": str(tmp_path)}]), tmp_path)
+    for url in ("https://x.org/models/..", "https://x.org/models/"):
+        with pytest.raises(InputError, match=r"models\[web\].url = .* does not end in a file name"):
+            check_sources(_config([{**URL_MODEL, "url": url}]), tmp_path)
+
+    for split, names in (("train", ("cat", "dog")), ("test", ("cat", "dgo"))):
+        for name in names:
+            (tmp_path / "photos" / split / name).mkdir(parents=True)
+    dataset = {"name": "folder", "root": str(tmp_path / "photos"), "image_size": 16, "classes": ["cat", "dog"]}
+    with pytest.raises(InputError, match=r"dataset.classes names \['dog'\], which .*photos/test lacks as class "
+                                         r"folders; it has \['cat', 'dgo'\]"):
+        check_sources(_config([TRAINED], dataset), tmp_path)
+    with pytest.raises(InputError, match=r"dataset.root = .*elsewhere' does not exist; a folder dataset needs"):
+        check_sources(_config([TRAINED], {**dataset, "root": str(tmp_path / "elsewhere")}), tmp_path)

@@ -19,7 +19,7 @@ from .photos import photo_patches
 from .planted import planted
 
 __all__ = ["DATASETS", "EXTERNAL", "load_dataset", "folder_classes", "dataset_shape", "missing_files",
-           "source_digest"]
+           "check_folders", "source_digest"]
 
 
 def _keys(cfg: dict, *keys: str) -> dict:
@@ -128,6 +128,31 @@ def missing_files(cfg: dict, resources_dir="resources") -> list[Path]:
         return [root / n for n in needed if not (root / n).is_dir()]
     folder_ = root / CIFAR_FOLDERS[cfg["name"]]
     return [folder_ / n for n in needed if not (folder_ / n).is_file()]
+
+
+def check_folders(cfg: dict, resources_dir="resources") -> None:
+    """Raise :class:`InputError` before any job for folders a dataset config names that are not there.
+
+    A ``folder`` dataset's ``root`` must be a folder (nothing can fetch it); where an image
+    tree is present, every name in ``classes`` must be a class folder of each split.
+    """
+    if cfg["name"] not in ("folder", "imagenette", "imagenet"):
+        return
+    root = _root(cfg, resources_dir)
+    if cfg["name"] == "folder" and not root.is_dir():
+        what = "is a file" if root.exists() else "does not exist"
+        raise InputError(f"dataset.root = {str(root)!r} {what}; a folder dataset needs a folder with "
+                         "train/{class}/* and test/{class}/* (or val/) images, which nothing here can download.")
+    for split in ("train", "test", "val"):
+        tree = root / split
+        if not cfg.get("classes") or not tree.is_dir():
+            continue
+        found = set(class_folders(tree))
+        absent = [name for name in cfg["classes"] if name not in found]
+        if absent:
+            raise InputError(f"dataset.classes names {absent}, which {tree} lacks as class folders; it has "
+                             f"{sorted(found)[:10]}{' ...' if len(found) > 10 else ''}. Name the class folders in "
+                             "the model's label order.")
 
 
 def source_digest(cfg: dict, resources_dir="resources") -> str | None:

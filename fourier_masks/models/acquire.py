@@ -80,7 +80,8 @@ def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict |
     path = model_file(spec, resources_dir)
     if not path.is_file():
         key = "path" if spec["path"] else "url"
-        raise InputError(f"{where}.{key}: model file {path} does not exist; stage it there or fix {key}.")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise InputError(f"{where}.{key}: model file {path} {what}; stage it there or fix {key}.")
     if spec["sha256"]:
         verify_sha256(path, spec["sha256"], where)
     input_shape = list(spec["input_shape"] or input_shape or [])

@@ -55,9 +55,23 @@ def _check_own_models(config: dict, resources_dir) -> None:
         if spec.get("num_classes") and classes and spec["num_classes"] != classes:
             raise InputError(f"{where}.num_classes = {spec['num_classes']} does not match the dataset's {classes} "
                              "classes; a model must be studied on data with its own classes.")
+        if spec.get("path") and Path(spec["path"]).is_dir():
+            raise InputError(f"{where}.path = {spec['path']!r} is a folder; name the model file in it "
+                             f"({_listing(Path(spec['path']))}).")
         if spec.get("path") and not Path(spec["path"]).is_file() and not config["offline"]:
             raise InputError(f"{where}.path = {spec['path']!r} does not exist (relative paths are read from the "
                              f"working directory {os.getcwd()}).")
+        absent = [folder for folder in spec.get("python_path") or [] if not Path(folder).is_dir()]
+        if absent:
+            raise InputError(f"{where}.python_path names {absent}, which {'is' if len(absent) == 1 else 'are'} not a "
+                             f"folder (relative paths are read from the working directory {os.getcwd()}); give the "
+                             "folders that hold the architecture's modules.")
+
+
+def _listing(folder: Path, most: int = 6) -> str:
+    """A few file names in ``folder``, for an error message."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file())
+    return f"it holds {', '.join(names[:most])}{', ...' if len(names) > most else ''}" if names else "it holds no file"
 
 
 def check_sources(config: dict, resources_dir="resources") -> None:
@@ -65,9 +79,12 @@ def check_sources(config: dict, resources_dir="resources") -> None:
 
     Zoo names are checked whenever the config has RobustBench models (with the closest
     names suggested); model entries' ``input_shape`` and ``num_classes`` against the
-    dataset; local ``path`` files always. Offline, every missing model or dataset file is
+    dataset; local ``path`` files, ``python_path`` folders and the dataset's folders always. Offline, every missing model or dataset file is
     listed with where to stage it, in one :class:`InputError`.
     """
+    from ..data.registry import check_folders
+
+    check_folders(config["dataset"], resources_dir)
     acquired = [model for model in config["models"] if model["source"] != "train"]
     if not acquired and not config["offline"]:
         return

@@ -24,10 +24,17 @@ DOWNLOAD_TIMEOUT = 60
 
 
 def model_file(spec: dict, resources_dir="resources") -> Path:
-    """The local model file of a checkpoint, torchscript or exported entry: ``path``, or where ``url`` lands."""
+    """The local model file of a checkpoint, torchscript or exported entry: ``path``, or where ``url`` lands.
+
+    Raises :class:`InputError` for a URL whose path does not end in a file name.
+    """
     if spec.get("path"):
         return Path(spec["path"])
-    name = Path(unquote(urlparse(spec["url"]).path)).name or "model"
+    name = unquote(urlparse(spec["url"]).path).rsplit("/", 1)[-1]
+    if name in ("", ".", ".."):
+        raise InputError(f"models[{spec['name']}].url = {spec['url']!r} does not end in a file name; the download "
+                         f"is saved under {resources_dir}/models/{spec['name']}/ by the last part of the URL's path "
+                         "(e.g. .../resnet20.th). Give the file's own URL.")
     return Path(resources_dir) / "models" / spec["name"] / name
 
 
