@@ -79,8 +79,9 @@ def check_sources(config: dict, resources_dir="resources") -> None:
 
     Zoo names are checked whenever the config has RobustBench models (with the closest
     names suggested); model entries' ``input_shape`` and ``num_classes`` against the
-    dataset; local ``path`` files, ``python_path`` folders and the dataset's folders always. Offline, every missing model or dataset file is
-    listed with where to stage it, in one :class:`InputError`.
+    dataset; local ``path`` files, ``python_path`` folders and the dataset's folders always.
+    Offline, every missing model or dataset file is listed with where to stage it, in one
+    :class:`InputError`.
     """
     from ..data.registry import check_folders
 
