@@ -20,7 +20,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snake
 TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
-    "models": {"model", "regime", "arch", "clean_acc", "robust_acc"},
+    "models": {"model", "regime", "arch", "clean_acc", "robust_acc", "channels_last"},
     "masks": {"model", "seed", "status", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
               "lowpass_acc", "density", "steps", "backoffs", "seconds"},
     "seed_agreement": {"model", "seeds", "converged", "mask_correlation", "density_sd", "low_freq_fraction_sd"},

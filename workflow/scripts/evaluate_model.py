@@ -28,6 +28,7 @@ with logged(snakemake.log[0]) as log:
         "robust_eps": params.attack_eps,
         "robust_steps": params.attack_steps,
         "robust_images": n_robust,
+        "channels_last": model.channels_last,
     }
     log.info("%s", row)
     write_table(pd.DataFrame([row]), snakemake.output.summary)
