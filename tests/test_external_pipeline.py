@@ -20,7 +20,6 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-
 from test_external_models import EXTERNAL, PANEL, mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,5 +89,5 @@ def test_the_pipeline_runs_the_mnist_panel_at_the_mask_defaults(tmp_path):
     models = pd.read_parquet(tables / "models.parquet").set_index("model")
     for name, factory in MNIST_MODELS.items():
         row = models.loc[Path(name).stem]
-        assert row["clean_acc"] == pytest.approx(_owners_accuracy(name, factory, root), abs=1e-9), name
+        assert row["clean_acc"] == pytest.approx(_owners_accuracy(name, factory, root), abs=1e-6), name  # float32
         assert not row["channels_last"], f"{name} flattens with .view: it must run in the default layout"
