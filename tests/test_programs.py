@@ -189,3 +189,69 @@ def test_control_torch_export_load_alone_runs_the_payload(network, tmp_path):
     finally:
         logging.disable(logging.NOTSET)
     assert marker.exists()
+
+
+class _FileWriter(nn.Module):
+    """A TorchScript-able network that writes bytes to ``path`` through ``torch.from_file`` on every call."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path, self.head = path, nn.Linear(3, 3)
+
+    def forward(self, x):
+        written = torch.from_file(self.path, shared=True, size=8, dtype=torch.uint8)
+        written.fill_(65)
+        return self.head(x.mean((2, 3))) + written[0].float() * 0
+
+
+_LIBRARY = torch.library.Library("fourier_masks_test", "DEF")  # an operator of an unknown namespace
+_LIBRARY.define("touch(Tensor x) -> Tensor")
+_LIBRARY.impl("touch", lambda x: x.clone(), "CPU")
+
+
+class _Submodule(nn.Module):
+    def forward(self, x):
+        return torch.ops.fourier_masks_test.touch(x)
+
+
+class _CallsUnknownOperator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner, self.head = _Submodule(), nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.head(self.inner(x).mean((2, 3)))
+
+
+def _scripted(module) -> bytes:
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(module), buffer)
+    return buffer.getvalue()
+
+
+def test_torchscript_program_that_writes_files_is_refused_and_nothing_is_written(tmp_path):
+    marker = tmp_path / "marker"
+    marker.write_bytes(b"\0" * 8)  # from_file with shared=True writes into an existing file
+    archive = _scripted(_FileWriter(str(marker)))
+    with pytest.raises(InputError, match=r"hostile.pt calls \['aten::from_file'\], which touch files"):
+        load_program("torchscript", archive, "hostile.pt")
+    assert marker.read_bytes() == b"\0" * 8
+    torch.jit.load(io.BytesIO(archive))(IMAGES)  # control: run unchecked, the program writes
+    assert marker.read_bytes() == b"A" * 8
+
+
+def test_torchscript_submodule_calling_an_unknown_namespace_is_refused():
+    archive = _scripted(_CallsUnknownOperator())
+    with pytest.raises(InputError, match=r"calls \['fourier_masks_test::touch'\]"):
+        load_program("torchscript", archive, "custom.pt")
+
+
+def test_exported_graph_calling_file_operators_is_refused():
+    from fourier_masks.models.programs import _foreign_calls
+
+    graph = torch.fx.Graph()
+    x = graph.placeholder("x")
+    written = graph.call_function(torch.ops.aten.from_file.default, ("/tmp/marker", True, 8))
+    graph.call_function(torch.ops.aten.fill_.Scalar, (written, 65))
+    graph.output(graph.call_function(torch.ops.aten.relu.default, (x,)))
+    assert _foreign_calls(graph) == ["aten::from_file"]

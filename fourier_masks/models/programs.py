@@ -6,7 +6,10 @@ Python objects:
 * ``torch.jit.load`` reads the archive's pickles with TorchScript's own unpickler, which
   knows only tensors, containers and the TorchScript classes compiled from the archive;
   any other Python global is an error. The archive's code is TorchScript, which cannot call
-  Python: running the network runs the torch operators it names, nothing else.
+  Python, but it can call operators that touch files (``torch.from_file(path, shared=True)``
+  writes through a memory map). :func:`load_torchscript` refuses code that names such an
+  operator before loading, and after loading walks every method of every submodule, calls
+  inlined, admitting only :func:`pure_operator` s.
 * ``torch.export.load`` on its own is not safe for untrusted files: it falls back to full
   unpickling for some parts, runs ``pickle.loads`` on opaque objects, loads compiled
   AOTInductor libraries, evaluates symbolic shape expressions with ``sympy.sympify`` (an
@@ -14,7 +17,10 @@ Python objects:
   therefore admits only archives made of JSON, tensors and the sample inputs, loads them
   with every ``torch.load`` forced to tensors-only, admits only plain arithmetic on shape
   symbols in expressions, refuses guard code, and refuses graphs that call anything but
-  torch operators and arithmetic.
+  pure torch operators (:func:`pure_operator`) and arithmetic.
+
+Both checks run whenever a program is loaded: at acquisition and in every job that reads
+the model file.
 """
 
 from __future__ import annotations
@@ -33,7 +39,15 @@ from torch import nn
 from ..errors import InputError, brief
 from .safe_load import torch_load_mode
 
-__all__ = ["load_program", "load_torchscript", "load_exported", "StaticBatch", "ExportedNetwork"]
+__all__ = ["load_program", "load_torchscript", "load_exported", "pure_operator", "StaticBatch", "ExportedNetwork"]
+
+#: Operator namespaces a program may call: ATen tensor operators and TorchScript's primitives.
+PURE_NAMESPACES = ("aten", "prim", "prims")
+#: Operators of those namespaces that read or write files, storages or shared memory, or call Python.
+_IMPURE_NAME = re.compile(r".*from_file.*|save|load|.*storage.*|.*mmap.*|_?share_memory_?|set_|_?pin_memory"
+                          r"|PythonOp|CallFunction|CallMethod|.*[Pp]ython.*")
+#: Words in TorchScript source that name such operators (checked before the archive is loaded).
+_IMPURE_WORD = re.compile(r"\b(\w*from_file\w*|\w*storage\w*|\w*mmap\w*|_?share_memory_?|set_|_?pin_memory)\b")
 
 #: Archive members (below the archive's root folder) that torch.export.save writes for a
 #: plain program: JSON, raw tensor payloads and the pickled sample inputs (read tensors-only).
@@ -71,17 +85,71 @@ def _archive_names(data: bytes, where: str, what: str) -> list[str]:
         raise InputError(f"{where} is not a {what} (not a zip archive: {error}).") from error
 
 
+def pure_operator(qualified: str) -> bool:
+    """Whether operator ``namespace::name`` (e.g. ``aten::conv2d``) computes on tensors only.
+
+    >>> pure_operator("aten::conv2d"), pure_operator("aten::from_file"), pure_operator("myops::read")
+    (True, False, False)
+    """
+    namespace, _, name = qualified.partition("::")
+    return namespace in PURE_NAMESPACES and not _IMPURE_NAME.fullmatch(name.split(".")[0])
+
+
+def _refused(operators, where: str) -> None:
+    impure = sorted({op for op in operators if not pure_operator(op)})
+    if impure:
+        raise InputError(f"{where} calls {impure[:5]}, which touch files, storage or Python rather than compute on "
+                         "tensors (only aten and prim operators that do neither are allowed); the program is refused.")
+
+
+def _torchscript_source_words(data: bytes) -> set[str]:
+    """Operator-like words of the archive's TorchScript source that name file or storage operators."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        code = [archive.read(n).decode("utf-8", "replace") for n in archive.namelist() if n.endswith(".py")]
+    return {match.group(1) for text in code for match in _IMPURE_WORD.finditer(text)}
+
+
+def _node_kinds(block) -> set[str]:
+    """Kinds of the nodes of a TorchScript graph or block, nested blocks included."""
+    kinds = set()
+    for node in block.nodes():
+        kinds.add(node.kind())
+        for inner in node.blocks():
+            kinds |= _node_kinds(inner)
+    return kinds
+
+
+def _torchscript_operators(module) -> set[str]:
+    """Every operator the methods of ``module`` and its submodules call, with calls inlined."""
+    kinds = set()
+    for sub in module.modules():
+        methods = sub._c._method_names() if hasattr(sub, "_c") else []
+        for name in methods:
+            graph = sub._c._get_method(name).graph.copy()
+            torch._C._jit_pass_inline(graph)
+            kinds |= _node_kinds(graph)
+    return kinds
+
+
 def load_torchscript(data: bytes, where: str) -> nn.Module:
-    """A ``torch.jit.save`` archive as a module on the CPU (``where`` names it in errors)."""
+    """A ``torch.jit.save`` archive as a module on the CPU (``where`` names it in errors).
+
+    Refused: source naming file, storage or memory-map operators (checked before loading,
+    since loading runs ``__setstate__``), and methods calling any operator that is not
+    :func:`pure_operator`.
+    """
     names = _archive_names(data, where, "TorchScript archive (torch.jit.save)")
     if "archive_format" in names:
         raise InputError(f"{where} is a torch.export program, not TorchScript; use source: exported.")
+    _refused((f"aten::{word}" for word in _torchscript_source_words(data)), where)
     try:
-        return torch.jit.load(io.BytesIO(data), map_location="cpu")
+        module = torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as error:  # torch.jit raises RuntimeError and others for bad archives
         raise InputError(f"{where} cannot be loaded as TorchScript ({type(error).__name__}: {brief(error)}). "
                          "Expected a file written by torch.jit.save; a torch.save of a module or "
                          "state dict is source: checkpoint.") from error
+    _refused(_torchscript_operators(module), where)
+    return module
 
 
 def _check_exported_archive(data: bytes, where: str) -> None:
@@ -133,14 +201,28 @@ def _safe_sympify():
         sympy.sympify = original
 
 
+def _qualified_name(target) -> str:
+    """``namespace::name`` of a torch operator overload or packet."""
+    if isinstance(target, torch._ops.OpOverload):
+        return target._schema.name
+    return target._qualified_op_name
+
+
 def _foreign_calls(graph) -> list[str]:
-    """Call targets of ``graph`` (and its subgraphs) that are neither torch operators nor arithmetic."""
-    allowed = (torch._ops.OpOverload, torch._ops.OpOverloadPacket, torch._ops.HigherOrderOperator)
+    """Call targets of ``graph`` that are neither pure torch operators nor arithmetic.
+
+    Higher-order operators (``cond``, ``while_loop``) are admitted; their subgraphs are
+    checked as graphs of their own.
+    """
+    operators = (torch._ops.OpOverload, torch._ops.OpOverloadPacket)
     foreign = []
     for node in graph.nodes:
         if node.op in ("call_module", "call_method"):
             foreign.append(f"{node.op} {node.target}")
-        elif node.op == "call_function" and not isinstance(node.target, allowed):
+        elif node.op == "call_function" and isinstance(node.target, operators):
+            if not pure_operator(_qualified_name(node.target)):
+                foreign.append(_qualified_name(node.target))
+        elif node.op == "call_function" and not isinstance(node.target, torch._ops.HigherOrderOperator):
             module = getattr(node.target, "__module__", None)
             name = getattr(node.target, "__name__", "")
             if not (module in _SAFE_FUNCTION_MODULES or node.target in (operator.getitem, math.trunc)
@@ -229,8 +311,9 @@ def load_exported(data: bytes, where: str) -> nn.Module:
     graphs = [module.graph for module in program.graph_module.modules() if isinstance(module, torch.fx.GraphModule)]
     foreign = [call for graph in graphs for call in _foreign_calls(graph)]
     if foreign:
-        raise InputError(f"{where}: the exported graph calls {sorted(set(foreign))[:5]}, which are not torch "
-                         "operators; the program is refused.")
+        raise InputError(f"{where}: the exported graph calls {sorted(set(foreign))[:5]}, which are not pure torch "
+                         "operators (only aten and prims operators that touch no file, storage or Python are "
+                         "allowed); the program is refused.")
     training = [call for graph in graphs for call in _training_calls(graph)]
     if training:
         raise InputError(f"{where} was exported in training mode ({sorted(set(training))[:3]}): batch statistics "
