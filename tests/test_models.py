@@ -109,3 +109,29 @@ def test_the_memory_layout_is_decided_once_and_recorded_in_the_model_file(tmp_pa
     torch.save({**record, "channels_last": "yes"}, tmp_path / "bad.pt")
     with pytest.raises(InputError, match="channels_last"):
         load_model(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("arch, key", [("timm:resnet18", "checkpoint_path"),
+                                       ("timm:resnet18", "pretrained_cfg_overlay"),
+                                       ("torchvision:resnet18", "weights_backbone")])
+def test_builders_never_read_files_named_by_arch_kwargs(tmp_path, arch, key):
+    """A model file recording such arch_kwargs is refused before the builder runs; the pickle never runs."""
+    from conftest import checked
+    from own_model import Payload
+
+    from fourier_masks.models.preflight import check_sources
+
+    marker, payload = tmp_path / "marker", tmp_path / "payload.pth"
+    torch.save(Payload(marker), payload)
+    value = {"file": str(payload)} if key == "pretrained_cfg_overlay" else str(payload)
+    record = {"format_version": 1, "arch": arch, "arch_kwargs": {key: value}, "python_path": [], "state_dict": {},
+              "mean": None, "std": None, "input_shape": [3, 32, 32], "num_classes": 10, "source": "checkpoint"}
+    torch.save(record, tmp_path / "m.pt")
+    with pytest.raises(InputError, match=rf"arch_kwargs.{key} would make .* read or download a file"):
+        load_model(tmp_path / "m.pt")
+    entry = {"name": "m", "source": "checkpoint", "path": str(tmp_path / "m.pt"), "arch": arch,
+             "arch_kwargs": {key: value}}
+    config = checked({"name": "photos", "image_size": 32, "channels": 3, "n_classes": 10}, entry)
+    with pytest.raises(InputError, match=rf"models\[0\] \(m\).arch_kwargs.{key} would make"):
+        check_sources(config, tmp_path)
+    assert not marker.exists()

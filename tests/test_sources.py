@@ -33,6 +33,8 @@ def _leftovers(folder: Path):
 def test_download_with_matching_hash(served):
     url, output = served
     assert model_file({"name": "m", "url": url}, output.parents[2]) == output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    (output.parent / f".{output.name}.part4242").write_bytes(b"half")  # a download killed earlier
     download(url, SHA.upper(), output)
     assert output.read_bytes() == CONTENT and _leftovers(output.parent) == ["weights.pt"]
 
@@ -98,7 +100,7 @@ def test_offline_lists_what_to_stage_and_where(tmp_path):
     assert f"{tmp_path / 'net.pt2'}  (model local)" in message and "2 file(s) are not staged" in message
     staged = tmp_path / "resources/models/web/net.pt"
     staged.parent.mkdir(parents=True)
-    staged.write_bytes(b"x")
+    staged.write_bytes(CONTENT)  # what the entry's sha256 names
     (tmp_path / "net.pt2").write_bytes(b"x")
     check_sources(config, tmp_path / "resources")
 
@@ -174,3 +176,35 @@ def test_mistakes_a_dry_run_can_see_are_named_before_any_job(tmp_path):
         check_sources(_config([TRAINED], dataset), tmp_path)
     with pytest.raises(InputError, match=r"dataset.root = .*elsewhere' does not exist; a folder dataset needs"):
         check_sources(_config([TRAINED], {**dataset, "root": str(tmp_path / "elsewhere")}), tmp_path)
+
+
+def test_entry_digest_follows_contents_not_timestamps(tmp_path):
+    """A model file replaced in place (same size, old mtime) or a changed architecture source reruns the model."""
+    import os
+    import time
+
+    from fourier_masks.models.sources import entry_digest
+
+    code, net = tmp_path / "code", tmp_path / "net.pt"
+    code.mkdir()
+    (code / "arch.py").write_text("import torch.nn as nn\nACT = nn.ReLU\n")
+    net.write_bytes(b"weights-1")
+    entry = {"name": "m", "source": "checkpoint", "path": str(net), "python_path": [str(code)]}
+    first, stamp = entry_digest(entry, tmp_path), (net.stat().st_atime_ns, net.stat().st_mtime_ns)
+    assert entry_digest(entry, tmp_path) == first
+    time.sleep(0.05)  # file times are kept to a few milliseconds
+    net.write_bytes(b"weights-2")
+    os.utime(net, ns=stamp)  # touch -r: the old modification time
+    second = entry_digest(entry, tmp_path)
+    assert second != first
+    (code / "arch.py").write_text("import torch.nn as nn\nACT = nn.Tanh\n")
+    assert entry_digest(entry, tmp_path) != second
+
+
+def test_a_model_file_that_no_longer_has_its_sha256_is_refused_before_any_job(tmp_path):
+    net = tmp_path / "net.pt"
+    net.write_bytes(b"x")
+    entry = {"name": "m", "source": "torchscript", "path": str(net), "sha256": SHA}
+    check_sources(_config([{**entry, "sha256": hashlib.sha256(b"x").hexdigest()}]), tmp_path)
+    with pytest.raises(InputError, match=r"models\[0\] \(m\).sha256: .*net.pt has SHA-256 .* The file changed"):
+        check_sources(_config([entry]), tmp_path)

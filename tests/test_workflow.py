@@ -155,7 +155,7 @@ def _folder_dataset(root, shade):
 
 
 def test_changed_dataset_images_rebuild_the_arrays(tmp_path):
-    """A folder dataset's images are not rule inputs; their digest (a param) reruns prepare_dataset."""
+    """A folder dataset's images are not rule inputs; their content digest (a param) reruns prepare_dataset."""
     _folder_dataset(tmp_path / "images", shade=10)
     config = yaml.safe_load(TINY.read_text())
     config["dataset"] = {"name": "folder", "root": str(tmp_path / "images"), "image_size": 16, "channels": 1}
@@ -170,6 +170,15 @@ def test_changed_dataset_images_rebuild_the_arrays(tmp_path):
     assert planned_rules(plan) == {"prepare_dataset"} and "Params have changed" in plan
     snakemake(workdir, target, config=path)
     np.testing.assert_array_equal(np.load(workdir / "results/data/train_images.npy"), before + 10)
+    # two images of the same size swapped between classes, their modification times put back
+    swapped = [tmp_path / "images/train" / name / "0.png" for name in ("dark", "light")]
+    contents, times = [p.read_bytes() for p in swapped], [(p.stat().st_atime_ns, p.stat().st_mtime_ns) for p in swapped]
+    assert len(contents[0]) == len(contents[1])
+    time.sleep(0.05)  # file times are kept to a few milliseconds
+    for p, content, stamp in zip(swapped, reversed(contents), times, strict=True):
+        p.write_bytes(content)
+        os.utime(p, ns=stamp)
+    assert planned_rules(snakemake(workdir, "-n", target, config=path).stdout) == {"prepare_dataset"}
 
 
 def test_nothing_reruns_without_a_change(tiny_run):

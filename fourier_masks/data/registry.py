@@ -7,9 +7,9 @@ the image files it reads (:func:`source_digest`).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from ..digests import tree_digest
 from ..errors import InputError
 from .cifar import CIFAR_FOLDERS, cifar
 from .dataset import Dataset
@@ -156,21 +156,18 @@ def check_folders(cfg: dict, resources_dir="resources") -> None:
 
 
 def source_digest(cfg: dict, resources_dir="resources") -> str | None:
-    """SHA-256 over (path relative to root, size, mtime) of every image file of the dataset config ``cfg``.
+    """Content digest of every image file of the dataset config ``cfg`` (:func:`fourier_masks.digests.tree_digest`).
 
     Image-tree datasets (``folder``, ``imagenette``, ``imagenet``): the image files under
-    ``root/train``, ``root/test`` and ``root/val`` (those the loader may read), so adding,
-    removing, replacing or touching one changes the digest; rule prepare_dataset passes it as
-    a param, which makes Snakemake rebuild the arrays. ``None`` for datasets made here
-    (``photos``, ``planted``) and for CIFAR, whose files torchvision checks against their
-    md5 sums on every load.
+    ``root/train``, ``root/test`` and ``root/val`` (those the loader may read), by path and
+    bytes, so adding, removing, renaming or changing one changes the digest, even with its
+    old size and modification time; rule prepare_dataset passes it as a param, which makes
+    Snakemake rebuild the arrays. ``None`` for datasets made here (``photos``, ``planted``)
+    and for CIFAR, whose files torchvision checks against their md5 sums on every load.
     """
     if cfg["name"] not in IMAGE_FOLDERS:
         return None
     root = _root(cfg, resources_dir)
-    digest = hashlib.sha256()
-    for split in IMAGE_FOLDERS[cfg["name"]]:
-        for path in sorted(p for p in (root / split).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS):
-            stat = path.stat()
-            digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    paths = [p for split in IMAGE_FOLDERS[cfg["name"]] for p in (root / split).rglob("*")
+             if p.suffix.lower() in IMAGE_EXTENSIONS]
+    return tree_digest(paths, root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, brief
+from .safe_load import torch_load_mode
 
 __all__ = [
     "ARCHITECTURES",
@@ -25,6 +27,7 @@ __all__ = [
     "SmallCNN",
     "ResNet8",
     "build_network",
+    "check_builder_arguments",
     "import_factory",
     "on_sys_path",
     "make_model",
@@ -198,22 +201,52 @@ def _imported_network(arch: str, python_path, kwargs: dict) -> nn.Module:
     return network
 
 
+#: ``arch_kwargs`` keys with which a torchvision or timm builder reads or downloads a file
+#: (``weights``, ``weights_backbone``, ``pretrained_cfg_overlay``, ``checkpoint_path``, ...).
+_FILE_KEY = re.compile(r".*(pretrained|weights|checkpoint|path|file|url|cache|hub|dir|download).*", re.IGNORECASE)
+
+
+def check_builder_arguments(arch: str, kwargs: dict, where: str = "arch_kwargs") -> None:
+    """Refuse ``arch_kwargs`` that make a ``torchvision:`` or ``timm:`` builder read or fetch a file.
+
+    >>> check_builder_arguments("timm:resnet18", {"checkpoint_path": "x.pth"})
+    Traceback (most recent call last):
+    ...
+    fourier_masks.errors.InputError: arch_kwargs.checkpoint_path would make timm read or download a file ...
+    """
+    family = arch.partition(":")[0]
+    if family not in ("torchvision", "timm"):
+        return
+    for key in kwargs:
+        if _FILE_KEY.fullmatch(str(key)):
+            raise InputError(
+                f"{where}.{key} would make {family} read or download a file while building {arch!r}; builders "
+                "run without files here. Give the trained weights as the entry's path: or url: (with sha256) "
+                "instead, so they are read as tensors only."
+            )
+
+
 def build_network(arch: str, python_path=(), **kwargs) -> nn.Module:
     """Build an untrained network by name (see the module docstring for the name forms).
 
-    ``python_path`` is used by ``import:`` architectures only.
+    ``python_path`` is used by ``import:`` architectures only. ``torchvision:`` and ``timm:``
+    builders get no file (:func:`check_builder_arguments`) and run with every ``torch.load``
+    forced to tensors only.
     """
     if arch in ARCHITECTURES:
         return ARCHITECTURES[arch](**kwargs)
     family, _, name = arch.partition(":")
+    check_builder_arguments(arch, kwargs)
     if family == "torchvision":
         import torchvision
 
-        return torchvision.models.get_model(name, weights=None, **kwargs)
+        with torch_load_mode(weights_only=True):
+            return torchvision.models.get_model(name, weights=None, **kwargs)
     if family == "timm":
         import timm
 
-        return timm.create_model(name, pretrained=False, **kwargs)
+        with torch_load_mode(weights_only=True):
+            return timm.create_model(name, pretrained=False, **kwargs)
     if family == "import":
         return _imported_network(arch, python_path, kwargs)
     raise InputError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..digests import file_sha256
 from ..errors import InputError
 from .sources import model_file
 
@@ -61,11 +62,25 @@ def _check_own_models(config: dict, resources_dir) -> None:
         if spec.get("path") and not Path(spec["path"]).is_file() and not config["offline"]:
             raise InputError(f"{where}.path = {spec['path']!r} does not exist (relative paths are read from the "
                              f"working directory {os.getcwd()}).")
+        _check_sha256(spec, resources_dir, where)
+        if spec["source"] == "checkpoint":
+            from .networks import check_builder_arguments
+
+            check_builder_arguments(spec["arch"], spec.get("arch_kwargs") or {}, f"{where}.arch_kwargs")
         absent = [folder for folder in spec.get("python_path") or [] if not Path(folder).is_dir()]
         if absent:
             raise InputError(f"{where}.python_path names {absent}, which {'is' if len(absent) == 1 else 'are'} not a "
                              f"folder (relative paths are read from the working directory {os.getcwd()}); give the "
                              "folders that hold the architecture's modules.")
+
+
+def _check_sha256(spec: dict, resources_dir, where: str) -> None:
+    """A present model file whose content no longer has the entry's ``sha256`` (e.g. replaced in place)."""
+    path = model_file(spec, resources_dir)
+    if spec.get("sha256") and path.is_file() and file_sha256(path) != spec["sha256"].lower():
+        raise InputError(f"{where}.sha256: {path} has SHA-256 {file_sha256(path)}, but the entry expects "
+                         f"{spec['sha256'].lower()}. The file changed since it was fetched or staged: fetch it "
+                         "again (delete it), or correct sha256 if the new file is the one you mean.")
 
 
 def _listing(folder: Path, most: int = 6) -> str:
@@ -79,7 +94,8 @@ def check_sources(config: dict, resources_dir="resources") -> None:
 
     Zoo names are checked whenever the config has RobustBench models (with the closest
     names suggested); model entries' ``input_shape`` and ``num_classes`` against the
-    dataset; local ``path`` files, ``python_path`` folders and the dataset's folders always.
+    dataset; local ``path`` files, ``python_path`` folders, the dataset's folders and the
+    ``sha256`` of every present model file always.
     Offline, every missing model or dataset file is listed with where to stage it, in one
     :class:`InputError`.
     """

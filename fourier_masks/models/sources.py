@@ -15,9 +15,10 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..digests import sha256_of, tree_digest
 from ..errors import InputError
 
-__all__ = ["model_file", "sha256_of", "verify_sha256", "download"]
+__all__ = ["model_file", "entry_digest", "verify_sha256", "download"]
 
 #: Seconds a download waits for the server before giving up.
 DOWNLOAD_TIMEOUT = 60
@@ -38,13 +39,21 @@ def model_file(spec: dict, resources_dir="resources") -> Path:
     return Path(resources_dir) / "models" / spec["name"] / name
 
 
-def sha256_of(path) -> str:
-    """SHA-256 hex digest of the file ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def entry_digest(spec: dict, resources_dir="resources") -> str | None:
+    """Content digest of what a checkpoint, torchscript or exported entry reads: its model file and code.
+
+    The model file (where present) and every ``.py`` file under the entry's ``python_path``
+    folders (the architecture's source), by :func:`fourier_masks.digests.tree_digest`. A
+    rule given this as a param reruns when any of them changes, even with its old size and
+    modification time. ``None`` for other sources.
+    """
+    if spec["source"] not in ("checkpoint", "torchscript", "exported"):
+        return None
+    path = model_file(spec, resources_dir)
+    parts = [tree_digest([path], path.parent) if path.is_file() else "absent"]
+    for folder in map(Path, spec.get("python_path") or []):
+        parts.append(tree_digest(sorted(folder.rglob("*.py")), folder) if folder.is_dir() else "absent")
+    return "/".join(parts)
 
 
 def verify_sha256(path, expected: str, where: str) -> None:
@@ -62,9 +71,12 @@ def download(url: str, sha256: str, output, where: str = "models[?]") -> None:
     The bytes go to a hidden ``.part`` file beside ``output``, renamed into place after the
     check; on any failure (server unreachable, connection cut, wrong hash) nothing is left
     under ``output`` and :class:`InputError` names the URL and how to stage the file by hand.
+    Partial files of earlier downloads that were killed are removed first.
     """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    for stale in output.parent.glob(f".{output.name}.part*"):  # left by a download that was killed
+        stale.unlink(missing_ok=True)
     partial = output.with_name(f".{output.name}.part{os.getpid()}")
     digest, received = hashlib.sha256(), 0
     try:

@@ -11,6 +11,7 @@ from fourier_masks.config import check_config, read_config_file, retrained_model
 from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.models.files import imports_of
 from fourier_masks.models.preflight import check_sources
+from fourier_masks.models.sources import entry_digest
 from fourier_masks.models.training import regime_settings
 from fourier_masks.template_guard import templates_allowed
 
@@ -81,6 +82,11 @@ def model_spec(wildcards):
 def regime_training(wildcards):
     """The training settings that the regime of the ``model`` wildcard's model reads."""
     return regime_settings(config["training"], MODELS[wildcards.model]["regime"])
+
+
+def model_content(wildcards):
+    """Content digest of the model file and architecture source the ``model`` wildcard's entry reads."""
+    return entry_digest(MODELS[wildcards.model], "resources")
 
 
 def model_imports(wildcards):

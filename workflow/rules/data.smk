@@ -16,7 +16,7 @@ rule prepare_dataset:
     params:
         dataset=lookup(dpath="dataset", within=config),
         resources_dir="resources",
-        # the dataset's files (path, size, mtime) as read now: a change reruns the data
+        # the dataset's image files (paths and contents) as read now: a change reruns the data
         source_digest=source_digest(config["dataset"], "resources"),
         data_folder=lambda wildcards, output: os.path.dirname(output[0]),
     script:

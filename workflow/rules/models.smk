@@ -82,6 +82,8 @@ rule acquire_model:
         offline=lookup(dpath="offline", within=config),
         dataset=lookup(dpath="dataset", within=config),
         channels_last=lookup(dpath="channels_last", within=config),
+        # the model file and the architecture's source as read now: a change reruns the model
+        content=model_content,
     script:
         "../scripts/acquire_model.py"
 
