@@ -100,10 +100,15 @@ def test_bad_values_stop_the_dry_run_with_a_paragraph(tmp_path, changes, expecte
 
 @pytest.mark.slow
 def test_failed_job_prints_one_paragraph_and_logs_the_traceback(tmp_path):
-    dataset = {"name": "folder", "root": str(tmp_path / "absent"), "image_size": 16, "channels": 1}
+    """A fault only the job can see (an image that is not one) ends the run in one paragraph."""
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / "images" / split / name).mkdir(parents=True)
+            (tmp_path / "images" / split / name / "0.png").write_bytes(b"not an image")
+    dataset = {"name": "folder", "root": str(tmp_path / "images"), "image_size": 16, "channels": 1}
     code, output = run(tmp_path, tiny(dataset=dataset), "results/data/classes.parquet")
     assert code != 0
-    assert f"Job failed: dataset.root = '{tmp_path / 'absent'}' does not exist" in output
+    assert "Job failed: " in output and "0.png" in output.split("Job failed: ")[1].splitlines()[0]
     assert "Traceback (most recent call last)" not in output
     assert "Traceback (most recent call last)" in (tmp_path / "logs" / "prepare_dataset.log").read_text()
 

@@ -105,14 +105,14 @@ def test_acquire_programs_round_trip_through_model_files(network, tmp_path):
         config = checked({"name": "photos", "channels": 3, "image_size": 16, "n_classes": 3},
                          {"name": kind, "source": kind, "path": str(tmp_path / kind), "mean": mean, "std": std})
         spec, dataset = config["models"][0], config["dataset"]
-        acquire(spec, tmp_path, tmp_path / f"{kind}.pt", offline=True, dataset=dataset)
+        acquire(spec, tmp_path, tmp_path / f"{kind}.pt", offline=True, dataset=dataset, channels_last=True)
         record = read_record(tmp_path / f"{kind}.pt")
         assert record["arch"] == kind and record["state_dict"] == {} and record["num_classes"] == 3
         with torch.no_grad():
             torch.testing.assert_close(load_model(tmp_path / f"{kind}.pt")(IMAGES), network(normalised))
         with pytest.raises(InputError, match=r"the network has 3 outputs but models\[x\].num_classes has 4"):
             acquire({**spec, "num_classes": 4}, tmp_path, tmp_path / "x.pt", offline=True, dataset=dataset,
-                    where="models[x]")
+                    channels_last=True, where="models[x]")
 
 
 def test_wrong_kind_of_file_is_named(network, tmp_path):

@@ -55,13 +55,17 @@ def _tiny(**changes):
     return config
 
 
+#: The class folders the imagenette variant's dataset.classes names (its default, the paper's five).
+IMAGENETTE_CLASSES = ("n02102040", "n03000684", "n03028079", "n03394916", "n03417042")
+
+
 def variants(files: Path) -> tuple[dict, dict]:
     """The configs by name, and the values of the leaves that name files (in ``files``)."""
     own, other = files / "own.pt", files / "other.pt"
     for path in (own, other):
         path.write_bytes(path.name.encode())  # not read while the graph is built
-    for folder in ("cifar", "cifar_copy", "imagenet/val", "imagenette/train", "imagenette/val", "folder/train",
-                   "folder/test"):
+    imagenette = [f"imagenette/{split}/{wnid}" for split in ("train", "val") for wnid in IMAGENETTE_CLASSES]
+    for folder in ("cifar", "cifar_copy", "imagenet/val", *imagenette, "folder/train", "folder/test"):
         (files / folder).mkdir(parents=True)
     cifar = {"name": "cifar10", "root": str(files / "cifar"), "n_train": 100, "n_test": 50, "download": False}
     tiny = _tiny()
@@ -203,6 +207,8 @@ def differences(before: dict, after: dict) -> list[str]:
 def graphs(tmp_path_factory):
     """``{variant: (config, its job graph)}``, the values to change leaves to, and a working directory."""
     files, workdir = tmp_path_factory.mktemp("files"), tmp_path_factory.mktemp("workdir")
+    for folder in ("lib", "more"):  # the python_path folders of the import variant, in the working directory
+        (workdir / folder).mkdir()
     configs, file_values = variants(files)
     baselines = {name: (config, job_graph(config, workdir)) for name, config in configs.items()}
     return baselines, {**VALUES, **file_values}, workdir

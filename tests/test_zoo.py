@@ -78,7 +78,7 @@ def test_offline_load_save_reload_and_learn_mask(staged, tmp_path):
     with torch.no_grad():
         expected = network(images)
         torch.testing.assert_close(model(images), expected)
-    save_zoo_model(tmp_path / "model.pt", model, SPEC, [3, 32, 32], 10)
+    save_zoo_model(tmp_path / "model.pt", model, SPEC, [3, 32, 32], 10, channels_last=True)
     reloaded = load_model(tmp_path / "model.pt")
     assert reloaded.input_shape == (3, 32, 32) and reloaded.num_classes == 10
     with torch.no_grad():
@@ -104,7 +104,7 @@ def test_acquire_and_missing_files(staged, tmp_path):
     spec = config["models"][0]
     assert missing_files(config, resources) == []
     assert missing_files(config, tmp_path) == [("wong", cache_path(tmp_path, DATASET, THREAT, NAME))]
-    acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"])
+    acquire(spec, resources, tmp_path / "wong.pt", offline=True, dataset=config["dataset"], channels_last=True)
     images = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "wong.pt")(images), network(images))
@@ -186,7 +186,7 @@ def test_checkpoint_round_trip(tmp_path):
                       "std": std})
     spec, dataset = config["models"][0], config["dataset"]
     assert missing_files(config, tmp_path) == []
-    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
+    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset, channels_last=True)
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "model.pt")(images), model(images))
 
@@ -328,7 +328,7 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
                       "arch": "import:userpkg.nets:build", "arch_kwargs": {"classes": 5}, "python_path": [str(code)],
                       "trust_pickle": False})
     spec, dataset = config["models"][0], config["dataset"]
-    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
+    acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset, channels_last=True)
     record = read_record(tmp_path / "model.pt")
     assert record["arch_kwargs"] == {"classes": 5} and record["python_path"] == [str(code.resolve())]
     for name in ("userpkg.nets", "userpkg"):
@@ -343,7 +343,7 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
     with pytest.raises(InputError, match=r"the network has 5 outputs but the dataset has 4 classes"):
-        acquire(spec, tmp_path, tmp_path / "m4.pt", offline=True, dataset={**dataset, "n_classes": 4})
+        acquire(spec, tmp_path, tmp_path / "m4.pt", offline=True, dataset={**dataset, "n_classes": 4}, channels_last=True)
     with pytest.raises(InputError, match=r"has no attribute 'buidl'"):
         build_network("import:userpkg.nets:buidl", python_path=[code])
     with pytest.raises(InputError, match=r"module 'nopkg.nets' cannot be imported.*No module named 'nopkg'"):
@@ -361,7 +361,7 @@ def test_model_file_sha256_is_checked(tmp_path):
     spec, dataset = config["models"][0], config["dataset"]
     expected = r"models\[m\].sha256: .*w.pt has SHA-256 [0-9a-f]{64}, but the entry expects 0{64}"
     with pytest.raises(InputError, match=expected):
-        acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset)
+        acquire(spec, tmp_path, tmp_path / "model.pt", offline=True, dataset=dataset, channels_last=True)
     assert not (tmp_path / "model.pt").exists()
 
 

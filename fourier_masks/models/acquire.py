@@ -34,7 +34,7 @@ CHANCE_FACTOR = 1.5
 
 
 def save_zoo_model(path, model: nn.Module, spec: str, input_shape, num_classes: int, *,
-                   channels_last: bool = False) -> None:
+                   channels_last: bool) -> None:
     """Write zoo model ``model`` (entry ``spec`` = ``DATASET/THREAT_MODEL/NAME``) as a model file.
 
     ``channels_last``: record that layout where the model runs there (:func:`.layout.choose_layout`).
@@ -60,7 +60,7 @@ def _acquire_own(spec: dict, path: Path, input_shape, num_classes, where: str):
 
 
 def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict | None,
-            channels_last: bool = False, where: str | None = None) -> None:
+            channels_last: bool, where: str | None = None) -> None:
     """Write the model of config entry ``spec`` (any source but ``train``) to ``output``.
 
     robustbench: ``zoo_name``, ``threat_model``, ``dataset`` (``None`` = ``dataset.name``),

@@ -43,6 +43,8 @@ __all__ = ["PROGRAMS", "save_model", "read_record", "imports_of", "load_model"]
 
 
 FORMAT_VERSION = 1
+#: What model files written before a key existed mean by its absence.
+LEGACY_KEYS = {"channels_last": False}
 
 
 #: Architecture-free model files: the stored program is the network (see :mod:`.programs`).
@@ -150,7 +152,7 @@ def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None
     model = Normalized(_network(record, path, imports or {}), record.get("mean"), record.get("std"))
     model.input_shape = tuple(record["input_shape"])
     model.num_classes = record["num_classes"]
-    channels_last = record.get("channels_last", False)
+    channels_last = {**LEGACY_KEYS, **record}["channels_last"]
     if not isinstance(channels_last, bool):
         raise InputError(f"model file {path} has channels_last = {channels_last!r}; expected true or false.")
     return set_layout(freeze(model), channels_last).to(device)
