@@ -343,7 +343,8 @@ def test_import_architecture_round_trip_and_trust(user_package, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_model(tmp_path / "model.pt", imports=imports)(images), network(images))
     with pytest.raises(InputError, match=r"the network has 5 outputs but the dataset has 4 classes"):
-        acquire(spec, tmp_path, tmp_path / "m4.pt", offline=True, dataset={**dataset, "n_classes": 4}, channels_last=True)
+        acquire(spec, tmp_path, tmp_path / "m4.pt", offline=True, dataset={**dataset, "n_classes": 4},
+                channels_last=True)
     with pytest.raises(InputError, match=r"has no attribute 'buidl'"):
         build_network("import:userpkg.nets:buidl", python_path=[code])
     with pytest.raises(InputError, match=r"module 'nopkg.nets' cannot be imported.*No module named 'nopkg'"):
