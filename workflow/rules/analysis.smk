@@ -16,7 +16,7 @@ rule evaluate_masks:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=120,
+        runtime=runtime_min(120),
     params:
         sources=MASK_SOURCES,
         threshold=lookup(dpath="analysis/binarize_threshold", within=config),
@@ -51,7 +51,7 @@ rule masks_table:
         "../envs/cpu.yaml"
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         sources=MASK_SOURCES,
         low_freq_cutoff=lookup(dpath="analysis/low_freq_cutoff", within=config),
@@ -84,7 +84,7 @@ rule profiles:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         sources=MASK_SOURCES,
         radial_bands=lookup(dpath="analysis/radial_bands", within=config),
@@ -110,7 +110,7 @@ rule frequency_bias_stats:
         "../envs/cpu.yaml"
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         reference=lookup(dpath="reference_model", within=config),
         bootstrap=lookup(dpath="analysis/statistics/bootstrap", within=config),
@@ -128,7 +128,7 @@ rule provenance:
         "../envs/cpu.yaml"
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=runtime_min(5),
     params:
         config=config,
     script:

@@ -104,6 +104,11 @@ def mem_mb(base):
     return lambda wildcards, attempt: base * attempt
 
 
+def runtime_min(base):
+    """Run-time request in minutes growing with each retry, as memory does."""
+    return lambda wildcards, attempt: base * attempt
+
+
 TABLES = [
     "models",
     "masks",

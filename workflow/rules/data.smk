@@ -1,6 +1,11 @@
 from fourier_masks.data.registry import source_digest
 
 
+# Downloads (CIFAR, when absent) run where the workflow runs: compute nodes often have no internet.
+localrules:
+    prepare_dataset,
+
+
 rule prepare_dataset:
     output:
         DATA_FILES,
@@ -12,7 +17,7 @@ rule prepare_dataset:
         "../envs/cpu.yaml"
     resources:
         mem_mb=mem_mb(4000),
-        runtime=60,
+        runtime=runtime_min(60),
     params:
         dataset=lookup(dpath="dataset", within=config),
         resources_dir="resources",

@@ -15,7 +15,7 @@ rule figure_mask_grid:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         models=list(MODELS),
         seeds=SEEDS,
@@ -42,7 +42,7 @@ rule figure_profiles:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         reference=lookup(dpath="reference_model", within=config),
     script:
@@ -66,7 +66,7 @@ rule figure_frequency_bias:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         reference=lookup(dpath="reference_model", within=config),
     script:
@@ -89,7 +89,7 @@ rule figure_transfer:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     script:
         "../scripts/figure_transfer.py"
 
@@ -111,7 +111,7 @@ rule figure_examples:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         models=list(MODELS),
         n_images=lookup(dpath="analysis/example_images", within=config),
@@ -160,7 +160,7 @@ for figure, table, function in (
             "../envs/cpu.yaml"
         resources:
             mem_mb=2000,
-            runtime=10,
+            runtime=runtime_min(10),
         params:
             function=function,
         script:

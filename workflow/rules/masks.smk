@@ -39,7 +39,7 @@ rule learn_masks:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=240,
+        runtime=runtime_min(240),
     params:
         # the seed in the job's name, or every seed
         seeds=lambda wildcards: (

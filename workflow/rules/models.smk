@@ -27,7 +27,7 @@ rule train_model:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=240,
+        runtime=runtime_min(240),
     params:
         spec=model_spec,
         training=regime_training,
@@ -50,7 +50,7 @@ rule download_model:
         "../envs/cpu.yaml"
     resources:
         mem_mb=1000,
-        runtime=120,
+        runtime=runtime_min(120),
     params:
         spec=model_spec,
     script:
@@ -75,7 +75,7 @@ rule acquire_model:
         "../envs/cpu.yaml"
     resources:
         mem_mb=mem_mb(8000),
-        runtime=60,
+        runtime=runtime_min(60),
     params:
         spec=model_spec,
         resources_dir="resources",
@@ -108,7 +108,7 @@ rule check_model:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=60,
+        runtime=runtime_min(60),
     params:
         spec=model_spec,
         device=lookup(dpath="device", within=config),
@@ -134,7 +134,7 @@ rule evaluate_model:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=60,
+        runtime=runtime_min(60),
     params:
         spec=model_spec,
         attack_norm=lookup(dpath="analysis/robust_eval/norm", within=config),

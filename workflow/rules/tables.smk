@@ -25,6 +25,6 @@ for table, per_model in (
             "../envs/cpu.yaml"
         resources:
             mem_mb=1000,
-            runtime=10,
+            runtime=runtime_min(10),
         script:
             "../scripts/concat_tables.py"

@@ -19,7 +19,7 @@ rule fourier_heatmap:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=120,
+        runtime=runtime_min(120),
     params:
         norm=lookup(dpath="analysis/fourier_heatmap/norm", within=config),
         noise=lookup(dpath="analysis/fourier_heatmap/noise", within=config),
@@ -49,7 +49,7 @@ rule cutoff_curves:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=60,
+        runtime=runtime_min(60),
     params:
         n_radii=lookup(dpath="analysis/cutoff_curves/n_radii", within=config),
         n_images=lookup(dpath="analysis/cutoff_curves/n_images", within=config),
@@ -78,7 +78,7 @@ rule single_image_masks:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=240,
+        runtime=runtime_min(240),
     params:
         n_images=lookup(dpath="analysis/single_image/n_images", within=config),
         lam=lookup(dpath="analysis/single_image/lambda", within=config),
@@ -117,7 +117,7 @@ rule retrain:
     resources:
         gpu=GPU,
         mem_mb=mem_mb(4000),
-        runtime=240,
+        runtime=runtime_min(240),
     params:
         spec=model_spec,
         mask_seed=SEEDS[0],
@@ -145,7 +145,7 @@ rule single_image_bands:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=runtime_min(10),
     params:
         models=list(MODELS),
         reference=lookup(dpath="reference_model", within=config),
@@ -170,7 +170,7 @@ rule single_image_decoding:
         "../envs/cpu.yaml"
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=runtime_min(30),
     params:
         models=list(MODELS),
     script:
