@@ -341,10 +341,19 @@ def _describe_type(key: str, value, types: str) -> str:
     return f"{key} = {shown} has the wrong type; it must be {types}."
 
 
+def _shown(value, most: int = 120) -> str:
+    """``value`` as the config wrote it, cut to about ``most`` characters (a list of 20 000 seeds, say)."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) <= most:
+        return text
+    size = f", {len(value)} items" if isinstance(value, list | dict) else ""
+    return f"{text[:most]}... ({len(text)} characters{size})"
+
+
 def _describe(error: ValidationError) -> str:
     """One sentence naming the key of ``error``, its value and what is allowed."""
     key, value, rule = _dotted(error.absolute_path), error.instance, error.validator_value
-    shown = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    shown = _shown(value)
     kind = error.validator
     if kind == "required":
         missing = [name for name in rule if name not in value][0]
@@ -368,7 +377,7 @@ def _describe(error: ValidationError) -> str:
     if kind == "minLength":
         return f"{key} = {shown} is empty; it needs a non-empty string."
     if kind == "maxLength":
-        return f"{key} = {shown[:40]}... is {len(value)} characters long; at most {rule} are allowed."
+        return f"{key} = {repr(value)[:40]}... is {len(value)} characters long; at most {rule} are allowed."
     return f"{key}: {error.message}."
 
 

@@ -617,3 +617,12 @@ def test_dry_run_reports_a_typo_with_its_suggestion(tmp_path):
     assert code != 0
     assert "Invalid config: mask.lamda: unknown key; did you mean mask.lambda?" in output
     assert "Job stats" not in output
+
+
+def test_too_many_seeds_are_refused_in_a_short_paragraph():
+    """20 000 seeds would take Snakemake about an hour to plan: refused at once, the list cut short."""
+    with pytest.raises(InputError) as caught:
+        check_config({"seeds": list(range(20_000))})
+    message = str(caught.value)
+    assert "seeds = [0, 1, 2" in message and "20000 items) has too many items; it allows at most 500" in message
+    assert len(message) < 800
