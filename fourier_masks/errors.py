@@ -43,6 +43,8 @@ def paragraph(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None:
         advice = _FOLDER_ADVICE.get(error.errno, "")
         return f"cannot write or read {error.filename}: {error.strerror}" + (f"; {advice}." if advice else ".")
+    if isinstance(error, OSError) and error.errno in _FOLDER_ADVICE:  # a write to an open file
+        return f"a file could not be written: {error.strerror}; {_FOLDER_ADVICE[error.errno]}."
     if isinstance(error, MemoryError):
         return (f"out of memory ({brief(error) or 'no details'}); use a smaller dataset.image_size, fewer images "
                 "or smaller batch sizes.")

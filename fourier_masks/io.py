@@ -91,22 +91,30 @@ def logged(log_path):
         yield logging.getLogger("fourier_masks")
         return
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    failure = None
-    with open(log_path, "w") as stream:
-        old_stderr, sys.stderr = sys.stderr, stream
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger = logging.getLogger("fourier_masks")
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        try:
-            yield logger
-        except Exception as error:
-            logger.exception("job failed")
-            failure = error
-        finally:
-            logger.removeHandler(handler)
-            sys.stderr = old_stderr
+    failure = lost = None
+    try:
+        with open(log_path, "w") as stream:
+            old_stderr, sys.stderr = sys.stderr, stream
+            handler = logging.StreamHandler(stream)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger = logging.getLogger("fourier_masks")
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            try:
+                yield logger
+            except Exception as error:
+                logger.exception("job failed")
+                failure = error
+            finally:
+                logger.removeHandler(handler)
+                sys.stderr = old_stderr
+    except OSError as error:  # the log itself cannot be written: a full disk, a quota, a read-only mount
+        lost = error
+    if lost is not None:
+        cause = f"{paragraph(failure)} Its log" if failure is not None else "Its log"
+        print(f"Job failed: {cause} {log_path} could not be written ({lost.strerror or lost}): free disk space "
+              "and rerun; finished outputs are kept.", file=sys.stderr)
+        raise SystemExit(1)
     if failure is not None:
         print(f"Job failed: {paragraph(failure)} [traceback in {log_path}]", file=sys.stderr)
         raise SystemExit(1)

@@ -161,3 +161,16 @@ def test_results_that_is_a_file_stops_the_run_before_any_job(tmp_path):
     code, output = run(tmp_path, tiny())
     assert_one_paragraph(code, output, f"{tmp_path / 'results'} is not a folder; the run writes its results there")
     assert (tmp_path / "results").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a device whose writes fail: disk full)")
+@pytest.mark.parametrize("job", ["fails", "succeeds"])
+def test_a_full_disk_ends_a_job_in_one_paragraph_even_where_its_log_cannot_be_written(job):
+    script = ("from fourier_masks.io import logged\nfrom fourier_masks.errors import InputError\n"
+              "with logged('/dev/full') as log:\n    log.info('starting')\n"
+              + ("    raise InputError(\"dataset.root = 'x' has no images.\")\n" if job == "fails" else ""))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("Job failed: ") and len(done.stderr.strip().splitlines()) == 1
+    assert "/dev/full could not be written (No space left on device): free disk space" in done.stderr
+    assert ("dataset.root = 'x' has no images." in done.stderr) == (job == "fails")
