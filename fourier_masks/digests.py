@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 __all__ = ["CACHE", "sha256_of", "file_sha256", "tree_digest"]
@@ -87,15 +88,26 @@ def file_sha256(path, cache_file=CACHE) -> str:
     return found
 
 
+#: Files to hash at once beyond which :func:`tree_digest` says on stderr what it is doing.
+ANNOUNCE_FILES = 2000
+
+
 def tree_digest(paths, root, cache_file=CACHE) -> str:
     """SHA-256 over (path relative to ``root``, content digest) of every file in ``paths``, in sorted order.
 
-    Only files whose identity (inode, size, mtime, ctime) changed since they were cached are read.
+    Only files whose identity (inode, size, mtime, ctime) changed since they were cached are
+    read; when more than :data:`ANNOUNCE_FILES` must be, one line on stderr says so, so that a
+    long dry run shows what it is doing.
     """
     cache_file = Path(cache_file)
     cache, changed = _read_cache(cache_file), False
+    paths = sorted(Path(p) for p in paths)
+    unread = len(paths) - len(cache.keys() & {str(p.resolve()) for p in paths}) if len(paths) > ANNOUNCE_FILES else 0
+    if unread > ANNOUNCE_FILES:
+        print(f"fourier-masks: reading {len(paths)} files under {root} to digest their contents (once: the "
+              f"digests are kept in {cache_file})...", file=sys.stderr, flush=True)
     digest = hashlib.sha256()
-    for path in sorted(Path(p) for p in paths):
+    for path in paths:
         found, new = _cached_sha256(path, cache)
         changed |= new
         digest.update(f"{path.relative_to(root).as_posix()}\0{found}\n".encode())
