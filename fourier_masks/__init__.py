@@ -17,7 +17,7 @@ from importlib import import_module
 __all__ = ["learn_masks", "masked_accuracy", "load_model", "apply_mask"]
 __version__ = "0.1.0"
 
-_HOMES = {"learn_masks": "masks.learning", "masked_accuracy": "masks.learning", "load_model": "models.files",
+_HOMES = {"learn_masks": "masks.learning", "masked_accuracy": "masks.objective", "load_model": "models.files",
           "apply_mask": "spectrum"}
 
 

@@ -99,7 +99,8 @@ def test_the_import_graph_has_no_cycle():
 
 
 @pytest.mark.parametrize("module", ["fourier_masks.io", "fourier_masks.config", "fourier_masks.analysis.metrics",
-                                    "fourier_masks.models.preflight", "fourier_masks"])
+                                    "fourier_masks.models.preflight", "fourier_masks.models.sources",
+                                    "fourier_masks.digests", "fourier_masks"])
 def test_light_modules_do_not_import_torch(module):
     """Table scripts (io), the config check, numpy mask metrics and Snakemake's parse-time check stay light."""
     code = f"import sys, {module}; print('torch' in sys.modules)"
@@ -244,3 +245,11 @@ def test_no_default_is_written_twice():
     ``cfg.get(key, literal)`` and no table of defaults (the adapters pass the checked config)."""
     found = [line for module, tree in TREES.items() for line in _restated(module, tree)]
     assert not found, "\n".join(found)
+
+
+def test_every_public_name_of_the_package_imports():
+    """``from fourier_masks import NAME`` works for every name of ``fourier_masks.__all__``."""
+    import fourier_masks
+
+    for name in fourier_masks.__all__:
+        assert callable(getattr(fourier_masks, name)), name
