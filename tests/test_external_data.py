@@ -3,6 +3,7 @@
 import os
 import pickle
 import struct
+import time
 import zlib
 
 import numpy as np
@@ -318,7 +319,8 @@ def test_folder_class_order_and_no_resize(tmp_path):
     assert dataset_shape(config) == ([3, 16, 16], 4) and folder_classes(config) == ["cat", "dog", "emu", "owl"]
 
 
-def test_source_digest_follows_the_images_a_loader_reads(tmp_path):
+def test_source_digest_follows_the_images_a_loader_reads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the digest cache lives in the working directory's .snakemake/
     _tree(tmp_path, ["train", "test"], ["cat", "dog"])
     cfg = {"name": "folder", "root": str(tmp_path)}
     digest = source_digest(cfg)
@@ -326,11 +328,16 @@ def test_source_digest_follows_the_images_a_loader_reads(tmp_path):
     _png(tmp_path / "extra" / "cat" / "img.png", (1, 2, 3))  # outside train/, test/ and val/
     assert source_digest(cfg) == digest
     image = tmp_path / "train" / "cat" / "img0.png"
-    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 1))
-    touched = source_digest(cfg)
+    stamp = (image.stat().st_atime_ns, image.stat().st_mtime_ns)
+    os.utime(image, ns=(stamp[0], stamp[1] + 10**9))
+    assert source_digest(cfg) == digest, "a touch alone changes no content"
+    time.sleep(0.05)  # file times are kept to a few milliseconds
+    image.write_bytes(image.read_bytes()[:-1] + bytes([image.read_bytes()[-1] ^ 1]))  # same size
+    os.utime(image, ns=stamp)
+    changed = source_digest(cfg)
     _png(tmp_path / "test" / "dog" / "img9.png", (0, 0, 0))
     added = source_digest(cfg)
-    assert len({digest, touched, added}) == 3
+    assert len({digest, changed, added}) == 3
     assert source_digest({"name": "imagenette", "root": str(tmp_path)}) != added  # reads val/, not test/
     for name in ("photos", "planted", "cifar10"):  # made here, or md5-checked by torchvision
         assert source_digest({"name": name, "root": str(tmp_path)}) is None
