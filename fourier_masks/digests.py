@@ -79,12 +79,13 @@ def _cached_sha256(path: Path, cache: dict) -> tuple[str, bool]:
     return cache[key][4], True
 
 
-def file_sha256(path, cache_file=CACHE) -> str:
-    """:func:`sha256_of` of ``path``, read from the cache where the file is unchanged."""
-    cache = _read_cache(Path(cache_file))
+def file_sha256(path, cache_file=None) -> str:
+    """:func:`sha256_of` of ``path``, read from the cache (default :data:`CACHE`) where the file is unchanged."""
+    cache_file = Path(cache_file or CACHE)
+    cache = _read_cache(cache_file)
     found, changed = _cached_sha256(Path(path), cache)
     if changed:
-        _write_cache(Path(cache_file), cache)
+        _write_cache(cache_file, cache)
     return found
 
 
@@ -92,14 +93,14 @@ def file_sha256(path, cache_file=CACHE) -> str:
 ANNOUNCE_FILES = 2000
 
 
-def tree_digest(paths, root, cache_file=CACHE) -> str:
+def tree_digest(paths, root, cache_file=None) -> str:
     """SHA-256 over (path relative to ``root``, content digest) of every file in ``paths``, in sorted order.
 
-    Only files whose identity (inode, size, mtime, ctime) changed since they were cached are
-    read; when more than :data:`ANNOUNCE_FILES` must be, one line on stderr says so, so that a
+    Only files whose identity (inode, size, mtime, ctime) changed since they were cached (in
+    ``cache_file``, default :data:`CACHE`) are read; when more than :data:`ANNOUNCE_FILES` must be, one line on stderr says so, so that a
     long dry run shows what it is doing.
     """
-    cache_file = Path(cache_file)
+    cache_file = Path(cache_file or CACHE)
     cache, changed = _read_cache(cache_file), False
     paths = sorted(Path(p) for p in paths)
     unread = len(paths) - len(cache.keys() & {str(p.resolve()) for p in paths}) if len(paths) > ANNOUNCE_FILES else 0

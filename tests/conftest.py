@@ -40,3 +40,11 @@ def tiny_model(tiny_data):
     model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
     train_model(model, train_x, train_y, "standard", **training(epochs=4, batch_size=32, lr=5e-3, seed=0))
     return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def _digest_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """Content digests computed in the test process are cached outside the repository."""
+    from fourier_masks import digests
+
+    monkeypatch.setattr(digests, "CACHE", tmp_path_factory.getbasetemp() / "digests.json")

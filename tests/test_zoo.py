@@ -398,3 +398,19 @@ def test_config_zoo_names_exist(path):
         if spec["source"] == "train":
             assert spec["arch"] in ARCHITECTURES, spec["arch"]
     assert config["reference_model"] in names
+
+
+def test_zoo_digest_follows_the_staged_files_contents(tmp_path, monkeypatch):
+    import time
+
+    from fourier_masks.models.zoo import zoo_digest, zoo_files
+
+    monkeypatch.chdir(tmp_path)  # the digest cache lives in the working directory's .snakemake/
+    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") == "absent"
+    (path,) = zoo_files(tmp_path, "cifar10", "Linf", "Standard")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights 1")
+    first = zoo_digest(tmp_path, "cifar10", "Linf", "Standard")
+    time.sleep(0.05)  # file times are kept to a few milliseconds
+    path.write_bytes(b"weights 2")
+    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") not in (first, "absent")

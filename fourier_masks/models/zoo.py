@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from ..digests import tree_digest
 from ..errors import InputError, brief
 from .networks import freeze
 from .safe_load import torch_load_mode
@@ -40,6 +41,7 @@ __all__ = [
     "check_zoo_name",
     "cache_path",
     "zoo_files",
+    "zoo_digest",
     "acquire_robustbench",
     "build_architecture",
 ]
@@ -166,6 +168,12 @@ def zoo_files(resources_dir, dataset: str, threat_model: str, name: str) -> list
     if isinstance(gdrive, list):
         return [path.with_name(f"{path.name}_m{i}.pt") for i in range(len(gdrive))]
     return [path]
+
+
+def zoo_digest(resources_dir, dataset: str, threat_model: str, name: str) -> str:
+    """Content digest of the zoo files of ``name`` that are present ("absent" before the first download)."""
+    present = [path for path in zoo_files(resources_dir, dataset, threat_model, name) if path.is_file()]
+    return tree_digest(present, Path(resources_dir)) if present else "absent"
 
 
 def _source_hint(name: str, dataset: str, threat_model: str) -> str:

@@ -85,8 +85,14 @@ def regime_training(wildcards):
 
 
 def model_content(wildcards):
-    """Content digest of the model file and architecture source the ``model`` wildcard's entry reads."""
-    return entry_digest(MODELS[wildcards.model], "resources")
+    """Content digest of the files the ``model`` wildcard's entry is acquired from (model file, code, zoo files)."""
+    spec = MODELS[wildcards.model]
+    if spec["source"] == "robustbench":
+        from fourier_masks.models.zoo import zoo_digest
+
+        dataset = spec["dataset"] or config["dataset"]["name"]
+        return zoo_digest("resources", dataset, spec["threat_model"], spec["zoo_name"])
+    return entry_digest(spec, "resources")
 
 
 def model_imports(wildcards):
