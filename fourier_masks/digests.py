@@ -97,8 +97,8 @@ def tree_digest(paths, root, cache_file=None) -> str:
     """SHA-256 over (path relative to ``root``, content digest) of every file in ``paths``, in sorted order.
 
     Only files whose identity (inode, size, mtime, ctime) changed since they were cached (in
-    ``cache_file``, default :data:`CACHE`) are read; when more than :data:`ANNOUNCE_FILES` must be, one line on stderr says so, so that a
-    long dry run shows what it is doing.
+    ``cache_file``, default :data:`CACHE`) are read; when more than :data:`ANNOUNCE_FILES`
+    must be, one line on stderr says so, so that a long dry run shows what it is doing.
     """
     cache_file = Path(cache_file or CACHE)
     cache, changed = _read_cache(cache_file), False
