@@ -100,7 +100,7 @@ def test_the_import_graph_has_no_cycle():
 
 @pytest.mark.parametrize("module", ["fourier_masks.io", "fourier_masks.config", "fourier_masks.analysis.metrics",
                                     "fourier_masks.models.preflight", "fourier_masks.models.sources",
-                                    "fourier_masks.digests", "fourier_masks"])
+                                    "fourier_masks.digests", "fourier_masks.results", "fourier_masks"])
 def test_light_modules_do_not_import_torch(module):
     """Table scripts (io), the config check, numpy mask metrics and Snakemake's parse-time check stay light."""
     code = f"import sys, {module}; print('torch' in sys.modules)"

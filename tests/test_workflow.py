@@ -181,6 +181,26 @@ def test_changed_dataset_images_rebuild_the_arrays(tmp_path):
     assert planned_rules(snakemake(workdir, "-n", target, config=path).stdout) == {"prepare_dataset"}
 
 
+def test_results_load_in_one_call(tiny_run, tmp_path):
+    """fourier_masks.results.load: every table, every mask by (model, seed), a per-model summary, the provenance."""
+    from fourier_masks.errors import InputError
+    from fourier_masks.results import load
+
+    run, config = load(tiny_run / "results"), yaml.safe_load(TINY.read_text())
+    assert set(TABLE_COLUMNS) <= set(run.tables) and run.provenance["config_sha256"]
+    models = [model["name"] for model in config["models"]]
+    assert set(run.masks) == {(model, seed) for model in models for seed in config["seeds"]}
+    np.testing.assert_array_equal(run.masks["standard", 1], np.load(tiny_run / "results/masks/standard/seed1.npy"))
+    summary = run.summary().set_index("model")
+    masks = run.tables["masks"]
+    retention = (masks["masked_acc"] / masks["clean_acc"]).groupby(masks["model"]).min()
+    np.testing.assert_allclose(summary.loc[retention.index, "retention_min"], retention)
+    np.testing.assert_allclose(summary.loc[models, "density"], masks.groupby("model")["density"].mean()[models])
+    assert list(summary.index) == list(run.tables["models"]["model"]) and summary["converged"].notna().all()
+    with pytest.raises(InputError, match="holds no result tables"):
+        load(tmp_path)
+
+
 def test_nothing_reruns_without_a_change(tiny_run):
     assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
 
