@@ -12,8 +12,10 @@ of the comparison: it records the whole config, so it would hide an ignored key.
 import copy
 import functools
 import hashlib
+import io
 import math
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -244,7 +246,19 @@ def test_every_schema_leaf_changes_a_job(graphs):
 
 @functools.cache
 def script_text(path: str) -> str:
-    return Path(path).read_text()
+    """A script's code with its comments and module docstring blanked: a param named only there is not read."""
+    lines = Path(path).read_text().splitlines(keepends=True)
+    tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
+    code = [token for token in tokens if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING)]
+    blanked = [token for token in tokens if token.type == tokenize.COMMENT]
+    if code and code[0].type == tokenize.STRING:  # the module docstring
+        blanked.append(code[0])
+    for token in blanked:
+        (first, start), (last, end) = token.start, token.end
+        for row in range(first, last + 1):
+            begin, stop = (start if row == first else 0), (end if row == last else len(lines[row - 1]))
+            lines[row - 1] = lines[row - 1][:begin] + " " * (stop - begin) + lines[row - 1][stop:]
+    return "".join(lines)
 
 
 def test_every_param_is_read_by_its_script(graphs):
@@ -271,3 +285,10 @@ def test_the_mask_settings_are_the_options_of_learn_masks(graphs):
     ignored = {key for key in passed - options if f'settings["{key}"]' not in script}
     assert not ignored, f"mask keys passed to learn_masks that neither MaskOptions nor its script reads: {ignored}"
     assert options <= passed, f"options learn_masks does not get from the config: {options - passed}"
+
+
+def test_a_param_named_only_in_a_comment_or_docstring_is_not_read(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text('"""Reads params.doc."""\nx = 1  # params.comment\ny = snakemake.params.real\n')
+    text = script_text(str(script))
+    assert "params.real" in text and "params.comment" not in text and "params.doc" not in text
