@@ -1,5 +1,7 @@
 """Shared fixtures: a tiny trained model on tiny photo patches, computed once per session."""
 
+import copy
+
 import pytest
 import torch
 
@@ -34,12 +36,19 @@ def tiny_data():
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_data):
-    """A small CNN trained for a few epochs on ``tiny_data``; frozen, eval mode."""
+def _trained_tiny_model(tiny_data):
+    """A small CNN trained once per session on ``tiny_data`` (never handed to a test itself)."""
     train_x, train_y, _, _ = tiny_data
     model = make_model("small_cnn", 1, 3, [0.5], [0.25], seed=0)
     train_model(model, train_x, train_y, "standard", **training(epochs=4, batch_size=32, lr=5e-3, seed=0))
     return model.eval()
+
+
+@pytest.fixture
+def tiny_model(_trained_tiny_model):
+    """A fresh copy of the session's trained small CNN, eval mode: what one test changes (layout,
+    device, gradients), the next does not see."""
+    return copy.deepcopy(_trained_tiny_model)
 
 
 @pytest.fixture(autouse=True)
