@@ -54,7 +54,7 @@ from fourier_masks.masks import objective as objective_module
 from fourier_masks.masks.learning import learn_masks
 from fourier_masks.masks.objective import masked_accuracy
 from fourier_masks.masks.options import MaskOptions, mask_options
-from fourier_masks.models.layout import choose_layout, set_layout
+from fourier_masks.models.layout import adopt_layout, set_layout
 from fourier_masks.models.networks import freeze, make_model
 from fourier_masks.models.training import train_model
 
@@ -114,7 +114,7 @@ def benchmark_model(size: Size, device: torch.device):
     images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
     model = make_model("small_cnn", 3, dataset["n_classes"], images.mean((0, 2, 3)).tolist(),
                        images.std((0, 2, 3)).clamp_min(1e-3).tolist(), seed=training["seed"])
-    set_layout(model, choose_layout(model.eval(), images.shape[1:], config["channels_last"]))
+    adopt_layout(model.eval(), images.shape[1:], config["channels_last"])
     train_model(model, images, labels, "standard", device=device, **{**training, "epochs": size.train_epochs})
     return freeze(model), images, labels
 

@@ -20,7 +20,7 @@ from ..data.registry import dataset_shape
 from ..errors import InputError
 from .checkpoints import acquire_checkpoint, output_classes
 from .files import save_model
-from .layout import choose_layout, set_layout
+from .layout import adopt_layout
 from .networks import Normalized, accuracy, freeze
 from .programs import load_program
 from .sources import model_file, verify_sha256
@@ -40,7 +40,7 @@ def save_zoo_model(path, model: nn.Module, spec: str, input_shape, num_classes: 
     ``channels_last``: record that layout where the model runs there (:func:`.layout.choose_layout`).
     """
     model = freeze(Normalized(model))
-    set_layout(model, choose_layout(model, input_shape, channels_last))
+    adopt_layout(model, input_shape, channels_last)
     save_model(path, model, arch=f"robustbench:{spec}", input_shape=input_shape,
                num_classes=num_classes, source="robustbench")
 
@@ -94,7 +94,7 @@ def acquire(spec: dict, resources_dir, output, *, offline: bool, dataset: dict |
         origin = f"{where}.num_classes" if spec["num_classes"] else "the dataset"
         raise InputError(f"{where}: the network has {found} outputs but {origin} has {expected} classes; a model "
                          "must be studied on data with its own classes (set dataset.classes to its label order).")
-    set_layout(model, choose_layout(model, input_shape, channels_last))
+    adopt_layout(model, input_shape, channels_last)
     save_model(output, model, input_shape=input_shape, num_classes=found, source=spec["source"], **saved)
 
 

@@ -26,7 +26,7 @@ import logging
 
 import torch
 
-__all__ = ["PROBE_IMAGES", "choose_layout", "runs_channels_last", "set_layout"]
+__all__ = ["PROBE_IMAGES", "adopt_layout", "choose_layout", "runs_channels_last", "set_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +76,11 @@ def set_layout(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
     """Put ``model`` (weights and, for a ``Normalized`` model, its inputs) in the chosen layout; returns it."""
     model.channels_last = bool(channels_last)
     return model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def adopt_layout(model: torch.nn.Module, input_shape, wanted: bool) -> torch.nn.Module:
+    """:func:`choose_layout` and :func:`set_layout` in one: the decision made when a model is trained or acquired.
+
+    ``model`` should be in eval mode (the probe runs it); returns it.
+    """
+    return set_layout(model, choose_layout(model, input_shape, wanted))

@@ -77,8 +77,9 @@ def _check_own_models(config: dict, resources_dir) -> None:
 def _check_sha256(spec: dict, resources_dir, where: str) -> None:
     """A present model file whose content no longer has the entry's ``sha256`` (e.g. replaced in place)."""
     path = model_file(spec, resources_dir)
-    if spec.get("sha256") and path.is_file() and file_sha256(path) != spec["sha256"].lower():
-        raise InputError(f"{where}.sha256: {path} has SHA-256 {file_sha256(path)}, but the entry expects "
+    found = file_sha256(path) if spec.get("sha256") and path.is_file() else None
+    if found is not None and found != spec["sha256"].lower():
+        raise InputError(f"{where}.sha256: {path} has SHA-256 {found}, but the entry expects "
                          f"{spec['sha256'].lower()}. The file changed since it was fetched or staged: fetch it "
                          "again (delete it), or correct sha256 if the new file is the one you mean.")
 

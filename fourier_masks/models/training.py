@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, NumericalError
 from .attacks import ATTACKS, fgsm_rs, pgd
-from .layout import choose_layout, set_layout
+from .layout import adopt_layout
 from .networks import make_model
 
 __all__ = ["COMMON_SETTINGS", "REGIMES", "REGIME_SETTINGS", "augment", "regime_settings", "robust_accuracy",
@@ -223,7 +223,7 @@ def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: tor
     mean = images.mean((0, 2, 3)).tolist()
     std = images.std((0, 2, 3)).clamp_min(1e-3).tolist()
     model = make_model(arch, images.shape[1], num_classes, mean, std, seed=training["seed"])
-    set_layout(model, choose_layout(model.eval(), images.shape[1:], channels_last))  # eval: BN stats untouched
+    adopt_layout(model.eval(), images.shape[1:], channels_last)  # eval: BN statistics untouched
     history = train_model(model, images, labels, regime, device=device, **training)
     return model, history
 
