@@ -25,7 +25,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "fourier_masks"
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = PACKAGE / "config" / "config.schema.yaml"
 STAGES = ("core", "data", "models", "masks", "analysis", "figures")
 MAX_FUNCTION_LINES = 60
 

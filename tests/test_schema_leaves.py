@@ -1,7 +1,7 @@
 """Every key of the config schema is read, and every param a rule passes reaches its script.
 
 A key that is accepted and ignored gives silently wrong results. For each leaf of
-workflow/schemas/config.schema.yaml the test changes that one value, in a small config that
+fourier_masks/config/config.schema.yaml the test changes that one value, in a small config that
 allows it, and builds the job graph in-process with Snakemake's API before and after: some
 job must get other inputs, outputs or params. That is what Snakemake's rerun triggers
 compare with the record of a finished run, so the change would rerun that job

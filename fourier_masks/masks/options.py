@@ -1,7 +1,7 @@
 """Options of mask learning and their learning-rate schedules.
 
 :class:`MaskOptions` holds the config's ``mask`` keys that decide the masks, and the device.
-It has no defaults in Python: the config schema ``workflow/schemas/config.schema.yaml``
+It has no defaults in Python: the config schema ``fourier_masks/config/config.schema.yaml``
 holds them, and :func:`mask_options` fills the keywords a caller leaves out from it.
 
 Schedules (``mask.schedule``), as the rate of step ``t`` of at most ``T`` steps:

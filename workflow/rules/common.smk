@@ -3,8 +3,6 @@ import os
 import re
 import sys
 
-from snakemake.utils import validate
-
 sys.path.insert(0, workflow.basedir)
 
 from fourier_masks.config import check_config, read_config_file, retrained_models
@@ -29,7 +27,6 @@ with exit_on_input_error():
             raise InputError(
                 f"{os.path.abspath(folder)} is not a folder; the run writes its {folder} there. Move it away."
             )
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
