@@ -159,11 +159,11 @@ def learn(model, images, labels, seeds, device, amp: bool, options: MaskOptions)
     return masks
 
 
-def mask_summary(model, masks: np.ndarray, test_images, test_labels, low_freq_cutoff: float) -> dict:
+def mask_summary(model, masks: np.ndarray, test_images, test_labels, low_freq_cutoff: float, batch_size: int) -> dict:
     """Per mask: density, low_freq_fraction (below ``low_freq_cutoff`` x Nyquist) and retention on the
-    held-out images."""
-    clean = accuracy(model, test_images, test_labels)
-    masked = masked_accuracy(model, test_images, test_labels, masks, batch_size=512)
+    held-out images, measured ``batch_size`` images per model call."""
+    clean = accuracy(model, test_images, test_labels, batch_size=batch_size)
+    masked = masked_accuracy(model, test_images, test_labels, masks, batch_size)
     bias = [frequency_bias(mask, low_freq_cutoff) for mask in masks]
     return {"density": [b["density"] for b in bias], "low_freq_fraction": [b["low_freq_fraction"] for b in bias],
             "retention": (masked / clean).tolist(), "clean_acc": clean}
@@ -183,8 +183,9 @@ def check_agreement(results: Path, device: torch.device) -> dict:
     agreement = {"max_abs": float(np.abs(fp32 - cpu).max()),
                  "density": float(np.abs(fp32_density - cpu_density).max()),
                  "cpu_density": cpu_density.tolist(), "device_density": fp32_density.tolist()}
-    cutoff = load_config(TINY)["analysis"]["low_freq_cutoff"]
-    summaries = {name: mask_summary(model, masks, test_images, test_labels, cutoff)
+    config = load_config(TINY)
+    cutoff, batch_size = config["analysis"]["low_freq_cutoff"], config["mask"]["eval_batch_size"]
+    summaries = {name: mask_summary(model, masks, test_images, test_labels, cutoff, batch_size)
                  for name, masks in (("fp32", fp32), ("bf16", bf16))}
     bf16_gap = {key: float(np.abs(np.subtract(summaries["bf16"][key], summaries["fp32"][key])).max())
                 for key in TOLERANCE["bf16"]}

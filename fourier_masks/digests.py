@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
+
+from .atomic import write_atomic
 
 __all__ = ["CACHE", "sha256_of", "file_sha256", "tree_digest"]
 
@@ -61,10 +62,8 @@ def _read_cache(cache_file: Path) -> dict:
 def _write_cache(cache_file: Path, cache: dict) -> None:
     """Write the cache atomically; a cache that cannot be written only costs time later."""
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        partial.write_text(json.dumps(cache))
-        partial.replace(cache_file)
+        with write_atomic(cache_file) as partial:
+            partial.write_text(json.dumps(cache))
     except OSError:
         pass
 

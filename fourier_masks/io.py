@@ -1,6 +1,6 @@
 """Reading and writing the pipeline's files: masks (.npy), tables (.parquet), logs.
 
-Writes go to a temporary file that is renamed into place, so a killed job never leaves a
+Writes go through :func:`fourier_masks.atomic.write_atomic`, so a killed job never leaves a
 half-written file under its final name.
 """
 
@@ -15,22 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import write_atomic
 from .errors import InputError, paragraph
 
 __all__ = ["check_mask", "load_mask", "logged", "read_table", "save_mask", "unwritable_folders", "write_table"]
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def write_table(table: pd.DataFrame, path) -> None:
     """Write ``table`` to ``path`` as parquet, atomically."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    with write_atomic(path) as tmp:
+        table.to_parquet(tmp, index=False)
 
 
 def read_table(path) -> pd.DataFrame:
@@ -63,11 +57,9 @@ def check_mask(mask, path="mask", shape=None) -> np.ndarray:
 
 def save_mask(mask: np.ndarray, path) -> None:
     """Save one full-layout mask float32 ``[C', H, W]`` as .npy, atomically."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    with open(tmp, "wb") as handle:
-        np.save(handle, check_mask(mask, str(path)))
-    tmp.replace(path)
+    mask = check_mask(mask, str(path))
+    with write_atomic(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, mask)
 
 
 def load_mask(path, shape=None) -> np.ndarray:

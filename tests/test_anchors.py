@@ -43,7 +43,7 @@ def _data(n=64, seed=0, phase=0.0):
     model = PlaneWaveClassifier(phase).eval()
     a = (0.3 + 0.7 * torch.rand(n, generator=g)) * torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
     images = 0.5 + a.view(-1, 1, 1, 1) * model.w + 0.02 * torch.randn(n, 1, SIZE, SIZE, generator=g)
-    return model, images, predict(model, images)
+    return model, images, predict(model, images, batch_size=64)
 
 
 def test_plane_waves_are_unit_norm_and_live_on_one_bin_pair():
@@ -56,7 +56,7 @@ def test_plane_waves_are_unit_norm_and_live_on_one_bin_pair():
 
 def test_heatmap_peaks_at_the_models_frequency():
     model, images, labels = _data()
-    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1, batch_size=64)
     assert heat.shape == (SIZE, SIZE) and not np.isnan(heat).any()
     peak = heat[K0]
     assert peak == heat[-K0[0], -K0[1]] and peak > 0.2, f"error at the model's frequency is only {peak}"
@@ -67,18 +67,18 @@ def test_heatmap_peaks_at_the_models_frequency():
 
 def test_heatmap_subset_leaves_skipped_bins_nan():
     model, images, labels = _data(n=8)
-    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=2, max_radius=4.0)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=2, max_radius=4.0, batch_size=64)
     computed = ~np.isnan(heat)
     assert computed.any() and (radius_grid(SIZE, SIZE)[computed] <= 4.0).all()
     np.testing.assert_array_equal(computed, np.roll(np.flip(computed), 1, axis=(0, 1)))  # mirrored
     with pytest.raises(InputError, match="stride"):
-        fourier_heatmap(model, images, labels, norm=4.0, noise="phase", stride=0)
+        fourier_heatmap(model, images, labels, norm=4.0, noise="phase", stride=0, batch_size=64)
 
 
 def test_heatmap_logs_its_progress(caplog):
     model, images, labels = _data(n=8)
     with caplog.at_level("INFO", logger="fourier_masks.analysis.anchors"):
-        heatmap_correct(model, images, labels, 2.0, noise="sign", stride=2)
+        heatmap_correct(model, images, labels, 2.0, noise="sign", stride=2, batch_size=64)
     lines = [r.getMessage() for r in caplog.records if r.name == "fourier_masks.analysis.anchors"]
     bins = 8 * 5  # rows 0, 2, ..., 14 by columns 0, 2, ..., 8 of the half plane
     assert len(lines) == 10 and "images/s" in lines[-1]
@@ -89,14 +89,15 @@ def test_sign_noise_adds_only_the_cosine_basis_image():
     # Yin et al.'s noise is +- the cosine basis image: a model reading the sine wave at K0
     # never sees it, while a uniform phase flips some of its images.
     model, images, labels = _data(phase=-math.pi / 2)
-    sign = fourier_heatmap(model, images, labels, norm=2.0, noise="sign", stride=1, seed=1)
-    phase = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    sign = fourier_heatmap(model, images, labels, norm=2.0, noise="sign", stride=1, seed=1, batch_size=64)
+    phase = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1, batch_size=64)
     assert np.nanmax(sign) == 0.0
     assert phase[K0] > 0.2
     cosine_model, images, labels = _data()
-    assert fourier_heatmap(cosine_model, images, labels, norm=2.0, noise="sign", stride=1, seed=1)[K0] > 0.2
+    cosine = fourier_heatmap(cosine_model, images, labels, norm=2.0, noise="sign", stride=1, seed=1, batch_size=64)
+    assert cosine[K0] > 0.2
     with pytest.raises(InputError, match="noise"):
-        fourier_heatmap(model, images, labels, norm=4.0, noise="gauss", stride=1)
+        fourier_heatmap(model, images, labels, norm=4.0, noise="gauss", stride=1, batch_size=64)
 
 
 class CoinClassifier(nn.Module):
@@ -112,12 +113,12 @@ class CoinClassifier(nn.Module):
 
 def test_split_half_reliability_separates_a_real_map_from_noise():
     model, images, labels = _data(n=64)
-    correct = heatmap_correct(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    correct = heatmap_correct(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1, batch_size=64)
     assert correct.shape == (64, SIZE, SIZE) and set(np.unique(correct)) <= {0.0, 1.0}
-    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    heat = fourier_heatmap(model, images, labels, norm=2.0, noise="phase", stride=1, seed=1, batch_size=64)
     np.testing.assert_allclose(1 - correct.mean(0), heat)
     assert split_half_reliability(correct) > 0.95  # the peak at K0 shows in both halves
-    coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, noise="phase", stride=1, seed=1)
+    coin = heatmap_correct(CoinClassifier(), images, labels, norm=2.0, noise="phase", stride=1, seed=1, batch_size=64)
     assert abs(split_half_reliability(coin)) < 0.4
     assert np.isnan(split_half_reliability(correct[:1]))
 
@@ -127,9 +128,9 @@ def test_cutoff_curves_step_at_the_models_radius():
     r0 = math.hypot(*K0)
     corner = corner_radius(SIZE, SIZE)
     radii = [0.0, 1.0, 2.0, 3.5, r0, 5.0, 8.0, corner, corner + 1]
-    curves = cutoff_curves(model, images, labels, radii)
-    clean = float((predict(model, images) == labels).float().mean())
-    blank = float((predict(model, torch.zeros_like(images)) == labels).float().mean())
+    curves = cutoff_curves(model, images, labels, radii, batch_size=64)
+    clean = float((predict(model, images, batch_size=64) == labels).float().mean())
+    blank = float((predict(model, torch.zeros_like(images), batch_size=64) == labels).float().mean())
     assert clean == 1.0 and 0.2 < blank < 0.8
     below = curves.radius < r0
     np.testing.assert_allclose(curves.lowpass_acc[below], blank)
@@ -138,4 +139,4 @@ def test_cutoff_curves_step_at_the_models_radius():
     np.testing.assert_allclose(curves.highpass_acc[~below], blank)
     assert curves.lowpass_acc.is_monotonic_increasing and curves.highpass_acc.is_monotonic_decreasing
     with pytest.raises(InputError, match="radii"):
-        cutoff_curves(model, images, labels, [-1.0])
+        cutoff_curves(model, images, labels, [-1.0], batch_size=64)

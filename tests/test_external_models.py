@@ -81,7 +81,7 @@ def mnist_digits():
 def test_every_external_model_loads_through_the_import_form_with_its_owners_accuracy(name, mnist_digits):
     images, labels = mnist_digits if PANEL[name][2] == "mnist" else cifar10("test")
     model = external_model(name)
-    accuracy = float((predict(model, images) == labels).double().mean())
+    accuracy = float((predict(model, images, batch_size=64) == labels).double().mean())
     assert accuracy == pytest.approx(PANEL[name][3], abs=0.005), name
     # their forward flattens with .view: acquisition records the default layout for them
     assert choose_layout(model, images.shape[1:], wanted=True) == name.startswith("abcrown"), name

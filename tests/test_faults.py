@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 
+from fourier_masks.atomic import write_atomic
 from fourier_masks.config import TEMPLATES_OPT_IN
 from fourier_masks.masks.learning import learn_masks
 
@@ -174,3 +175,27 @@ def test_a_full_disk_ends_a_job_in_one_paragraph_even_where_its_log_cannot_be_wr
     assert done.stderr.startswith("Job failed: ") and len(done.stderr.strip().splitlines()) == 1
     assert "/dev/full could not be written (No space left on device): free disk space" in done.stderr
     assert ("dataset.root = 'x' has no images." in done.stderr) == (job == "fails")
+
+
+def test_an_atomic_write_replaces_its_file_only_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "new folder" / "table.txt"
+    with write_atomic(target) as tmp:
+        tmp.write_text("first")
+    with pytest.raises(ZeroDivisionError), write_atomic(target) as tmp:
+        tmp.write_text("half")
+        raise ZeroDivisionError
+    assert target.read_text() == "first" and [p.name for p in target.parent.iterdir()] == ["table.txt"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a device whose writes fail: disk full)")
+def test_a_full_disk_during_an_atomic_write_names_the_output_in_one_paragraph(tmp_path):
+    """A write that fails with ENOSPC (here to /dev/full) leaves no file and names the output, not its temporary."""
+    target, log = tmp_path / "mask.npy", tmp_path / "job.log"
+    script = ("from fourier_masks.atomic import write_atomic\nfrom fourier_masks.io import logged\n"
+              f"with logged({str(log)!r}), write_atomic({str(target)!r}) as tmp:\n"
+              "    tmp.write_bytes(b'started')\n    with open('/dev/full', 'wb') as full:\n        full.write(b'x')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"Job failed: cannot write or read {target}: No space left on device; free disk "
+                                  "space and rerun"), done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log"]

@@ -3,7 +3,7 @@
 Stages, from the bottom up (a module may import its own stage and the ones below it, never
 one above; inside a stage the graph has no cycle):
 
-    core      errors, template_guard, config, io, provenance, device, spectrum
+    core      errors, template_guard, atomic, digests, config, io, provenance, device, spectrum
     data      fourier_masks.data.*
     models    fourier_masks.models.*
     masks     fourier_masks.masks.*
@@ -143,8 +143,6 @@ NOT_DEFAULT_TABLES = {
 }
 NOT_CONFIG = {
     ("fourier_masks.data.dataset", "check_images", "name"): "the name of the images in messages",
-    ("fourier_masks.models.networks", "predict", "batch_size"): "images per model call, no config key",
-    ("fourier_masks.models.networks", "accuracy", "batch_size"): "images per model call, no config key",
     ("fourier_masks.models.training", "robust_accuracy", "batch_size"): "images per attack call, no config key",
     ("fourier_masks.models.training", "robust_accuracy", "seed"): "seeds the attack's random start",
     ("fourier_masks.models.files", "save_model", "python_path"):
@@ -195,6 +193,13 @@ def _trivial(value) -> bool:
     return value is None or isinstance(value, bool) or value in (0, 1, "", (), [])
 
 
+def _of_kind(argument: str) -> list:
+    """Schema defaults, in any section, of the keys that name a kind of ``argument`` (``eval_batch_size``
+    and ``model_batch_size`` for ``batch_size``): a literal default equal to one restates it."""
+    return [value for key, defaults in DEFAULTS.items() if key.rpartition(".")[2].endswith("_" + argument)
+            for value in defaults if not _trivial(value)]
+
+
 def _restated(module: str, tree: ast.Module) -> list[str]:
     leaves, found = _leaves(module), []
     values = [value for defaults in leaves.values() for value in defaults if not _trivial(value)]
@@ -215,7 +220,7 @@ def _restated(module: str, tree: ast.Module) -> list[str]:
                 key = ALIASES.get(argument.arg, argument.arg)
                 if (module, node.name, argument.arg) in NOT_CONFIG:
                     continue
-                if key in leaves or (not _trivial(literal(default)) and literal(default) in values):
+                if key in leaves or (not _trivial(literal(default)) and literal(default) in values + _of_kind(key)):
                     found.append(f"{module}.{node.name}({argument.arg}={ast.unparse(default)})")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
               and len(node.args) == 2 and isinstance(node.args[0], ast.Constant)
@@ -237,6 +242,9 @@ def test_the_default_check_finds_a_restated_default():
                      "def fit(cfg): return cfg.get('batch_size', 64)\n")
     assert len(_restated("fourier_masks.models.training", tree)) == 3
     assert _restated("fourier_masks.analysis.metrics", ast.parse("def f(x, n_boot=1000): ...\n"))
+    # mask.eval_batch_size's 512 as the default of an analysis's batch_size (no analysis key of that name)
+    assert _restated("fourier_masks.analysis.anchors", ast.parse("def curves(m, x, y, *, batch_size=512): ...\n"))
+    assert not _restated("fourier_masks.analysis.anchors", ast.parse("def curves(m, x, y, *, batch_size=7): ...\n"))
 
 
 def test_no_default_is_written_twice():

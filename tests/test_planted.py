@@ -123,7 +123,7 @@ def test_learned_mask_finds_the_planted_region(size, radius, orientation, enrich
     torch.manual_seed(0)
     model = make_model("small_cnn", 1, 4, [0.5], [0.12], seed=0)
     train_model(model, train_x, train_y, "standard", **training(epochs=5, batch_size=64, lr=3e-3, seed=0))
-    test_acc = accuracy(model, test_x, test_y)
+    test_acc = accuracy(model, test_x, test_y, batch_size=64)
     assert test_acc >= 0.9, f"small_cnn reaches only {test_acc:.3f} test accuracy (need >= 0.9)"
 
     masks, _ = learn_masks(model, test_x, test_y, seeds=[1], lr=0.1, epochs=12, batch_size=20, device="cpu",

@@ -38,10 +38,10 @@ def test_single_image_masks_keep_only_what_a_linear_model_reads():
     images = _images(6)
     masks, table = learn_single_image_masks(model, images, lam=0.07, lr=0.05, steps=150, patience=20, device="cpu")
     assert masks.shape == (6, 1, SIZE, SIZE) and masks.dtype == np.float32
-    assert table.kept.all() and (table.target.to_numpy() == predict(model, images).numpy()).all()
+    assert table.kept.all() and (table.target.to_numpy() == predict(model, images, batch_size=64).numpy()).all()
     np.testing.assert_allclose(masks, reflect(masks), atol=1e-6)
     masked = apply_mask(images, torch.from_numpy(masks))
-    assert torch.equal(predict(model, masked), predict(model, images))
+    assert torch.equal(predict(model, masked, batch_size=64), predict(model, images, batch_size=64))
     at_k0 = masks[:, 0, K0[0], K0[1]]
     off = np.ones((SIZE, SIZE), dtype=bool)
     off[K0] = off[-K0[0], -K0[1]] = False
@@ -59,7 +59,7 @@ def test_single_image_masks_keep_a_cnns_prediction_and_stop_by_patience():
                                             batch_size=3, device="cpu")
     assert len(table) == 5 and table.kept.all() and (table.density < 1).all()
     masked = apply_mask(images, torch.from_numpy(masks))
-    assert torch.equal(predict(model, masked), predict(model, images))
+    assert torch.equal(predict(model, masked, batch_size=64), predict(model, images, batch_size=64))
     with pytest.raises(InputError, match="lr"):
         learn_single_image_masks(model, images, lam=0.07, lr=0, steps=40, patience=2, device="cpu")
 

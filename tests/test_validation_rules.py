@@ -74,7 +74,8 @@ def test_cutoff_curves_end_at_the_clean_accuracy(run):
     for model, rows in curves.groupby("model"):
         assert np.allclose(rows["radius"], np.linspace(0, corner_radius(*images.shape[-2:]), 5))
         assert rows[["lowpass_acc", "highpass_acc"]].stack().between(0, 1).all()
-        clean = accuracy(load_model(workdir / "results" / "models" / model / "model.pt"), images[:n], labels[:n])
+        network = load_model(workdir / "results" / "models" / model / "model.pt")
+        clean = accuracy(network, images[:n], labels[:n], batch_size=64)
         assert rows["lowpass_acc"].iloc[-1] == pytest.approx(clean)  # nothing filtered out
 
 
@@ -107,11 +108,11 @@ def test_retrain_reports_original_and_retrained_accuracy(run):
     assert retrain[["clean_acc", "masked_acc", "mask_density"]].stack().between(0, 1).all()
     images, labels = load_split(workdir / "results" / "data", "test")
     original = load_model(workdir / "results" / "models" / reference / "model.pt")
-    assert retrain["clean_acc"].iloc[0] == pytest.approx(accuracy(original, images, labels))
+    assert retrain["clean_acc"].iloc[0] == pytest.approx(accuracy(original, images, labels, batch_size=64))
     mask = np.load(workdir / "results" / "masks" / reference / f"seed{config['seeds'][0]}.npy")
     assert retrain["mask_density"].iloc[0] == pytest.approx(mask.mean())
     retrained = load_model(workdir / "results" / "validation" / reference / "retrained_model.pt")
-    assert retrain["clean_acc"].iloc[1] == pytest.approx(accuracy(retrained, images, labels))
+    assert retrain["clean_acc"].iloc[1] == pytest.approx(accuracy(retrained, images, labels, batch_size=64))
     history = pd.read_parquet(workdir / "results" / "validation" / reference / "retrained_training.parquet")
     assert len(history) == config["training"]["epochs"]  # the original's training settings
 

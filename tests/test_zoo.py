@@ -227,7 +227,7 @@ def test_stored_normalisation_is_used_and_a_different_one_refused(tiny_model, ti
     _, _, test_x, test_y = tiny_data
     model, _ = own(path, "small_cnn", 3, [1, 16, 16])
     assert model.mean.flatten().tolist() == [0.5] and model.std.flatten().tolist() == [0.25]
-    assert accuracy(model, test_x, test_y) == accuracy(tiny_model, test_x, test_y) > 0.5
+    assert accuracy(model, test_x, test_y, batch_size=64) == accuracy(tiny_model, test_x, test_y, batch_size=64) > 0.5
     same, _ = own(path, "small_cnn", 3, [1, 16, 16], mean=[0.5], std=[0.25])
     torch.testing.assert_close(same(test_x), model(test_x))
     with pytest.raises(InputError, match=r"mean = \[0.449\], std = \[0.226\] differ from the normalisation stored"):
@@ -369,9 +369,10 @@ def test_model_file_sha256_is_checked(tmp_path):
 def test_accuracy_check_stops_at_chance_and_far_from_expected(tiny_model, tiny_data):
     _, _, images, labels = tiny_data
     names = ["a", "b", "c"]
-    options = {"where": "models[0]", "chance_check": True, "expected_accuracy": None, "accuracy_tolerance": 0.03}
+    options = {"where": "models[0]", "chance_check": True, "expected_accuracy": None, "accuracy_tolerance": 0.03,
+               "batch_size": 64}
     measured = check_accuracy(tiny_model, images, labels, names, **options)
-    assert measured == accuracy(tiny_model, images, labels) > 0.5
+    assert measured == accuracy(tiny_model, images, labels, batch_size=64) > 0.5
     assert check_accuracy(tiny_model, images, labels, names, **{**options, "expected_accuracy": measured - 0.02})
     with pytest.raises(InputError, match=rf"clean accuracy {measured:.3f} .* more than accuracy_tolerance = 0.03 "
                                          r"away from expected_accuracy = 0.5\. Usual causes: mean/std"):

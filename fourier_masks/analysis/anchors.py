@@ -15,9 +15,9 @@ Example
 >>> from fourier_masks.models.networks import make_model
 >>> model = make_model("small_cnn", 1, 3, seed=0).eval()
 >>> images, labels = torch.rand(6, 1, 8, 8), torch.randint(0, 3, (6,))
->>> fourier_heatmap(model, images, labels, norm=1.0, noise="phase", stride=1).shape
+>>> fourier_heatmap(model, images, labels, norm=1.0, noise="phase", stride=1, batch_size=64).shape
 (8, 8)
->>> list(cutoff_curves(model, images, labels, [1.0, 6.0]).columns)
+>>> list(cutoff_curves(model, images, labels, [1.0, 6.0], batch_size=64).columns)
 ['radius', 'lowpass_acc', 'highpass_acc']
 """
 
@@ -77,7 +77,7 @@ def _phases(noise: str, self_conjugate: bool, n: int, channels: int, generator) 
 
 
 def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: float, *, noise: str, stride: int,
-                    max_radius: float | None = None, batch_size: int = 512, seed: int = 0) -> np.ndarray:
+                    batch_size: int, max_radius: float | None = None, seed: int = 0) -> np.ndarray:
     """Per image and frequency: is the image still classified right with a plane wave added?
 
     For each frequency bin ``k`` every image channel gets ``norm * u_k`` added, with ``u_k``
@@ -95,6 +95,7 @@ def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
         Yin et al. use 4 for CIFAR-10 (32 x 32), where it is a per-pixel RMS of 0.125.
     noise : ``phase`` or ``sign`` (see above).
     stride : evaluate every ``stride``-th frequency index along each axis (speed).
+    batch_size : most images per model call (the config's ``mask.eval_batch_size``).
     max_radius : evaluate only bins up to this radius, cycles per image (speed).
     seed : seeds the phases.
 
@@ -118,7 +119,7 @@ def heatmap_correct(model, images: torch.Tensor, labels: torch.Tensor, norm: flo
         self_conjugate = (2 * row) % height == 0 and (2 * col) % width == 0
         phases = _phases(noise, self_conjugate, n, channels, generator)
         perturbed = (images + norm * plane_waves(height, width, row, col, phases)).clamp(0.0, 1.0)
-        right = (predict(model, perturbed, batch_size) == labels.cpu()).numpy()
+        right = (predict(model, perturbed, batch_size=batch_size) == labels.cpu()).numpy()
         correct[:, row, col] = correct[:, (-row) % height, (-col) % width] = right
         if done % max(1, len(bins) // 10) == 0 or done == len(bins):
             seconds = time.perf_counter() - start
@@ -160,7 +161,7 @@ def split_half_reliability(correct: np.ndarray, seed: int = 0) -> float:
 
 
 def heatmap_table(model, images: torch.Tensor, labels: torch.Tensor, norm: float, *, noise: str, stride: int,
-                  batch_size: int = 512) -> pd.DataFrame:
+                  batch_size: int) -> pd.DataFrame:
     """The Fourier heat map as a table: one row per frequency bin.
 
     Columns ``fy, fx`` (cycles per image), ``error`` (:func:`fourier_heatmap`, NaN where
@@ -174,7 +175,7 @@ def heatmap_table(model, images: torch.Tensor, labels: torch.Tensor, norm: float
                          "reliability": split_half_reliability(correct)})
 
 
-def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batch_size: int = 512) -> pd.DataFrame:
+def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, *, batch_size: int) -> pd.DataFrame:
     """Accuracy on radially low-pass and high-pass filtered images (Wang et al. 2020).
 
     Low-pass keeps bins with radius ``<= r``, high-pass the rest (DC included in low-pass),
@@ -185,6 +186,7 @@ def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batc
     Parameters
     ----------
     radii : cut-off radii in cycles per image, each ``>= 0``.
+    batch_size : most images per model call (the config's ``mask.eval_batch_size``).
 
     Returns
     -------
@@ -198,6 +200,6 @@ def cutoff_curves(model, images: torch.Tensor, labels: torch.Tensor, radii, batc
     for r in radii:
         low = apply_mask(images, lowpass_mask(height, width, r))
         high = apply_mask(images, highpass_mask(height, width, r))
-        rows.append({"radius": r, "lowpass_acc": accuracy(model, low, labels, batch_size),
-                     "highpass_acc": accuracy(model, high, labels, batch_size)})
+        rows.append({"radius": r, "lowpass_acc": accuracy(model, low, labels, batch_size=batch_size),
+                     "highpass_acc": accuracy(model, high, labels, batch_size=batch_size)})
     return pd.DataFrame(rows, columns=["radius", "lowpass_acc", "highpass_acc"])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic import write_atomic
 from ..errors import InputError
 from ..models.safe_load import load_tensors
 
@@ -68,11 +69,8 @@ def fingerprint(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
 
 def save(path, prints: dict[str, str], state: dict) -> None:
     """Write ``state`` (tensors and plain values) with its fingerprint to ``path``, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"fingerprint": prints, "state": state}, tmp)
-    tmp.replace(path)
+    with write_atomic(path) as tmp:
+        torch.save({"fingerprint": prints, "state": state}, tmp)
 
 
 def move_aside(path, reason: str) -> Path:

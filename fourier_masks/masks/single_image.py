@@ -122,7 +122,7 @@ def learn_single_image_masks(model, images: torch.Tensor, *, lam: float, lr: flo
     model = freeze(model).to(device)
     images = images.float()
     if targets is None:
-        targets = predict(model, images)
+        targets = predict(model, images, batch_size=batch_size)
     if targets.shape != (len(images),):
         raise InputError(f"targets have shape {tuple(targets.shape)}; expected ({len(images)},).")
     parts = []

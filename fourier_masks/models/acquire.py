@@ -117,20 +117,21 @@ def _acquire_zoo(spec: dict, resources_dir, output, offline: bool, dataset: dict
 
 
 def check_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, class_names, *, where: str,
-                   chance_check: bool, expected_accuracy: float | None, accuracy_tolerance: float) -> float:
+                   chance_check: bool, expected_accuracy: float | None, accuracy_tolerance: float,
+                   batch_size: int) -> float:
     """Clean accuracy of an acquired model on the test split, refused when it cannot be right.
 
     ``images`` float ``[N, C, H, W]`` in ``[0, 1]``, ``labels`` int64 ``[N]``. Raises
     :class:`InputError` when the model's outputs do not match ``class_names``, when
     ``chance_check`` is on and the accuracy is at or below :data:`CHANCE_FACTOR` x chance
     (the share of the most frequent label), or when it is more than ``accuracy_tolerance``
-    away from ``expected_accuracy`` (if not ``None``).
+    away from ``expected_accuracy`` (if not ``None``). ``batch_size``: images per model call.
     """
     found = output_classes(model, images.shape[1:], where)
     if found != len(class_names):
         raise InputError(f"{where}: the network has {found} outputs but the dataset has {len(class_names)} classes "
                          f"({', '.join(map(str, class_names[:6]))}{', ...' if len(class_names) > 6 else ''}).")
-    measured = accuracy(model, images, labels)
+    measured = accuracy(model, images, labels, batch_size=batch_size)
     chance = float(np.bincount(labels.numpy()).max() / len(labels))
     causes = ("Usual causes: mean/std (the model's own normalisation), class order (dataset.classes), image size "
               "and resizing (dataset.image_size, resize, resize_size) and channels (dataset.channels).")

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..atomic import write_atomic
 from ..errors import InputError, brief
 from .layout import set_layout
 from .networks import ARCHITECTURES, Normalized, build_network, freeze
@@ -59,8 +60,6 @@ def save_model(path, model: Normalized, *, arch: str, input_shape, num_classes: 
     :data:`PROGRAMS`), stored instead of the weights. The model's memory layout
     (``model.channels_last``, see :mod:`.layout`) is recorded with it.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     weights = {} if program is not None else model.network.state_dict()
     record = {
         "format_version": FORMAT_VERSION,
@@ -77,9 +76,8 @@ def save_model(path, model: Normalized, *, arch: str, input_shape, num_classes: 
     }
     if program is not None:
         record["program"] = torch.frombuffer(bytearray(program), dtype=torch.uint8)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(record, tmp)
-    tmp.replace(path)
+    with write_atomic(path) as tmp:
+        torch.save(record, tmp)
 
 
 def read_record(path) -> dict:

@@ -276,14 +276,14 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Predicted labels int64 ``[N]`` of ``images`` ``[N, C, H, W]``, computed in batches."""
+def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+    """Predicted labels int64 ``[N]`` of ``images`` ``[N, C, H, W]``, ``batch_size`` images per model call."""
     device = next(iter(model.buffers()), images).device
     preds = [model(images[i : i + batch_size].to(device)).argmax(1).cpu()
              for i in range(0, len(images), batch_size)]
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
 
 
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512) -> float:
-    """Fraction of ``images`` that ``model`` classifies as ``labels``."""
-    return float((predict(model, images, batch_size) == labels.cpu()).float().mean())
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int) -> float:
+    """Fraction of ``images`` that ``model`` classifies as ``labels`` (:func:`predict`'s ``batch_size``)."""
+    return float((predict(model, images, batch_size=batch_size) == labels.cpu()).float().mean())

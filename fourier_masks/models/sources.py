@@ -9,12 +9,11 @@ SHA-256 matches, so a partial or wrong download never looks complete.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..atomic import write_atomic
 from ..digests import sha256_of, tree_digest
 from ..errors import InputError
 
@@ -69,33 +68,30 @@ def download(url: str, sha256: str, output, where: str = "models[?]") -> None:
     """Fetch ``url`` to ``output``, kept only if its SHA-256 is ``sha256`` (hex).
 
     The bytes go to a hidden ``.part`` file beside ``output``, renamed into place after the
-    check; on any failure (server unreachable, connection cut, wrong hash) nothing is left
-    under ``output`` and :class:`InputError` names the URL and how to stage the file by hand.
-    Partial files of earlier downloads that were killed are removed first.
+    check (:func:`~fourier_masks.atomic.write_atomic`); on any failure (server unreachable,
+    connection cut, wrong hash) nothing is left under ``output`` and :class:`InputError` names
+    the URL and how to stage the file by hand. Partial files of earlier downloads that were
+    killed are removed first.
     """
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     for stale in output.parent.glob(f".{output.name}.part*"):  # left by a download that was killed
         stale.unlink(missing_ok=True)
-    partial = output.with_name(f".{output.name}.part{os.getpid()}")
-    digest, received = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as file:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                file.write(block)
-                received += len(block)
-            promised = response.headers.get("Content-Length")
-            if promised is not None and int(promised) != received:
-                raise ConnectionError(f"the connection closed after {received} of {promised} bytes")
-    except Exception as error:  # urllib raises URLError, HTTPError, IncompleteRead, timeouts
-        partial.unlink(missing_ok=True)
-        raise InputError(f"{where}.url: {url} could not be downloaded ({type(error).__name__}: {error}). Check the "
-                         f"URL and the network, or download it elsewhere and put it at {output} (set offline: "
-                         "true to stop trying).") from error
-    if digest.hexdigest() != sha256.lower():
-        partial.unlink()
-        raise InputError(f"{where}.sha256: {url} has SHA-256 {digest.hexdigest()}, but the entry expects "
-                         f"{sha256.lower()}; the download was discarded. Correct sha256 if the file changed on "
-                         "purpose, else the server sent something else (an error page, another version).")
-    shutil.move(partial, output)
+    with write_atomic(output, suffix=".part") as partial:
+        digest, received = hashlib.sha256(), 0
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as file:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    file.write(block)
+                    received += len(block)
+                promised = response.headers.get("Content-Length")
+                if promised is not None and int(promised) != received:
+                    raise ConnectionError(f"the connection closed after {received} of {promised} bytes")
+        except Exception as error:  # urllib raises URLError, HTTPError, IncompleteRead, timeouts
+            raise InputError(f"{where}.url: {url} could not be downloaded ({type(error).__name__}: {error}). Check "
+                             f"the URL and the network, or download it elsewhere and put it at {output} (set "
+                             "offline: true to stop trying).") from error
+        if digest.hexdigest() != sha256.lower():
+            raise InputError(f"{where}.sha256: {url} has SHA-256 {digest.hexdigest()}, but the entry expects "
+                             f"{sha256.lower()}; the download was discarded. Correct sha256 if the file changed on "
+                             "purpose, else the server sent something else (an error page, another version).")

@@ -111,6 +111,7 @@ rule check_model:
         runtime=runtime_min(60),
     params:
         spec=model_spec,
+        batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
         data_folder=data_folder,
@@ -141,6 +142,7 @@ rule evaluate_model:
         attack_eps=lookup(dpath="analysis/robust_eval/eps", within=config),
         attack_steps=lookup(dpath="analysis/robust_eval/steps", within=config),
         attack_images=lookup(dpath="analysis/robust_eval/n_images", within=config),
+        batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
         data_folder=data_folder,

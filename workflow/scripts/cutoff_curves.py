@@ -21,5 +21,5 @@ with logged(snakemake.log[0]):
     images, labels = load_split(params.data_folder, "test")
     images, labels = images[: params.n_images], labels[: params.n_images]
     radii = np.linspace(0.0, corner_radius(*images.shape[-2:]), params.n_radii)
-    table = cutoff_curves(model, images, labels, radii, params.batch_size)
+    table = cutoff_curves(model, images, labels, radii, batch_size=params.batch_size)
     write_table(table.assign(model=snakemake.wildcards.model)[["model", *table.columns]], snakemake.output.table)

@@ -21,7 +21,7 @@ with logged(snakemake.log[0]) as log:
         "source": spec["source"],
         "regime": spec.get("regime", spec["source"]),
         "arch": spec.get("arch") or spec.get("zoo_name") or spec["source"],
-        "clean_acc": accuracy(model, images, labels),
+        "clean_acc": accuracy(model, images, labels, batch_size=params.batch_size),
         "robust_acc": robust_accuracy(model, images[:n_robust], labels[:n_robust], norm=params.attack_norm,
                                       eps=params.attack_eps, steps=params.attack_steps),
         "robust_norm": params.attack_norm,
