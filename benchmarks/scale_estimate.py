@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks._workloads import bare_step
 from benchmarks.gpu_check import forward_flops
-from benchmarks.naive import bare_step
 from fourier_masks.analysis.anchors import heatmap_bins
 from fourier_masks.config import load_config, retrained_models
-from fourier_masks.data.registry import dataset_shape
+from fourier_masks.data.preflight import dataset_shape
 from fourier_masks.masks.objective import filter_masked
 from fourier_masks.models.networks import Normalized, build_network, freeze, make_model
 

@@ -16,6 +16,7 @@ set -euo pipefail
 action=${1:-start}
 dir=${FM_SLURM_DIR:-/tmp/fourier-masks-slurm}
 conf=/etc/slurm/slurm.conf
+gres_conf=/etc/slurm/gres.conf
 marker="# Written by fourier-masks tests/start_slurm.sh"
 ours() { [[ -f $conf ]] && head -1 "$conf" | grep -qxF "$marker"; }
 
@@ -44,7 +45,7 @@ if [[ $action == stop ]]; then
     stop_daemon "$dir/slurmd.pid"
     stop_daemon "$dir/slurmctld.pid"
     stop_daemon "$dir/munged.pid"   # only exists if this script started munged
-    if ours; then rm -f "$conf"; fi
+    if ours; then rm -f "$conf" "$gres_conf"; fi
     exit 0
 fi
 [[ $action == start ]] || { echo "usage: $0 start|stop" >&2; exit 2; }
@@ -126,9 +127,13 @@ SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
 SlurmdLogFile=$dir/log/slurmd.log
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+# One GPU as a generic resource (no device file: nothing here uses it), so that jobs that
+# ask for --gpus=1 or --gres=gpu:1 are scheduled as on a GPU cluster.
+GresTypes=gpu
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
+    printf '%s\nNodeName=%s Name=gpu File=/dev/null\n' "$marker" "$host" >"$gres_conf"
     slurmctld -c -f "$conf" || broken "slurmctld failed to start"
 fi
 alive "$dir/slurmd.pid" || slurmd -f "$conf" || broken "slurmd failed to start"

@@ -150,7 +150,7 @@ def test_schema_choices_match_the_package():
     from fourier_masks.data.registry import DATASETS
     from fourier_masks.masks.options import MaskOptions
     from fourier_masks.models.networks import ARCHITECTURES
-    from fourier_masks.models.training import COMMON_SETTINGS, REGIME_SETTINGS, REGIMES
+    from fourier_masks.models.regimes import COMMON_SETTINGS, REGIME_SETTINGS, REGIMES
     from fourier_masks.models.zoo import ZOO_CLASSES
 
     props = load_schema()["properties"]
@@ -178,7 +178,7 @@ def test_pgd_steps_with_the_one_step_attack_are_refused():
 
 
 def test_each_regime_gets_only_the_training_settings_it_reads():
-    from fourier_masks.models.training import regime_settings
+    from fourier_masks.models.regimes import regime_settings
 
     training = check_config({"training": {"attack": "pgd"}})["training"]
     assert "pgd_linf" not in regime_settings(training, "standard")

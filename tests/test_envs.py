@@ -129,8 +129,6 @@ def rule_blocks(path: Path) -> list[tuple[str, str]]:
 
 
 def test_every_rule_file_conda_directive_names_an_existing_env():
-    if not RULE_FILES:
-        pytest.skip("workflow/rules has no .smk files yet")
     seen = 0
     for path in RULE_FILES:
         for env in re.findall(r"conda:\s*\n?\s*[\"']([^\"']+)[\"']", path.read_text()):
@@ -144,8 +142,6 @@ def test_every_rule_file_conda_directive_names_an_existing_env():
 
 def test_every_rule_that_runs_code_names_a_conda_env():
     """Under --sdm conda a rule without `conda:` would run in whatever Python is at hand."""
-    if not RULE_FILES:
-        pytest.skip("workflow/rules has no .smk files yet")
     missing = [
         f"{path.name}: {name}"
         for path in RULE_FILES
@@ -154,3 +150,32 @@ def test_every_rule_that_runs_code_names_a_conda_env():
         and not re.search(r"^\s+conda:", block, flags=re.MULTILINE)
     ]
     assert not missing, f"rules without conda: {missing}"
+
+
+def test_rules_that_ask_for_a_gpu_take_the_device_s_env_and_no_other_does():
+    """One choice for every rule that runs a network: env and GPU request go together."""
+    blocks = [(f"{path.name}: {name}", block) for path in RULE_FILES for name, block in rule_blocks(path)]
+    asking = {name for name, block in blocks if "**GPU_REQUEST" in block}
+    assert len(asking) >= 9, asking
+    assert asking == {name for name, block in blocks if re.search(r"conda:\s*\n\s*NETWORK_ENV\b", block)}
+    assert not [name for name, block in blocks if re.search(r"\bgpu\s*=|gres\s*=|envs/gpu.yaml", block)]
+
+
+@pytest.mark.parametrize("device, driver, override, env", [
+    ("cuda", False, None, "gpu"), ("cuda:1", False, None, "gpu"), ("cpu", True, None, "cpu"),
+    ("mps", False, None, "cpu"), ("auto", True, None, "gpu"), ("auto", False, "12.6", "gpu"),
+    ("auto", False, None, "cpu"),
+])
+def test_network_env_follows_the_device(monkeypatch, tmp_path, device, driver, override, env):
+    from fourier_masks.requests import network_env
+
+    if driver:
+        smi = tmp_path / "nvidia-smi"
+        smi.write_text("#!/bin/sh\n")
+        smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CONDA_OVERRIDE_CUDA", raising=False)
+    if override:
+        monkeypatch.setenv("CONDA_OVERRIDE_CUDA", override)
+    chosen = REPO / "workflow" / "rules" / network_env(device)
+    assert chosen.resolve() == RULE_ENVS[env].resolve()

@@ -16,7 +16,8 @@ from fourier_masks.data.cifar import cifar
 from fourier_masks.data.dataset import check_images
 from fourier_masks.data.folder import read_image
 from fourier_masks.data.imagenet import _robustbench_file, imagenet
-from fourier_masks.data.registry import dataset_shape, folder_classes, load_dataset, missing_files, source_digest
+from fourier_masks.data.preflight import dataset_shape, folder_classes, missing_files, source_digest
+from fourier_masks.data.registry import load_dataset
 from fourier_masks.errors import InputError
 
 

@@ -70,7 +70,7 @@ GRAPH = {module: _imported(module, tree) for module, tree in TREES.items() if mo
 def test_the_graph_sees_the_known_edges():
     assert "fourier_masks.models.networks" in GRAPH["fourier_masks.masks.learning"]
     assert "fourier_masks.masks.checkpoint" in GRAPH["fourier_masks.masks.learning"]  # from . import checkpoint
-    assert "fourier_masks.data.registry" in GRAPH["fourier_masks.models.preflight"]  # a lazy import
+    assert "fourier_masks.data.preflight" in GRAPH["fourier_masks.models.preflight"]  # a lazy import
 
 
 def test_no_module_imports_a_later_stage():
@@ -100,7 +100,10 @@ def test_the_import_graph_has_no_cycle():
 
 @pytest.mark.parametrize("module", ["fourier_masks.io", "fourier_masks.config", "fourier_masks.analysis.metrics",
                                     "fourier_masks.models.preflight", "fourier_masks.models.sources",
-                                    "fourier_masks.digests", "fourier_masks.results", "fourier_masks"])
+                                    "fourier_masks.digests", "fourier_masks.results", "fourier_masks",
+                                    # what Snakemake reads to build the job graph (tests/test_minimal_env.py)
+                                    "fourier_masks.models.regimes", "fourier_masks.models.zoo_cache",
+                                    "fourier_masks.data.preflight", "fourier_masks.requests"])
 def test_light_modules_do_not_import_torch(module):
     """Table scripts (io), the config check, numpy mask metrics and Snakemake's parse-time check stay light."""
     code = f"import sys, {module}; print('torch' in sys.modules)"
@@ -138,7 +141,7 @@ ALIASES = {"lam": "lambda", "n_boot": "bootstrap", "n_perm": "permutations", "n_
 #: Arguments named like a config key of their section that mean something else, so a default is theirs.
 # Module-level tables whose keys happen to be config keys but that hold no defaults.
 NOT_DEFAULT_TABLES = {
-    ("fourier_masks.models.training", "REGIME_SETTINGS"):
+    ("fourier_masks.models.regimes", "REGIME_SETTINGS"):
         "keyed by regime (scale, translate and rotate are also training keys); its values name keys",
 }
 NOT_CONFIG = {

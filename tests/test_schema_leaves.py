@@ -23,7 +23,7 @@ import yaml
 from test_workflow import REPO, TINY
 
 from fourier_masks.config import check_config, load_schema
-from fourier_masks.models.training import REGIMES
+from fourier_masks.models.regimes import REGIMES
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Rules whose params record the config as a whole rather than read keys of it.
@@ -97,6 +97,7 @@ def variants(files: Path) -> tuple[dict, dict]:
                                                "sha256": file_values[("models", "[]", "sha256")]}]),
         "torchscript": _tiny(models=[*tiny["models"], {"name": "own", "source": "torchscript", "path": str(own)}]),
         "onecycle": _tiny(mask={**tiny["mask"], "schedule": "onecycle"}),  # the schedule that reads warmup
+        "gpu": _tiny(device="auto"),  # under device: cpu no job asks for a GPU
         "robustbench": _tiny(dataset=cifar, models=[*tiny["models"], {"name": "rb", "source": "robustbench",
                                                                       "zoo_name": "Standard"}]),
     }, file_values
@@ -138,6 +139,8 @@ def variant_of(path: tuple) -> str:
         return "checkpoint"  # offline: a model file is staged, not downloaded
     if path == ("mask", "warmup"):
         return "onecycle"
+    if path[0] == "cluster":
+        return "gpu"
     if path[0] == "models":
         return MODEL_VARIANT.get(path[-1], "checkpoint")
     if path[0] == "dataset":
@@ -193,16 +196,23 @@ def job_graph(config: dict, workdir: Path) -> dict:
         workflow = workflow_api._workflow
         workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
-        # persistence._params is what the params trigger compares with a finished run's record
+        # persistence._params is what the params trigger compares with a finished run's record; the
+        # GPU request (cluster.gpu_request) reaches a job as its resources
         return {(job.rule.name, tuple(sorted(job.output))): (tuple(sorted(job.input)),
-                                                             tuple(workflow.persistence._params(job)), job)
+                                                             tuple(workflow.persistence._params(job)),
+                                                             requested(job), job)
                 for job in workflow.dag.jobs}
 
 
+def requested(job) -> tuple:
+    """The GPU a job asks for, as ``(resource, value)`` pairs."""
+    return tuple((key, job.resources.get(key)) for key in ("gpu", "gres") if job.resources.get(key))
+
+
 def differences(before: dict, after: dict) -> list[str]:
-    """Jobs (other than WHOLE_CONFIG_RULES) that are new, gone, or get other inputs or params."""
+    """Jobs (other than WHOLE_CONFIG_RULES) that are new, gone, or get other inputs, params or GPU requests."""
     keys = {key for key in before.keys() | after.keys() if key[0] not in WHOLE_CONFIG_RULES}
-    return sorted(key[0] for key in keys if before.get(key, (None,) * 3)[:2] != after.get(key, (None,) * 3)[:2])
+    return sorted(key[0] for key in keys if before.get(key, (None,) * 4)[:3] != after.get(key, (None,) * 4)[:3])
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +275,7 @@ def test_every_param_is_read_by_its_script(graphs):
     baselines = graphs[0]
     unread = set()
     for _, graph in baselines.values():
-        for (rule, _), (_, _, job) in graph.items():
+        for (rule, _), (_, _, _, job) in graph.items():
             if job.rule.script is None:
                 continue
             text = script_text(str(SCRIPTS / Path(job.rule.script).name))
@@ -279,7 +289,7 @@ def test_the_mask_settings_are_the_options_of_learn_masks(graphs):
     from fourier_masks.masks.options import MaskOptions
 
     _, graph = graphs[0]["tiny"]
-    job = next(job for (rule, _), (_, _, job) in graph.items() if rule == "learn_masks")
+    job = next(job for (rule, _), (_, _, _, job) in graph.items() if rule == "learn_masks")
     passed, options = set(job.params.mask), set(MaskOptions.config_keys()) - {"device"}
     script = script_text(str(SCRIPTS / "learn_masks.py"))
     ignored = {key for key in passed - options if f'settings["{key}"]' not in script}

@@ -44,20 +44,23 @@ def test_profile_and_config_yaml_are_identical(directory):
     assert (directory / "profile.yaml").read_text() == (directory / "config.yaml").read_text()
 
 
-@pytest.mark.parametrize("device, gpus", [("auto", "1"), ("cpu", "0")])
-def test_slurm_profile_requests_one_gpu_for_gpu_rules_only(tmp_path, device, gpus):
-    """Dry run of the tiny workflow: the resources Snakemake would hand to sbatch."""
+@pytest.mark.parametrize("device, form, asks", [("auto", "gpus", {"gpu": "1"}), ("cpu", "gpus", {}),
+                                                   ("auto", "gres", {"gres": "gpu:1"}), ("cuda", "none", {})])
+def test_slurm_profile_requests_one_gpu_for_gpu_rules_only(tmp_path, device, form, asks):
+    """Dry run of the tiny workflow: the resources Snakemake would hand to sbatch, by cluster.gpu_request."""
     assert profile(SLURM_PROFILE)["executor"] == "slurm"
     done = subprocess.run(
         [*SNAKEMAKE, "--profile", str(SLURM_PROFILE), "--slurm-status-command", "squeue",
-         "--configfile", str(TINY), "--config", f"device={device}", "--directory", str(tmp_path), "--dry-run"],
+         "--configfile", str(TINY), "--config", f"device={device}", f"cluster={{gpu_request: {form}}}",
+         "--directory", str(tmp_path), "--dry-run"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     jobs = [job for job in snakemake_jobs(done.stdout + done.stderr) if not job.local]
     assert {job.rule for job in jobs} >= GPU_RULES
     for job in jobs:
-        assert job.resources.get("gpu") == (gpus if job.rule in GPU_RULES else None), job
+        asked = {key: job.resources[key] for key in ("gpu", "gres") if key in job.resources}
+        assert asked == (asks if job.rule in GPU_RULES else {}), job
         assert int(job.resources["mem_mb"]) > 0 and int(job.resources["runtime"]) > 0, job
         assert "cpus_per_task" in job.resources, job
 
@@ -184,3 +187,32 @@ def test_slurm_jobs_got_the_resources_snakemake_asked_for(slurm_run):
         assert slurm_job.mem_mb == int(job.resources["mem_mb"]), (job, slurm_job)
         assert slurm_job.time_limit_min == int(job.resources["runtime"]), (job, slurm_job)
         assert slurm_job.cpus == int(job.resources["cpus_per_task"]), (job, slurm_job)
+
+
+@pytest.mark.parametrize("form, option, tres", [("gpus", "--gpus=1", "TresPerJob=gres:gpu:1"),
+                                                ("gres", "--gres=gpu:1", "TresPerNode=gres:gpu:1")])
+def test_gpu_request_reaches_sbatch_in_either_form(slurm_cluster, tmp_path, form, option, tres):
+    """One GPU job (train_model) through profiles/slurm on the cluster, whose node has a GPU as GRES:
+    the sbatch call carries the form cluster.gpu_request names and no other, and SLURM ran the job
+    with the GPU allocated that way."""
+    command = [
+        *SNAKEMAKE, "--profile", str(SLURM_PROFILE), "--verbose",
+        "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
+        "--configfile", str(TINY), "--config", "device=auto", f"cluster={{gpu_request: {form}}}",
+        "--directory", str(tmp_path), "results/models/standard/model.pt",
+    ]
+    try:
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        slurm_cluster.cancel_all()
+        raise
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-6000:]
+    calls = [line.split("sbatch call:", 1)[1].strip() for line in log.splitlines() if "sbatch call:" in line]
+    print(f"\ncluster.gpu_request: {form}\n  sbatch call: {calls}")
+    assert len(calls) == 1 and "rule_train_model" in calls[0], calls
+    other = {"--gpus=1": "--gres", "--gres=gpu:1": "--gpus"}[option]
+    assert option in calls[0].split() and other not in calls[0], calls[0]
+    (job_id,) = slurm_submissions(log).values()
+    shown = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True, check=True)
+    assert tres in shown.stdout.split() and "JobState=COMPLETED" in shown.stdout.split(), shown.stdout

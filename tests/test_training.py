@@ -8,7 +8,8 @@ from conftest import TRAINING, training
 
 from fourier_masks.errors import InputError
 from fourier_masks.models.attacks import ATTACKS, fgsm_rs, pgd
-from fourier_masks.models.training import REGIMES, augment, train_model
+from fourier_masks.models.regimes import REGIMES
+from fourier_masks.models.training import augment, train_model
 
 
 @pytest.mark.parametrize("regime", REGIMES)

@@ -201,6 +201,21 @@ def test_results_load_in_one_call(tiny_run, tmp_path):
         load(tmp_path)
 
 
+def test_the_results_notebook_runs_on_a_finished_run(tiny_run):
+    """docs/results.ipynb, executed in a kernel from the run's folder: no cell fails, and it draws its figure."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(REPO / "docs" / "results.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tiny_run)}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
+    shown = "".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs)
+    assert "low_freq_fraction" in shown and "masks, " in shown
+
+
 def test_nothing_reruns_without_a_change(tiny_run):
     assert "Nothing to be done" in snakemake(tiny_run, "-n").stdout
 

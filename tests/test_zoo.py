@@ -19,10 +19,12 @@ from own_model import Payload
 from fourier_masks.errors import InputError
 from fourier_masks.models.acquire import acquire, check_accuracy, save_zoo_model
 from fourier_masks.models.checkpoints import acquire_checkpoint, network_kwargs
-from fourier_masks.models.files import imports_of, load_model, read_record, save_model
+from fourier_masks.models.files import load_model, read_record, save_model
 from fourier_masks.models.networks import ARCHITECTURES, SmallCNN, accuracy, build_network, on_sys_path
 from fourier_masks.models.preflight import missing_files
-from fourier_masks.models.zoo import acquire_robustbench, build_architecture, cache_path, check_zoo_name, zoo_files
+from fourier_masks.models.sources import imports_of
+from fourier_masks.models.zoo import acquire_robustbench, build_architecture, check_zoo_name, zoo_files
+from fourier_masks.models.zoo_cache import cache_path
 
 DATASET, THREAT, NAME = "cifar10", "Linf", "Wong2020Fast"
 SPEC = f"{DATASET}/{THREAT}/{NAME}"
@@ -404,14 +406,38 @@ def test_config_zoo_names_exist(path):
 def test_zoo_digest_follows_the_staged_files_contents(tmp_path, monkeypatch):
     import time
 
-    from fourier_masks.models.zoo import zoo_digest, zoo_files
+    from fourier_masks.models.zoo_cache import AS_FETCHED, zoo_digest
 
     monkeypatch.chdir(tmp_path)  # the digest cache lives in the working directory's .snakemake/
-    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") == "absent"
+    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") == AS_FETCHED
     (path,) = zoo_files(tmp_path, "cifar10", "Linf", "Standard")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights 1")
     first = zoo_digest(tmp_path, "cifar10", "Linf", "Standard")
     time.sleep(0.05)  # file times are kept to a few milliseconds
     path.write_bytes(b"weights 2")
-    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") not in (first, "absent")
+    assert zoo_digest(tmp_path, "cifar10", "Linf", "Standard") not in (first, AS_FETCHED)
+
+
+def test_a_download_leaves_the_zoo_digest_as_it_was(tmp_path, monkeypatch):
+    """Before the download and after it the param is the same (a finished run stays finished); a file
+    replaced afterwards changes it."""
+    from fourier_masks.models.zoo import import_robustbench
+    from fourier_masks.models.zoo_cache import AS_FETCHED, zoo_digest
+
+    monkeypatch.chdir(tmp_path)
+    network = _random_network(seed=2)
+    path = cache_path(tmp_path, DATASET, THREAT, NAME)
+
+    def download_and_load(model_name, model_dir, dataset, threat_model):  # what robustbench does, offline
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": network.state_dict()}, path)
+        return network
+
+    monkeypatch.setattr(import_robustbench().utils, "load_model", download_and_load)
+    before = zoo_digest(tmp_path, DATASET, THREAT, NAME)
+    acquire_robustbench(NAME, DATASET, THREAT, tmp_path / "robustbench", offline=False, trust_pickle=False)
+    assert path.is_file() and before == zoo_digest(tmp_path, DATASET, THREAT, NAME) == AS_FETCHED
+    torch.save({"state_dict": _random_network(seed=3).state_dict()}, path)
+    assert zoo_digest(tmp_path, DATASET, THREAT, NAME) != AS_FETCHED
+

@@ -17,7 +17,7 @@ from test_zoo import DATASET, NAME, THREAT, _random_network
 from fourier_masks.config import check_config
 from fourier_masks.data.dataset import save_dataset
 from fourier_masks.data.registry import load_dataset
-from fourier_masks.models.zoo import cache_path
+from fourier_masks.models.zoo_cache import cache_path
 
 CONFIG = {
     "device": "cpu",

@@ -5,5 +5,6 @@
 ``planted``  1/f noise whose class lives in a chosen frequency region
 ``cifar``    CIFAR-10/100; ``imagenet``: ImageNet validation and Imagenette
 ``folder``   any class-per-folder image tree, and how image files are read
-``registry`` ``load_dataset(cfg)`` by ``dataset.name``, shapes and files a config implies
+``registry`` ``load_dataset(cfg)`` by ``dataset.name``
+``preflight`` shapes, files, folders and digests a config implies, before any image is read
 """

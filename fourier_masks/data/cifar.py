@@ -14,10 +14,9 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import Dataset, random_subset
+from .preflight import CIFAR_FOLDERS
 
-__all__ = ["CIFAR_FOLDERS", "cifar"]
-
-CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+__all__ = ["cifar"]
 
 
 def cifar(name: str, root, *, n_train: int, n_test: int, download: bool, seed: int) -> Dataset:

@@ -23,20 +23,16 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import Dataset, random_subset
+from .preflight import IMAGE_EXTENSIONS, class_folders
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "read_image",
     "load_images",
-    "class_folders",
     "class_files",
     "from_folders",
     "check_root",
     "folder",
 ]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
 
 def _to_8bit(image, path: Path):
     """``image`` with more than 8 bits per pixel (PIL modes I;16*, I, F) as an 8-bit ``L`` image.
@@ -104,11 +100,6 @@ def load_images(paths, image_size: int, channels: int, resize: str, resize_size:
     if not len(paths):
         return np.zeros((0, channels, image_size, image_size), np.uint8)
     return np.stack([_load_image(p, image_size, channels, resize, resize_size or image_size) for p in paths])
-
-
-def class_folders(folder: Path) -> list[str]:
-    """Sorted names of the subfolders of ``folder`` (hidden ones, like .ipynb_checkpoints, left out)."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def class_files(folder: Path, classes) -> dict[str, list[Path]]:

@@ -44,6 +44,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from ..data.dataset import check_images
 from ..device import resolve_device
@@ -334,7 +335,7 @@ def _results(state: LearningState, problem: _Problem) -> tuple[np.ndarray, pd.Da
 
 
 def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, checkpoint=None,
-                options: MaskOptions | None = None, **mask_keywords):
+                progress: bool = False, options: MaskOptions | None = None, **mask_keywords):
     """Learn one Fourier mask per seed for a frozen classifier until it converges, all seeds in one pass.
 
     Parameters
@@ -349,6 +350,8 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
         seconds and at the end; a checkpoint of the same model, data, options, seeds and
         code is resumed from, ending with the same masks as an uninterrupted run (see
         :mod:`fourier_masks.masks.checkpoint`).
+    progress : show a progress bar over the epochs (``tqdm.auto``: a widget in notebooks),
+        with the seeds still learning; the log lines of :mod:`logging` are written either way.
     options : a :class:`MaskOptions`, e.g. ``MaskOptions.from_config`` of a checked config;
         or, instead, the options as keywords (``mask`` config keys and ``device``), the
         ones left out taken from the config schema (:func:`mask_options`).
@@ -383,7 +386,11 @@ def learn_masks(model, images: torch.Tensor, labels: torch.Tensor, seeds, *, che
     saver = mask_checkpoint.Checkpointer(checkpoint, options.checkpoint_interval, problem.model, images, labels,
                                          seeds, {**decisive, "device": problem.device.type})
     state = saver.resume(state)
-    while state.active:
-        _learn_epoch(problem, state)
-        saver.save(state, due_only=bool(state.active))  # always the last
+    with tqdm(total=options.epochs, initial=state.epoch, desc="mask epochs", unit="epoch",
+              disable=not progress) as bar:
+        while state.active:
+            _learn_epoch(problem, state)
+            bar.update(1)
+            bar.set_postfix(seeds_learning=len(state.active))
+            saver.save(state, due_only=bool(state.active))  # always the last
     return _results(state, problem)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.registry import dataset_shape
+from ..data.preflight import dataset_shape
 from ..errors import InputError
 from .checkpoints import acquire_checkpoint, output_classes
 from .files import save_model

@@ -21,7 +21,7 @@ A model file (``results/models/{model}/model.pt``) is a ``torch.save`` of a plai
 :func:`load_model` turns it back into an eval-mode ``nn.Module`` taking ``[N, C, H, W]``
 images in ``[0, 1]``, in the recorded memory layout. A file is read as tensors only; an
 ``import:`` architecture is code, so it is imported only when the caller names it in
-``imports`` (the workflow passes the config's own entries, see :func:`imports_of`).
+``imports`` (the workflow passes the config's own entries, see :func:`~fourier_masks.models.sources.imports_of`).
 """
 
 
@@ -40,7 +40,7 @@ from .programs import load_program
 from .safe_load import load_tensors
 from .zoo import build_architecture
 
-__all__ = ["PROGRAMS", "save_model", "read_record", "imports_of", "load_model"]
+__all__ = ["PROGRAMS", "save_model", "read_record", "load_model"]
 
 
 FORMAT_VERSION = 1
@@ -93,20 +93,6 @@ def read_record(path) -> dict:
     return record
 
 
-def imports_of(models: list[dict]) -> dict[str, list[str]]:
-    """``{arch: python_path}`` of the ``import:`` architectures named by config ``models`` entries.
-
-    What :func:`load_model` may import when the workflow rebuilds these models.
-    """
-    imports = {}
-    for spec in models:
-        arch = spec.get("arch")  # robustbench and program entries have none
-        if arch and arch.startswith("import:"):
-            folders = imports.setdefault(spec["arch"], [])
-            folders += [f for f in spec.get("python_path") or [] if f not in folders]
-    return imports
-
-
 def _network(record: dict, path, imports: dict) -> nn.Module:
     """The network of a model-file record, weights loaded (programs: the stored program)."""
     arch = record["arch"]
@@ -142,7 +128,7 @@ def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None
     The module runs in the memory layout the file records (``channels_last``).
 
     ``imports``: ``{arch: python_path}`` of the ``import:`` architectures the caller trusts
-    (:func:`imports_of` gives the config's); a file naming another one is refused.
+    (:func:`~fourier_masks.models.sources.imports_of` gives the config's); a file naming another one is refused.
 
     >>> model = load_model("results/models/standard/model.pt")  # doctest: +SKIP
     """

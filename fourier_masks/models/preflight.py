@@ -7,11 +7,13 @@ robustbench and the dataset readers only when a config needs them.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from ..digests import file_sha256
 from ..errors import InputError
 from .sources import model_file
+from .zoo_cache import cache_path, staged_files
 
 __all__ = ["missing_files", "check_sources"]
 
@@ -22,16 +24,19 @@ def missing_files(config: dict, resources_dir) -> list[tuple[str, Path]]:
     Also checks each zoo name (raising :class:`InputError` as :func:`check_zoo_name` does),
     so calling it at parse time fails before any job runs.
     """
-    from .zoo import check_zoo_name, zoo_files
-
+    zoo = _zoo_checks() if any(spec["source"] == "robustbench" for spec in config["models"]) else None
     missing = []
     for i, spec in enumerate(config["models"]):
         where = f"models[{i}] ({spec['name']})"
         if spec["source"] == "robustbench":
             dataset = spec["dataset"] or config["dataset"]["name"]
             threat_model = spec["threat_model"]
-            check_zoo_name(spec["zoo_name"], dataset, threat_model, where)
-            paths = zoo_files(resources_dir, dataset, threat_model, spec["zoo_name"])
+            if zoo is None:  # a staged file stands for all: the rest is checked when the model is acquired
+                paths = (staged_files(resources_dir, dataset, threat_model, spec["zoo_name"])
+                         or [cache_path(resources_dir, dataset, threat_model, spec["zoo_name"])])
+            else:
+                zoo.check_zoo_name(spec["zoo_name"], dataset, threat_model, where)
+                paths = zoo.zoo_files(resources_dir, dataset, threat_model, spec["zoo_name"])
         elif spec["source"] == "train":
             continue
         else:
@@ -40,9 +45,26 @@ def missing_files(config: dict, resources_dir) -> list[tuple[str, Path]]:
     return missing
 
 
+def _zoo_checks():
+    """Module :mod:`.zoo` where robustbench can be imported, else ``None`` (with a warning).
+
+    Snakemake may run in an environment of its own without torch (``--sdm conda``); zoo names
+    and files are then checked by rule acquire_model, in the rule's environment.
+    """
+    try:
+        from . import zoo
+
+        zoo.import_robustbench()
+    except ImportError as error:
+        warnings.warn(f"robustbench cannot be imported where Snakemake runs ({error}); RobustBench zoo names and "
+                      "files are checked when rule acquire_model runs, in its own environment.", stacklevel=2)
+        return None
+    return zoo
+
+
 def _check_own_models(config: dict, resources_dir) -> None:
     """Entries whose shapes do not fit the dataset, and local model files that are missing."""
-    from ..data.registry import dataset_shape
+    from ..data.preflight import dataset_shape
 
     shape, classes = dataset_shape(config["dataset"], resources_dir)
     for i, spec in enumerate(config["models"]):
@@ -100,7 +122,7 @@ def check_sources(config: dict, resources_dir="resources") -> None:
     Offline, every missing model or dataset file is listed with where to stage it, in one
     :class:`InputError`.
     """
-    from ..data.registry import check_folders
+    from ..data.preflight import check_folders
 
     check_folders(config["dataset"], resources_dir)
     acquired = [model for model in config["models"] if model["source"] != "train"]
@@ -114,7 +136,7 @@ def check_sources(config: dict, resources_dir="resources") -> None:
                    for name, path in missing_files(config, resources_dir)]
     if not config["offline"]:
         return
-    from ..data.registry import missing_files as missing_data
+    from ..data.preflight import missing_files as missing_data
 
     missing += [f"{path}  (dataset {config['dataset']['name']})"
                 for path in missing_data(config["dataset"], resources_dir)]

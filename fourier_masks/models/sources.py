@@ -1,9 +1,10 @@
-"""Model files fetched by URL, kept only when their SHA-256 matches.
+"""Where a model entry's file and code come from; files fetched by URL, kept only when their SHA-256 matches.
 
 A model entry with ``url:`` and ``sha256:`` is downloaded to
 ``{resources_dir}/models/{model name}/{file name of the URL}`` (:func:`model_file`) by
 :func:`download`, which writes to a hidden partial file and renames it only once the
-SHA-256 matches, so a partial or wrong download never looks complete.
+SHA-256 matches, so a partial or wrong download never looks complete. No torch: Snakemake
+reads :func:`model_file`, :func:`imports_of` and :func:`entry_digest` when it builds the job graph.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..atomic import write_atomic
 from ..digests import sha256_of, tree_digest
 from ..errors import InputError
 
-__all__ = ["model_file", "entry_digest", "verify_sha256", "download"]
+__all__ = ["model_file", "imports_of", "entry_digest", "verify_sha256", "download"]
 
 #: Seconds a download waits for the server before giving up.
 DOWNLOAD_TIMEOUT = 60
@@ -36,6 +37,20 @@ def model_file(spec: dict, resources_dir="resources") -> Path:
                          f"is saved under {resources_dir}/models/{spec['name']}/ by the last part of the URL's path "
                          "(e.g. .../resnet20.th). Give the file's own URL.")
     return Path(resources_dir) / "models" / spec["name"] / name
+
+
+def imports_of(models: list[dict]) -> dict[str, list[str]]:
+    """``{arch: python_path}`` of the ``import:`` architectures named by config ``models`` entries.
+
+    What :func:`fourier_masks.models.files.load_model` may import when the workflow rebuilds these models.
+    """
+    imports = {}
+    for spec in models:
+        arch = spec.get("arch")  # robustbench and program entries have none
+        if arch and arch.startswith("import:"):
+            folders = imports.setdefault(spec["arch"], [])
+            folders += [f for f in spec.get("python_path") or [] if f not in folders]
+    return imports
 
 
 def entry_digest(spec: dict, resources_dir="resources") -> str | None:

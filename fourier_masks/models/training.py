@@ -1,16 +1,4 @@
-"""Training regimes of the paper and this project: standard, adversarial, noise, geometric.
-
-Every regime uses random flips and small random crops; on top of these:
-
-``standard``   nothing more (the paper's N)
-``adv_linf``   L-inf adversarial training (A), budget from ``pgd_linf``, attack PGD or FGSM-RS
-``adv_l2``     L2 adversarial training, budget from ``pgd_l2``, attack PGD or FGSM-RS
-``noise``      additive Gaussian noise of standard deviation ``noise_sigma`` (pixels) on a
-               random half of the images, so clean images stay in distribution
-``scale``      random zoom by a factor drawn from ``scale`` (S)
-``translate``  random shift by up to ``translate`` x image side per axis (T)
-``rotate``     random rotation by up to ``rotate`` degrees either way (R)
-"""
+"""Training a network from scratch in one of the regimes of :mod:`fourier_masks.models.regimes`."""
 
 from __future__ import annotations
 
@@ -26,40 +14,11 @@ from ..errors import InputError, NumericalError
 from .attacks import ATTACKS, fgsm_rs, pgd
 from .layout import adopt_layout
 from .networks import make_model
+from .regimes import REGIME_SETTINGS, check_regime
 
-__all__ = ["COMMON_SETTINGS", "REGIMES", "REGIME_SETTINGS", "augment", "regime_settings", "robust_accuracy",
-           "train_from_scratch", "train_model"]
+__all__ = ["augment", "robust_accuracy", "train_from_scratch", "train_model"]
 
 LOG = logging.getLogger(__name__)
-
-#: The config's ``training`` keys that every regime reads (the named arguments of :func:`train_model`).
-COMMON_SETTINGS = ("epochs", "batch_size", "lr", "seed")
-#: The further ``training`` keys each regime reads (``settings`` of :func:`train_model`).
-REGIME_SETTINGS = {"standard": (), "adv_linf": ("attack", "pgd_linf"), "adv_l2": ("attack", "pgd_l2"),
-                   "noise": ("noise_sigma",), "scale": ("scale",), "translate": ("translate",), "rotate": ("rotate",)}
-REGIMES = tuple(REGIME_SETTINGS)
-
-
-def regime_settings(training: dict, regime: str) -> dict:
-    """The keys of a checked config's ``training`` section that training in ``regime`` reads.
-
-    The common keys and the regime's own (:data:`REGIME_SETTINGS`); under ``attack: fgsm_rs``
-    an adversarial budget without ``steps``, which only PGD reads. A rule that passes just
-    these reruns a model's training only when something its regime uses changes.
-
-    >>> training = {"epochs": 4, "batch_size": 64, "lr": 0.002, "seed": 0,
-    ...             "attack": "fgsm_rs", "pgd_linf": {"eps": 0.0157, "steps": 4}, "noise_sigma": 0.1}
-    >>> sorted(regime_settings(training, "standard"))
-    ['batch_size', 'epochs', 'lr', 'seed']
-    >>> regime_settings(training, "adv_linf")["pgd_linf"]
-    {'eps': 0.0157}
-    """
-    _check_regime(regime)
-    chosen = {key: training[key] for key in (*COMMON_SETTINGS, *REGIME_SETTINGS[regime])}
-    if chosen.get("attack") == "fgsm_rs":
-        chosen.update({key: {name: value for name, value in chosen[key].items() if name != "steps"}
-                       for key in REGIME_SETTINGS[regime] if key.startswith("pgd_")})
-    return chosen
 
 
 def _affine(images: torch.Tensor, scale, angle, shift) -> torch.Tensor:
@@ -117,9 +76,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     ----------
     model : module taking ``[N, C, H, W]`` in ``[0, 1]``.
     images : float ``[N, C, H, W]`` in ``[0, 1]``; labels : int64 ``[N]``.
-    regime : one of :data:`REGIMES`; ``settings``: the config's ``training`` keys the regime
-        reads (:data:`REGIME_SETTINGS`; :func:`regime_settings` picks them from a checked
-        config's ``training`` section, which also serves whole). The adversarial regimes' ``attack``
+    regime : one of :data:`~.regimes.REGIMES`; ``settings``: the config's ``training`` keys the
+        regime reads (:data:`~.regimes.REGIME_SETTINGS`; :func:`~.regimes.regime_settings` picks
+        them from a checked config's ``training`` section, which also serves whole). The adversarial regimes' ``attack``
         is one of :data:`~fourier_masks.models.attacks.ATTACKS`: ``pgd`` (``steps`` steps of the
         regime's budget, Madry et al. 2018) or ``fgsm_rs`` (one step of 1.25 eps from a random
         start, Wong et al. 2020).
@@ -162,14 +121,9 @@ def train_model(model, images: torch.Tensor, labels: torch.Tensor, regime: str, 
     return pd.DataFrame(rows)
 
 
-def _check_regime(regime: str) -> None:
-    if regime not in REGIMES:
-        raise ValueError(f"unknown regime {regime!r}; allowed: {', '.join(REGIMES)}")
-
-
 def _check_recipe(regime: str, settings: dict) -> None:
     """Refuse an unknown regime or attack, or ``settings`` that lack a key the regime reads."""
-    _check_regime(regime)
+    check_regime(regime)
     missing = sorted(set(REGIME_SETTINGS[regime]) - set(settings))
     if missing:
         raise InputError(f"training in regime {regime!r} needs the training settings {missing}; pass "

@@ -1,12 +1,9 @@
 """The RobustBench model zoo: names, the files each entry needs, and loading an entry.
 
 This is the one module that imports ``robustbench``. Zoo weights live in RobustBench's own
-layout under ``{resources_dir}/robustbench`` (its ``model_dir``)::
-
-    {resources_dir}/robustbench/{dataset}/{threat_model}/{name}.pt        one network
-    {resources_dir}/robustbench/{dataset}/{threat_model}/{name}.pt_m{i}.pt ensemble member i
-    {resources_dir}/robustbench/hub/checkpoints/{file}                     zoo entries that
-        timm or torchvision fetch from a URL (XCiT, DeiT, AlexNet, ImageNet Standard_R50)
+layout under ``{resources_dir}/robustbench`` (its ``model_dir``, see
+:mod:`fourier_masks.models.zoo_cache`); entries that timm or torchvision fetch from a URL
+(XCiT, DeiT, AlexNet, ImageNet Standard_R50) keep theirs in ``hub/checkpoints/``.
 
 With ``offline: false`` missing files are downloaded (Google Drive, GitHub releases); with
 ``offline: true`` they must be staged there beforehand (:func:`fourier_masks.models.preflight.missing_files`
@@ -29,19 +26,17 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from ..digests import tree_digest
 from ..errors import InputError, brief
 from .networks import freeze
 from .safe_load import torch_load_mode
+from .zoo_cache import cache_path, record_fetch
 
 __all__ = [
     "ZOO_CLASSES",
     "import_robustbench",
     "zoo_names",
     "check_zoo_name",
-    "cache_path",
     "zoo_files",
-    "zoo_digest",
     "acquire_robustbench",
     "build_architecture",
 ]
@@ -130,11 +125,6 @@ def _split_spec(spec: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def cache_path(resources_dir, dataset: str, threat_model: str, name: str) -> Path:
-    """``{resources_dir}/robustbench/{dataset}/{threat_model}/{name}.pt`` (RobustBench's layout)."""
-    return Path(resources_dir) / "robustbench" / dataset / threat_model / f"{name}.pt"
-
-
 def _timm_name(name: str, dataset: str, threat_model: str) -> str | None:
     """The timm model RobustBench's ``load_model`` redirects ``name`` to, if any."""
     import timm
@@ -168,12 +158,6 @@ def zoo_files(resources_dir, dataset: str, threat_model: str, name: str) -> list
     if isinstance(gdrive, list):
         return [path.with_name(f"{path.name}_m{i}.pt") for i in range(len(gdrive))]
     return [path]
-
-
-def zoo_digest(resources_dir, dataset: str, threat_model: str, name: str) -> str:
-    """Content digest of the zoo files of ``name`` that are present ("absent" before the first download)."""
-    present = [path for path in zoo_files(resources_dir, dataset, threat_model, name) if path.is_file()]
-    return tree_digest(present, Path(resources_dir)) if present else "absent"
 
 
 def _source_hint(name: str, dataset: str, threat_model: str) -> str:
@@ -267,6 +251,8 @@ def acquire_robustbench(name: str, dataset: str, threat_model: str, model_dir, o
             f"{', '.join(map(str, paths))} ({type(error).__name__}: {brief(error)}). If a file is truncated or "
             f"corrupt, delete it and download it again from {_source_hint(name, dataset, threat_model)}."
         ) from error
+    if missing:
+        record_fetch(model_dir.parent, dataset, threat_model, name, paths)
     return freeze(model)
 
 

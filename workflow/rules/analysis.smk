@@ -11,10 +11,10 @@ rule evaluate_masks:
     benchmark:
         "results/benchmarks/evaluate_masks/{model}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(120),
     params:

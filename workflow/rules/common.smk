@@ -7,10 +7,11 @@ sys.path.insert(0, workflow.basedir)
 
 from fourier_masks.config import check_config, read_config_file, retrained_models
 from fourier_masks.errors import InputError, exit_on_input_error
-from fourier_masks.models.files import imports_of
 from fourier_masks.models.preflight import check_sources
-from fourier_masks.models.sources import entry_digest
-from fourier_masks.models.training import regime_settings
+from fourier_masks.models.sources import entry_digest, imports_of
+from fourier_masks.models.zoo_cache import zoo_digest
+from fourier_masks.requests import gpu_request, network_env
+from fourier_masks.models.regimes import regime_settings
 from fourier_masks.template_guard import templates_allowed
 
 # A bad config ends in one paragraph naming the key or file, without a traceback. The
@@ -85,8 +86,6 @@ def model_content(wildcards):
     """Content digest of the files the ``model`` wildcard's entry is acquired from (model file, code, zoo files)."""
     spec = MODELS[wildcards.model]
     if spec["source"] == "robustbench":
-        from fourier_masks.models.zoo import zoo_digest
-
         dataset = spec["dataset"] or config["dataset"]["name"]
         return zoo_digest("resources", dataset, spec["threat_model"], spec["zoo_name"])
     return entry_digest(spec, "resources")
@@ -97,9 +96,9 @@ def model_imports(wildcards):
     return imports_of([MODELS[wildcards.model]])
 
 
-# Jobs that run a network ask for one GPU unless the config pins the CPU; a local run
-# ignores the request unless --resources gpu=N caps it.
-GPU = 0 if config["device"] == "cpu" else 1
+# Rules that run a network: their conda env and their GPU request, chosen here alone.
+NETWORK_ENV = network_env(config["device"])
+GPU_REQUEST = gpu_request(config["device"], config["cluster"]["gpu_request"])
 
 
 def mem_mb(base):

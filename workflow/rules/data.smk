@@ -1,4 +1,4 @@
-from fourier_masks.data.registry import source_digest
+from fourier_masks.data.preflight import source_digest
 
 
 # Downloads (CIFAR, when absent) run where the workflow runs: compute nodes often have no internet.

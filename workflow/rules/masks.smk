@@ -34,10 +34,10 @@ rule learn_masks:
     benchmark:
         f"results/benchmarks/learn_masks/{MASK_JOB['name']}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(240),
     params:

@@ -22,10 +22,10 @@ rule train_model:
     wildcard_constraints:
         model=_alternatives(TRAINED),
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(240),
     params:
@@ -103,10 +103,10 @@ rule check_model:
     wildcard_constraints:
         model=_alternatives(ACQUIRED),
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(60),
     params:
@@ -130,10 +130,10 @@ rule evaluate_model:
     benchmark:
         "results/benchmarks/evaluate_model/{model}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(60),
     params:

@@ -14,10 +14,10 @@ rule fourier_heatmap:
     benchmark:
         "results/benchmarks/fourier_heatmap/{model}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(120),
     params:
@@ -44,10 +44,10 @@ rule cutoff_curves:
     benchmark:
         "results/benchmarks/cutoff_curves/{model}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(60),
     params:
@@ -73,10 +73,10 @@ rule single_image_masks:
     benchmark:
         "results/benchmarks/single_image_masks/{model}.tsv"
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(240),
     params:
@@ -112,10 +112,10 @@ rule retrain:
     wildcard_constraints:
         model=_alternatives(RETRAIN),
     conda:
-        "../envs/gpu.yaml"
+        NETWORK_ENV
     threads: 1
     resources:
-        gpu=GPU,
+        **GPU_REQUEST,
         mem_mb=mem_mb(4000),
         runtime=runtime_min(240),
     params:
