@@ -2,9 +2,9 @@
 
 On the same images of one network, in one run:
 
-1. the yardstick of :mod:`benchmarks.bench_pipeline` (a fixed small CNN's Adam steps, before);
+1. the yardstick of :mod:`benchmarks._harness` (a fixed small CNN's Adam steps, before);
 2. ``learn_masks`` at the schema's defaults (plateau schedule, convergence stop rule), three seeds;
-3. the authors' batch-1 loop (:func:`benchmarks.naive.naive_mask`: Adam lr 1e-3, one-cycle, their
+3. the authors' batch-1 loop (``tests/reference_loop.py``, ``naive_mask``: Adam lr 1e-3, one-cycle, their
    keep and stop rules) run to convergence: up to ``--authors-epochs`` epochs (the paper's 100),
    stopping after 7 calm kept epochs (density moving by at most 1e-5), one seed;
 4. the yardstick again.
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.bench_pipeline import YARDSTICK, measure_yardstick
-from benchmarks.naive import naive_mask
+from benchmarks._harness import YARDSTICK, between_yardsticks, tests_module
+from benchmarks._workloads import naive_mask
 from fourier_masks.analysis.metrics import frequency_bias
 from fourier_masks.masks.learning import learn_masks
 from fourier_masks.masks.objective import invariance
@@ -52,11 +50,9 @@ def objective(model, images, labels, mask: np.ndarray, lam: float) -> float:
 
 def external_panel_model(name: str):
     """A model of ../shared/external and its first 1000 fitting images (tests' loader)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from test_external_models import PANEL, cifar10, external_model, mnist
-
-    images, labels = mnist() if PANEL[name][2] == "mnist" else cifar10("train")
-    return external_model(name), images[:1000], labels[:1000]
+    panel = tests_module("test_external_models")
+    images, labels = panel.mnist() if panel.PANEL[name][2] == "mnist" else panel.cifar10("train")
+    return panel.external_model(name), images[:1000], labels[:1000]
 
 
 def embedded_model():
@@ -81,18 +77,23 @@ def summary(model, images, labels, mask: np.ndarray, lam: float, seconds: float,
             "objective": round(objective(model, images, labels, mask, lam), 5)}
 
 
-def bench(model, images, labels, lam: float, authors_epochs: int) -> dict:
-    workload = {key: value for key, value in YARDSTICK.items() if key != "repeats"}
-    before = measure_yardstick(1, **workload)
+def timed_runs(model, images, labels, lam: float, authors_epochs: int) -> dict:
+    """``learn_masks`` at its defaults (three seeds) and the authors' loop to convergence, each timed."""
     start = time.perf_counter()
     masks, history = learn_masks(model, images, labels, seeds=[1, 2, 3], **{"lambda": lam})
     ours_seconds = time.perf_counter() - start
-    last = history.groupby("seed").tail(1)
     start = time.perf_counter()
     theirs, authors = naive_mask(model, images, labels, seed=1, lam=lam, lr=1e-3, epochs=authors_epochs)
-    theirs_seconds = time.perf_counter() - start
-    after = measure_yardstick(1, **workload)
-    yardstick = (before["wall"][0] + after["wall"][0]) / 2
+    return {"masks": masks, "history": history, "ours_seconds": ours_seconds, "theirs": theirs, "authors": authors,
+            "theirs_seconds": time.perf_counter() - start}
+
+
+def bench(model, images, labels, lam: float, authors_epochs: int) -> dict:
+    runs, stick = between_yardsticks(lambda: timed_runs(model, images, labels, lam, authors_epochs),
+                                     {**YARDSTICK, "repeats": 1})
+    masks, history, theirs, authors = runs["masks"], runs["history"], runs["theirs"], runs["authors"]
+    ours_seconds, theirs_seconds, yardstick = runs["ours_seconds"], runs["theirs_seconds"], stick["seconds"]
+    last = history.groupby("seed").tail(1)
     ours = [summary(model, images, labels, mask, lam, ours_seconds / len(masks), int(row.steps))
             for mask, row in zip(masks, last.sort_values("seed").itertuples(), strict=True)]
     for entry, row in zip(ours, last.sort_values("seed").itertuples(), strict=True):

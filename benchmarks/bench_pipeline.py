@@ -3,8 +3,9 @@
 Machines here differ several-fold in speed from one day to the next (and other jobs share
 the cores), so a pipeline time alone says little. This script runs, in order:
 
-1. the yardstick: a fixed small CNN (defined here, so that changes to the package never
-   change it) trained for a fixed number of Adam steps on fixed random images, one thread;
+1. the yardstick (:mod:`benchmarks._harness`): a fixed small CNN (defined there, so that changes
+   to the package never change it) trained for a fixed number of Adam steps on fixed random
+   images, one thread;
 2. the pipeline: ``snakemake --cores CORES --configfile CONFIG`` of a repository (the one
    this file lives in, or ``--repo``), in a fresh working directory;
 3. the yardstick again;
@@ -22,7 +23,7 @@ Usage (from the repository root)::
                                         [--workdir DIR] [--out FILE.json]
 
 Compare two versions by running it on each back to back (``--repo`` of a worktree of the
-other commit); the yardstick code is the same for both, since it is this file's.
+other commit); the yardstick code is the same for both, since it is this checkout's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,51 +42,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-
-#: The yardstick's workload: images per step, steps, image side, repeats before and after.
-YARDSTICK = {"batch": 64, "steps": 120, "size": 32, "repeats": 3}
-
-
-def yardstick_network() -> nn.Module:
-    """A fixed small CNN (three conv layers, batch norm, global pooling), seeded weights."""
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
-    )
-
-
-def yardstick_seconds(batch: int, steps: int, size: int) -> tuple[float, float]:
-    """Wall and CPU seconds of ``steps`` Adam steps of :func:`yardstick_network` on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        generator = torch.Generator().manual_seed(0)
-        images = torch.rand(batch, 3, size, size, generator=generator)
-        labels = torch.randint(0, 10, (batch,), generator=generator)
-        network = yardstick_network()
-        optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
-        start, cpu = time.perf_counter(), time.process_time()
-        for _ in range(steps):
-            loss = nn.functional.cross_entropy(network(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        return time.perf_counter() - start, time.process_time() - cpu
-    finally:
-        torch.set_num_threads(threads)
-
-
-def measure_yardstick(repeats: int, **workload) -> dict:
-    """``repeats`` wall and CPU timings of the yardstick (after an untimed warm-up of a few steps)."""
-    yardstick_seconds(workload["batch"], 3, workload["size"])
-    wall, cpu = zip(*(yardstick_seconds(**workload) for _ in range(repeats)), strict=True)
-    return {"wall": list(wall), "cpu": list(cpu)}
+from benchmarks._harness import REPO, YARDSTICK, between_yardsticks, yardstick_line
 
 
 def children_cpu_seconds() -> float:
@@ -130,23 +87,14 @@ def git_commit(repo: Path) -> str:
 
 def bench(repo: Path, configfile: Path, workdir: Path, cores: str = "all", yardstick: dict = YARDSTICK) -> dict:
     """Yardstick, pipeline, yardstick; returns every figure as a JSON-ready dict."""
-    workload = {k: yardstick[k] for k in ("batch", "steps", "size")}
-    load = {"start": os.getloadavg()}
-    before = measure_yardstick(yardstick["repeats"], **workload)
-    load["pipeline_start"] = os.getloadavg()
-    pipeline, pipeline_cpu = run_pipeline(repo, workdir, configfile, cores)
-    load["pipeline_end"] = os.getloadavg()
-    after = measure_yardstick(yardstick["repeats"], **workload)
-    load["end"] = os.getloadavg()
-    stick = {kind: statistics.mean([statistics.median(before[kind]), statistics.median(after[kind])])
-             for kind in ("wall", "cpu")}
+    (pipeline, pipeline_cpu), stick = between_yardsticks(lambda: run_pipeline(repo, workdir, configfile, cores),
+                                                         yardstick, stage="pipeline")
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "repo": str(repo), "commit": git_commit(repo),
         "configfile": str(configfile), "cores": cores, "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "pipeline_seconds": pipeline, "pipeline_cpu_seconds": pipeline_cpu,
-        "yardstick": {**yardstick, "before": before, "after": after,
-                      "seconds": stick["wall"], "cpu_seconds": stick["cpu"]},
-        "ratio": pipeline / stick["wall"], "cpu_ratio": pipeline_cpu / stick["cpu"], "load_average": load,
+        "load_average": stick.pop("load_average"), "yardstick": stick,
+        "ratio": pipeline / stick["seconds"], "cpu_ratio": pipeline_cpu / stick["cpu_seconds"],
         "rules": rule_seconds(workdir).to_dict("records"),
     }
 
@@ -160,11 +108,7 @@ def report(results: dict) -> str:
         f"pipeline (Snakemake part): {results['pipeline_seconds']:.1f} s wall, "
         f"{results['pipeline_cpu_seconds']:.1f} s CPU "
         "(all jobs)",
-        f"yardstick ({stick['steps']} Adam steps of a fixed small CNN, batch {stick['batch']}, "
-        f"{stick['size']} px, 1 thread): "
-        f"before {statistics.median(stick['before']['wall']):.2f} s, "
-        f"after {statistics.median(stick['after']['wall']):.2f} s "
-        f"(medians of {stick['repeats']}), mean {stick['seconds']:.2f} s wall, {stick['cpu_seconds']:.2f} s CPU",
+        yardstick_line(stick),
         f"ratio pipeline / yardstick: {results['ratio']:.1f} (wall), {results['cpu_ratio']:.1f} (CPU)",
         "load average (1 min): " + ", ".join(f"{k} {v[0]:.2f}" for k, v in load.items()),
         "rule job seconds (summed over jobs; jobs run in parallel up to --cores):",

@@ -10,7 +10,7 @@
    density difference, against :data:`TOLERANCE`;
 3. **bf16 autocast vs fp32** on DEVICE, same model, images and seeds: density,
    low_freq_fraction and retention (masked / clean accuracy on the held-out images);
-4. **scales**: the naive batch-1 loop (:mod:`benchmarks.naive`) against ``learn_masks`` at
+4. **scales**: the naive batch-1 loop (``tests/reference_loop.py``) against ``learn_masks`` at
    batch 1 and batched, for random-weight networks at three scales (small_cnn at 32 px,
    ResNet-18 grayscale at 128 px as in the paper, WideResNet-28-10 at 32 px as in RobustBench):
    image-seed steps per second, seconds per mask of the scale's protocol, the share of a step
@@ -33,26 +33,19 @@ import copy
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.bench_masks import (
-    bare_seconds,
-    learn_masks_steps,
-    machine,
-    mask_defaults,
-    naive_steps,
-    paper_options,
-)
-from benchmarks.naive import synchronize
+from benchmarks._harness import interleaved, machine, medians, synchronize
+from benchmarks._workloads import mask_defaults, step_figures, step_runs
 from fourier_masks.analysis.metrics import frequency_bias
 from fourier_masks.config import load_config
 from fourier_masks.data.dataset import load_split
@@ -241,43 +234,26 @@ def measure_scale(scale: Scale, size: Size, device: torch.device) -> dict:
     batch = min(scale.batch_size, size.max_batch)
     options, seeds = mask_defaults(device)
     batched = dataclasses.replace(options, batch_size=batch)
-    amp = device.type == "cuda" and options.amp in ("auto", True)
     model = scale_model(scale, size).to(device)
     generator = torch.Generator().manual_seed(0)
     n = max(size.batch1_images, batch * size.batched_steps)
     images = torch.rand(n, scale.channels, side, side, generator=generator)
     labels = torch.randint(0, scale.classes, (n,), generator=generator)
-    x1, y1 = images[: size.batch1_images], labels[: size.batch1_images]
-    xb, yb = images[: batch * size.batched_steps], labels[: batch * size.batched_steps]
-    bare1 = (x1[:1].to(device), y1[:1].to(device))
-    bare_b = (images[: batch * len(seeds)].to(device), labels[: batch * len(seeds)].to(device))
-    runs = {
-        "naive": lambda: naive_steps(copy.deepcopy(model), x1, y1, device),
-        "paper": lambda: learn_masks_steps(model, x1, y1, seeds[:1], paper_options(options)),
-        "batched": lambda: learn_masks_steps(model, xb, yb, seeds, batched),
-        "bare_1": lambda: bare_seconds(model, *bare1, len(x1), amp),
-        "bare_batched": lambda: bare_seconds(model, *bare_b, size.batched_steps, amp),
-    }
+    batch1 = (images[: size.batch1_images], labels[: size.batch1_images])
+    runs = step_runs(model, batch1, (images[: batch * size.batched_steps], labels[: batch * size.batched_steps]),
+                     batched, seeds, device, copy.deepcopy(model))
+    runs = {name: partial(run, x, y) for name, (run, x, y) in runs.items()}
     memory = {name: peak_memory_mib(runs[name], device) for name in ("naive", "paper", "batched")}  # also warms up
-    times = {name: [] for name in runs}
-    for _ in range(size.repeats):
-        for name, run in runs.items():
-            times[name].append(run())
-    median = {name: statistics.median(values) for name, values in times.items()}
-    work = {"naive": len(x1), "paper": len(x1), "batched": len(xb) * len(seeds)}
-    throughput = {name: work[name] / median[name] for name in work}
-    step = {"paper": median["paper"] / len(x1), "bare_1": median["bare_1"] / len(x1),
-            "batched": median["batched"] / size.batched_steps,
-            "bare_batched": median["bare_batched"] / size.batched_steps}
+    times, _ = interleaved(runs, size.repeats)
+    figures = step_figures(medians(times), size.batch1_images, batch * size.batched_steps, size.batched_steps,
+                           len(seeds))
     return {
         "scale": dataclasses.asdict(scale), "image_size": side, "wrn_widen": size.wrn_widen, "batch_size": batch,
         "seeds": len(seeds),
         "forward_gflops": forward_flops(model, images[:1].to(device)) / 1e9,
-        "throughput": throughput,
-        "speedup": {name: throughput[name] / throughput["naive"] for name in ("paper", "batched")},
-        "seconds_per_mask": {name: scale.protocol_images / value for name, value in throughput.items()},
-        "share": {"paper": step["bare_1"] / step["paper"], "batched": step["bare_batched"] / step["batched"]},
-        "step_seconds": step, "peak_memory_mib": memory, "repeat_seconds": times,
+        **figures,
+        "seconds_per_mask": {name: scale.protocol_images / value for name, value in figures["throughput"].items()},
+        "peak_memory_mib": memory, "repeat_seconds": times,
     }
 
 

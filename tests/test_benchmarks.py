@@ -1,17 +1,25 @@
-"""The mask benchmark runs, and its naive reference learns the same mask as learn_masks (no timings asserted)."""
+"""The benchmark scripts run at tiny sizes (real computations, every figure reported) and the reference loop
+learns the mask learn_masks learns. No timings are asserted: speed targets are ratios the scripts print."""
 
 import copy
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from reference_loop import naive_mask
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the root
+from fourier_masks.masks.learning import learn_masks
+from fourier_masks.spectrum import apply_mask, symmetrize
 
-from benchmarks.bench_masks import Size, report, run_benchmark  # noqa: E402
-from benchmarks.naive import naive_mask  # noqa: E402
-from fourier_masks.masks.learning import learn_masks  # noqa: E402
-from fourier_masks.spectrum import apply_mask, symmetrize  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the benchmarks package lives at the root
+
+from benchmarks import bench_call, bench_memory, bench_quality, bench_steps  # noqa: E402
+from benchmarks._workloads import ModelSize  # noqa: E402
+
+TINY_MODEL = ModelSize(n_train=200, image_size=16, train_epochs=1)
+TINY_YARDSTICK = {"batch": 4, "steps": 2, "size": 8, "repeats": 1}
 
 
 def test_naive_reference_learns_the_mask_learn_masks_learns(tiny_model, tiny_data):
@@ -28,35 +36,77 @@ def test_naive_reference_learns_the_mask_learn_masks_learns(tiny_model, tiny_dat
     np.testing.assert_allclose(apply_mask(x, naive), apply_mask(x, package[0]), atol=1e-4)
 
 
-def test_smallest_benchmark_runs_and_reports_every_figure():
-    results = run_benchmark(Size(n_train=200, image_size=16, train_epochs=1, batch1_images=3, batched_images=32,
-                                 repeats=1, fit_images=8, naive_epoch_cap=1, memory_images=4, e2e_images=16,
-                                 e2e_seeds=2, e2e_batch=8, e2e_epochs=(1, 2), e2e_repeats=1), "cpu")
-    steps = results["steps"]
-    assert set(steps["throughput"]) == {"naive", "paper", "default"}
-    assert all(value > 0 for value in steps["throughput"].values())
-    assert set(results["memory"]["peak"]) == {"naive", "paper", "default"}
-    assert set(results["bars"]) == {"share_default", "speedup_paper", "speedup_default", "time_to_quality",
-                                    "end_to_end_2"}
-    end_to_end = results["end_to_end"]["epochs"]
-    assert set(end_to_end) == {"1", "2"}
-    assert all(row["share"] > 0 and row["vs_naive"] > 0 for row in end_to_end.values())
-    profile = end_to_end["2"]["profile"]
-    assert len(profile["top"]) == 5 and profile["phases"]["mask steps"] > 0 and profile["phases"]["keep-rule pass"] > 0
-    assert profile["keep_rule_passes"] >= 1 and all(row["cpu_time"]["share"] > 0 for row in end_to_end.values())
-    assert results["job_setup"]["speedup"] > 0 and len(results["job_setup"]["repeat_seconds"]["reuse"]) == 1
-    text = report(results)
-    for heading in ("1. throughput", "2. step time", "3. time to a mask", "4. extra peak memory", "5. end to end",
-                    "6. job set-up"):
-        assert heading in text
+def _check_common(results: dict, script, verdicts: set[str]) -> str:
+    """The yardstick was timed, the verdicts are the named ones and the report shows them; the report."""
+    assert results["yardstick"]["seconds"] > 0 and results["machine"]["load_average_end"]
+    assert set(results["verdicts"]) == verdicts
+    text = script.report(results)
+    assert text.startswith("machine: ") and "yardstick (2 Adam steps" in text
+    assert all(name in text for name in verdicts)
+    return text
 
+
+def test_per_step_benchmark_reports_throughput_and_the_bare_model_share():
+    results = bench_steps.run_benchmark(bench_steps.Size(TINY_MODEL, batch1_images=3, batched_images=32, repeats=1),
+                                        "cpu", TINY_YARDSTICK)
+    steps = results["steps"]
+    assert set(steps["throughput"]) == {"naive", "paper", "batched"}
+    assert all(value > 0 for value in steps["throughput"].values())
+    assert all(0 < value for value in steps["share"].values())
+    text = _check_common(results, bench_steps, {
+        "steps per second vs the naive loop, learn_masks at the paper's settings",
+        "steps per second vs the naive loop, learn_masks at the defaults",
+        "bare model's share of a mask step at the defaults"})
+    assert "1. throughput" in text and "2. step time" in text
+
+
+def test_quality_benchmark_compares_the_time_to_an_equal_quality_mask():
+    results = bench_quality.run_benchmark(bench_quality.Size(TINY_MODEL, fit_images=8, naive_epoch_cap=1), "cpu",
+                                          TINY_YARDSTICK)
+    quality = results["quality"]
+    assert quality["learn_masks"]["seconds"] > 0 and len(quality["learn_masks"]["density"]) == 3
+    assert quality["naive"]["epochs"] == 1 and (quality["ratio"] is None) == (not quality["equal_quality"])
+    text = _check_common(results, bench_quality, {
+        "time to an equal-quality mask, naive loop over learn_masks (per mask)"})
+    assert "time to a mask of equal quality" in text
+
+
+def test_memory_benchmark_measures_each_configuration_in_a_fresh_process():
+    results = bench_memory.run_benchmark(bench_memory.Size(TINY_MODEL, memory_images=4, setup_images=8,
+                                                           setup_repeats=1), "cpu", TINY_YARDSTICK)
+    assert set(results["memory"]["peak"]) == {"naive", "paper", "default"}
+    assert results["job_setup"]["speedup"] > 0 and len(results["job_setup"]["repeat_seconds"]["reuse"]) == 1
+    text = _check_common(results, bench_memory, set())
+    assert "1. extra peak memory" in text and "2. job set-up" in text
+
+
+def test_whole_call_benchmark_reports_shares_speed_ups_and_phases():
+    size = bench_call.Size(TINY_MODEL, images=16, seeds=2, batch=8, epochs=(1, 2), repeats=1)
+    results = bench_call.run_benchmark(size, "cpu", TINY_YARDSTICK)
+    rows = results["call"]["epochs"]
+    assert set(rows) == {"1", "2"}
+    assert all(row["share"] > 0 and row["vs_naive"] > 0 and row["cpu_time"]["share"] > 0 for row in rows.values())
+    profile = rows["2"]["profile"]
+    assert len(profile["top"]) == 5 and profile["keep_rule_passes"] >= 1
+    assert profile["phases"]["mask steps"] > 0 and profile["phases"]["keep-rule pass"] > 0
+    assert profile["phases"]["clean reference"] > 0
+    _check_common(results, bench_call, {"bare model's share of the whole call at 2 epochs",
+                                        "steps per second vs the naive loop's whole call at 2 epochs"})
+
+
+def test_scripts_run_as_modules_from_the_repository_root():
+    """``python -m benchmarks.NAME`` imports in a fresh interpreter (the reference loop loaded by its file)."""
+    for name in ("bench_steps", "bench_quality", "bench_memory", "bench_call"):
+        result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--help"], cwd=REPO, capture_output=True,
+                                text=True, check=False)
+        assert result.returncode == 0 and "--quick" in result.stdout, result.stderr
 
 
 def test_scale_estimate_counts_the_work_of_each_rule_family():
     """The GPU-time estimate of the embedded default (textbook ratios: no timing in the test)."""
     from benchmarks.scale_estimate import Network, estimate, load_config, rule_work
 
-    path = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+    path = REPO / "config" / "config.yaml"
     result = estimate(path, measure=False)
     assert set(result["rules"]) == {"evaluate_model", "learn_masks", "evaluate_masks", "train_model",
                                     "fourier_heatmap", "cutoff_curves", "retrain"}

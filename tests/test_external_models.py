@@ -110,8 +110,8 @@ def test_default_masks_of_external_models_converge_keep_accuracy_and_agree_over_
 
 @pytest.mark.slow
 def test_authors_protocol_agrees_with_the_authors_loop_on_an_external_model(mnist_digits):
-    """The authors' own loop (benchmarks.naive: batch 1, torch Adam, OneCycleLR) on a network trained elsewhere."""
-    from benchmarks.naive import naive_mask
+    """The authors' own loop (reference_loop: batch 1, torch Adam, OneCycleLR) on a network trained elsewhere."""
+    from reference_loop import naive_mask
 
     images, labels = mnist_digits[0][:150], mnist_digits[1][:150]
     model = external_model("deeprobust_mnist_pgd.pt")

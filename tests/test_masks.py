@@ -9,25 +9,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from reference_loop import naive_mask
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the root
-
-from benchmarks.naive import naive_mask  # noqa: E402
-from fourier_masks.analysis.metrics import learning_summary  # noqa: E402
-from fourier_masks.config import check_config  # noqa: E402
-from fourier_masks.errors import InputError  # noqa: E402
-from fourier_masks.masks.learning import learn_masks  # noqa: E402
-from fourier_masks.masks.objective import masked_accuracy  # noqa: E402
-from fourier_masks.masks.options import MaskOptions, mask_options  # noqa: E402
-from fourier_masks.masks.protocol import SeedTracker  # noqa: E402
-from fourier_masks.models.layout import set_layout  # noqa: E402
-from fourier_masks.spectrum import reflect  # noqa: E402
+from fourier_masks.analysis.metrics import learning_summary
+from fourier_masks.config import check_config
+from fourier_masks.errors import InputError
+from fourier_masks.masks.learning import learn_masks
+from fourier_masks.masks.objective import masked_accuracy
+from fourier_masks.masks.options import MaskOptions, mask_options
+from fourier_masks.masks.protocol import SeedTracker
+from fourier_masks.models.layout import set_layout
+from fourier_masks.spectrum import reflect
 
 FAST = {"epochs": 3, "batch_size": 16, "lr": 0.05}
 
@@ -152,7 +148,7 @@ def test_deferred_keep_rule_walks_back_to_the_same_mask():
 
 
 def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
-    """benchmarks.naive follows the authors' train_masks.py line by line (batch 1, torch Adam)."""
+    """tests/reference_loop.py follows the authors' train_masks.py line by line (batch 1, torch Adam)."""
     x, y = tiny_data[0][:12], tiny_data[1][:12]
     rules = {"epochs": 10, "patience": 2, "tolerance": 2e-2, "keep_threshold": 0.99}
     naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)

@@ -1,4 +1,4 @@
-"""Reference loops the benchmark measures :func:`fourier_masks.masks.learning.learn_masks` against.
+"""The plain authors-style mask loop that tests and benchmarks compare ``learn_masks`` with.
 
 :func:`naive_mask` learns one mask the way a plain script does (the authors' protocol,
 github nkarantzas/FourierMasks ``train_masks.py``): one seed, batch size 1 through a
@@ -12,8 +12,8 @@ weights keep ``requires_grad`` (so every backward also computes weight gradients
 script that never freezes them). It reads the package's per-seed data order so that it
 sees the images in the same order as ``learn_masks``.
 
-:func:`bare_step` is the floor of a mask-learning step: the frozen model's forward and
-input-gradient backward on the same number of images, with no mask, FFT or optimiser.
+Tests import it as ``reference_loop`` (``tests/`` is on their path, as for ``slurm`` and
+``fingerprint``); the benchmarks load it by its file (``benchmarks/_harness.tests_module``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fourier_masks.masks.learning import epoch_order
 
-__all__ = ["bare_step", "naive_mask", "synchronize"]
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work so that wall-clock timings are complete."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+__all__ = ["naive_mask"]
 
 
 def naive_mask(model, images: torch.Tensor, labels: torch.Tensor, *, seed: int, lam: float, lr: float,
@@ -116,7 +110,8 @@ def _naive_epoch(model, loader, mask, optimizer, scheduler, lam: float, device) 
             scheduler.step()
         with torch.no_grad():
             mask.clamp_(0.0, 1.0)
-    synchronize(device)
+    if device.type == "cuda":  # queued GPU work belongs to the epoch's step time
+        torch.cuda.synchronize(device)
     return step_density
 
 
@@ -131,11 +126,3 @@ def _accuracy(model, dataset, mask, device) -> float:
             correct += int(model(x).argmax(1).cpu() == y.cpu())
     return correct / len(dataset)
 
-
-def bare_step(model, images: torch.Tensor, labels: torch.Tensor, amp: bool = False) -> torch.Tensor:
-    """Forward and input-gradient backward of the (frozen) model on ``images``; the gradient."""
-    images = images.detach().requires_grad_(True)
-    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(images)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits.float(), labels), images)
-    return grad
