@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+
 import numpy as np
 import pandas as pd
 import pytest
