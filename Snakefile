@@ -2,7 +2,7 @@
 # them across training regimes (Karantzas et al. 2022). See README.md.
 from snakemake.utils import min_version
 
-min_version("9.0")
+min_version("9.27")  # pathvars
 
 
 # The embedded default, unless --configfile names another (schema defaults fill the gaps).
@@ -31,4 +31,4 @@ rule all:
 
 
 onsuccess:
-    warn_unconverged("results/tables/masks.parquet")
+    warn_unconverged(f"{OUTPUT}/tables/masks.parquet")

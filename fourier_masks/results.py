@@ -55,8 +55,8 @@ def _mask_key(path: Path) -> tuple[str, int] | None:
     return (path.parent.name, int(match[1])) if match else None
 
 
-def load(path="results") -> Results:
-    """The results under ``path`` (a run's ``results/`` folder): tables, masks and provenance.
+def load(path) -> Results:
+    """The results under ``path`` (a run's ``output_dir``, e.g. ``results``): tables, masks and provenance.
 
     Raises :class:`InputError` when ``path`` holds no finished run's tables.
     """

@@ -111,7 +111,7 @@ def test_failed_job_prints_one_paragraph_and_logs_the_traceback(tmp_path):
     assert code != 0
     assert "Job failed: " in output and "0.png" in output.split("Job failed: ")[1].splitlines()[0]
     assert "Traceback (most recent call last)" not in output
-    assert "Traceback (most recent call last)" in (tmp_path / "logs" / "prepare_dataset.log").read_text()
+    assert "Traceback (most recent call last)" in (tmp_path / "results" / "logs" / "prepare_dataset.log").read_text()
 
 
 @pytest.mark.slow
@@ -119,7 +119,7 @@ def test_failed_job_prints_one_paragraph_and_logs_the_traceback(tmp_path):
 def test_absent_gpu_stops_the_run_before_any_job(tmp_path):
     code, output = run(tmp_path, tiny(device="cuda"))
     assert_one_paragraph(code, output, "device = 'cuda' was asked for, but no CUDA GPU is visible")
-    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+    assert not (tmp_path / "results").exists()
     assert not list((tmp_path / ".snakemake" / "locks").glob("*")), "the refused run left its lock"
 
 
@@ -146,7 +146,7 @@ def test_read_only_results_stop_the_run_before_any_job(tmp_path):
     finally:
         (tmp_path / "results").chmod(0o755)
     assert_one_paragraph(code, output, "cannot write the outputs of this run: results is not a writable folder")
-    assert not list((tmp_path / "results").iterdir()) and not (tmp_path / "logs").exists()
+    assert not list((tmp_path / "results").iterdir())
 
 
 def test_mask_seeds_up_to_2_63_learn(tiny_model, tiny_data):
@@ -160,7 +160,7 @@ def test_mask_seeds_up_to_2_63_learn(tiny_model, tiny_data):
 def test_results_that_is_a_file_stops_the_run_before_any_job(tmp_path):
     (tmp_path / "results").write_text("not a folder")
     code, output = run(tmp_path, tiny())
-    assert_one_paragraph(code, output, f"{tmp_path / 'results'} is not a folder; the run writes its results there")
+    assert_one_paragraph(code, output, f"output_dir = 'results' ({tmp_path / 'results'}) is not a folder")
     assert (tmp_path / "results").read_text() == "not a folder"
 
 

@@ -96,6 +96,6 @@ def test_a_pickle_payload_at_the_pipelines_checkpoint_never_runs(tmp_path):
     job = subprocess.run(command, capture_output=True, text=True, check=False)
     assert job.returncode == 0, job.stderr[-3000:]
     assert not marker.exists() and (tmp_path / "results" / "masks" / "standard" / "seed2.npy").is_file()
-    log = (tmp_path / "logs" / "learn_masks" / "standard.log").read_text()
+    log = (tmp_path / "results" / "logs" / "learn_masks" / "standard.log").read_text()
     assert "moved it to results/checkpoints/masks/standard/all_seeds.pt.corrupt" in log and "epoch 3 (at most 3)" in log
     assert not checkpoint.exists(), "the job removes its own checkpoint once the masks are written"

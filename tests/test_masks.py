@@ -4,6 +4,7 @@ import copy
 import logging
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -253,6 +254,16 @@ def test_progress_is_logged_once_per_epoch(tiny_model, tiny_data, caplog, monito
     assert all("steps/s" in line and "seed 2: density" in line for line in lines)
     assert ("fit acc" in lines[0]) == monitor, "without monitor the keep rule waits until the seeds are done"
     assert "fit acc" in lines[1] and "seed 2: density" in lines[1].split("budget with the mask of epoch")[1]
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_progress_bar_counts_epochs_on_request_only(tiny_model, tiny_data, capsys, progress):
+    masks, _ = learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1], epochs=2, batch_size=16,
+                           progress=progress)
+    shown = capsys.readouterr().err
+    assert bool(re.search(r"mask epochs.* [12]/2 .*seeds_learning", shown)) == progress, shown
+    plain, _ = learn_masks(tiny_model, tiny_data[0][:32], tiny_data[1][:32], seeds=[1], epochs=2, batch_size=16)
+    np.testing.assert_array_equal(masks, plain)  # the bar changes nothing
 
 
 #: Option sets where judging only when a seed is done must walk back (the newest mask missing the

@@ -128,7 +128,7 @@ def test_wrong_class_order_stops_before_masks(trained, tmp_path):
     config = _config(tmp_path, None, None, classes=om.CLASSES[::-1], models=["exported"])
     result = snakemake(tmp_path, "results/tables/masks.parquet", config=config, check=False)
     assert result.returncode != 0
-    log = (tmp_path / "logs/check_model/exported.log").read_text()
+    log = (tmp_path / "results/logs/check_model/exported.log").read_text()
     assert "at or below 1.5 x chance" in log and "class order (dataset.classes)" in log
     assert not (tmp_path / "results/models/exported/model.pt").exists()
     assert not (tmp_path / "results/masks").exists()

@@ -112,6 +112,7 @@ DATASET_VARIANT = {"radius": "planted", "orientation": "planted", "snr": "plante
                    "resize": "folder", "resize_size": "folder"}
 VALUES = {
     ("device",): "auto",
+    ("output_dir",): "elsewhere",
     ("seeds",): [1, 3],
     ("reference_model",): "adv_linf",
     ("dataset", "radius"): [4.0, 7.0],

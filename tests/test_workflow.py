@@ -212,8 +212,27 @@ def test_the_results_notebook_runs_on_a_finished_run(tiny_run):
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any("image/png" in output.get("data", {}) for output in outputs)
-    shown = "".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")) for output in outputs)
+    shown = "".join(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", ""))
+                    for output in outputs)
     assert "low_freq_fraction" in shown and "masks, " in shown
+
+
+def test_two_configs_with_their_own_output_dir_share_a_working_directory(tmp_path):
+    """Each run's outputs, logs and benchmarks under its output_dir; neither overwrites nor reruns the other."""
+    config = yaml.safe_load(TINY.read_text())
+    other = tmp_path / "other.yaml"
+    dataset = {**config["dataset"], "n_train": 40}
+    other.write_text(yaml.safe_dump({**config, "output_dir": "results/other", "dataset": dataset}))
+    workdir = tmp_path / "run"
+    snakemake(workdir, "results/data/classes.parquet")
+    first = np.load(workdir / "results/data/train_images.npy")
+    snakemake(workdir, "results/other/data/classes.parquet", config=other)
+    assert len(np.load(workdir / "results/other/data/train_images.npy")) == 40 != len(first)
+    np.testing.assert_array_equal(np.load(workdir / "results/data/train_images.npy"), first)
+    for root in ("results", "results/other"):
+        assert (workdir / root / "logs" / "prepare_dataset.log").is_file()
+        assert (workdir / root / "benchmarks" / "prepare_dataset.tsv").is_file()
+    assert "Nothing to be done" in snakemake(workdir, "-n", "results/data/classes.parquet").stdout
 
 
 def test_nothing_reruns_without_a_change(tiny_run):

@@ -4,12 +4,12 @@ rule evaluate_masks:
         model=MODEL_FILE,
         masks=mask_files(),
     output:
-        transfer="results/analysis/{model}/transfer.parquet",
-        controls="results/analysis/{model}/controls.parquet",
+        transfer="<results>/analysis/{model}/transfer.parquet",
+        controls="<results>/analysis/{model}/controls.parquet",
     log:
-        "logs/evaluate_masks/{model}.log",
+        "<logs>/evaluate_masks/{model}.log",
     benchmark:
-        "results/benchmarks/evaluate_masks/{model}.tsv"
+        "<benchmarks>/evaluate_masks/{model}.tsv"
     conda:
         NETWORK_ENV
     threads: 1
@@ -36,17 +36,17 @@ rule masks_table:
         masks=mask_files(),
     output:
         table=report(
-            "results/tables/masks.parquet",
+            "<results>/tables/masks.parquet",
             caption="../report/masks.rst",
             category="Tables",
         ),
         agreement=report(
-            "results/tables/seed_agreement.parquet",
+            "<results>/tables/seed_agreement.parquet",
             caption="../report/seed_agreement.rst",
             category="Tables",
         ),
     log:
-        "logs/masks_table.log",
+        "<logs>/masks_table.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -64,22 +64,22 @@ rule profiles:
         masks=mask_files(),
     output:
         radial=report(
-            "results/tables/radial_profile.parquet",
+            "<results>/tables/radial_profile.parquet",
             caption="../report/profiles.rst",
             category="Tables",
         ),
         angular=report(
-            "results/tables/angular_profile.parquet",
+            "<results>/tables/angular_profile.parquet",
             caption="../report/profiles.rst",
             category="Tables",
         ),
         bias=report(
-            "results/tables/frequency_bias.parquet",
+            "<results>/tables/frequency_bias.parquet",
             caption="../report/frequency_bias.rst",
             category="Tables",
         ),
     log:
-        "logs/profiles.log",
+        "<logs>/profiles.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -100,12 +100,12 @@ rule frequency_bias_stats:
         angular=rules.profiles.output.angular,
     output:
         stats=report(
-            "results/tables/frequency_bias_stats.parquet",
+            "<results>/tables/frequency_bias_stats.parquet",
             caption="../report/frequency_bias_stats.rst",
             category="Tables",
         ),
     log:
-        "logs/frequency_bias_stats.log",
+        "<logs>/frequency_bias_stats.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -121,9 +121,9 @@ rule frequency_bias_stats:
 
 rule provenance:
     output:
-        "results/provenance.json",
+        "<results>/provenance.json",
     log:
-        "logs/provenance.log",
+        "<logs>/provenance.log",
     conda:
         "../envs/cpu.yaml"
     resources:

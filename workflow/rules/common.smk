@@ -23,11 +23,21 @@ with exit_on_input_error():
     config.clear()
     config.update(checked_config)
     check_sources(config, "resources")
-    for folder in ("results", "logs"):
-        if os.path.lexists(folder) and not os.path.isdir(folder):
-            raise InputError(
-                f"{os.path.abspath(folder)} is not a folder; the run writes its {folder} there. Move it away."
-            )
+    OUTPUT = config["output_dir"]
+    if os.path.lexists(OUTPUT) and not os.path.isdir(OUTPUT):
+        raise InputError(
+            f"output_dir = {OUTPUT!r} ({os.path.abspath(OUTPUT)}) is not a folder; the run writes its results, "
+            "logs and benchmarks there. Move it away or choose another output_dir."
+        )
+
+
+# Every output, log and benchmark of a run lives under output_dir (<results>, <logs>,
+# <benchmarks> in the rules), so runs of two configs can share a clone.
+pathvars:
+    results=OUTPUT,
+    logs=f"{OUTPUT}/logs",
+    benchmarks=f"{OUTPUT}/benchmarks",
+
 
 MODELS = {model["name"]: model for model in config["models"]}
 TRAINED = [name for name, model in MODELS.items() if model["source"] == "train"]
@@ -37,12 +47,12 @@ SEEDS = config["seeds"]
 MASK_SOURCES = [(model, seed) for model in MODELS for seed in SEEDS]
 # The dataset arrays (rule prepare_dataset).
 DATA_FILES = expand(
-    "results/data/{split}_{kind}.npy",
+    "<results>/data/{split}_{kind}.npy",
     split=["train", "test"],
     kind=["images", "labels"],
-) + ["results/data/classes.parquet"]
+) + ["<results>/data/classes.parquet"]
 # The model file of every model, trained here or acquired and checked.
-MODEL_FILE = "results/models/{model}/model.pt"
+MODEL_FILE = "<results>/models/{model}/model.pt"
 
 
 def _alternatives(names):
@@ -57,13 +67,13 @@ wildcard_constraints:
 
 def mask_files(models=MODELS, seeds=SEEDS):
     """Mask arrays of the given models and seeds."""
-    return expand("results/masks/{model}/seed{seed}.npy", model=models, seed=seeds)
+    return expand("<results>/masks/{model}/seed{seed}.npy", model=models, seed=seeds)
 
 
 def history_files(models=MODELS, seeds=SEEDS):
     """Mask-learning histories of the given models and seeds."""
     return expand(
-        "results/masks/{model}/seed{seed}_history.parquet", model=models, seed=seeds
+        "<results>/masks/{model}/seed{seed}_history.parquet", model=models, seed=seeds
     )
 
 
@@ -143,13 +153,13 @@ ENABLED_OUTPUTS = [
 def final_outputs():
     """Every table and figure of a full run (optional analyses if enabled), and the provenance record."""
     return (
-        expand("results/tables/{table}.parquet", table=TABLES + ENABLED_OUTPUTS)
+        expand("<results>/tables/{table}.parquet", table=TABLES + ENABLED_OUTPUTS)
         + expand(
-            "results/figures/{figure}.{ext}",
+            "<results>/figures/{figure}.{ext}",
             figure=FIGURES + ENABLED_OUTPUTS,
             ext=["png", "pdf"],
         )
-        + ["results/provenance.json"]
+        + ["<results>/provenance.json"]
     )
 
 
@@ -164,7 +174,7 @@ def check_before_jobs(jobs, local):
     if blocked:
         raise InputError(
             f"cannot write the outputs of this run: {', '.join(blocked)} is not a writable folder; make it writable "
-            "(or run with --directory elsewhere) and rerun. Nothing was changed."
+            "(or set output_dir to another folder) and rerun. Nothing was changed."
         )
     if local and config["device"] not in ("auto", "cpu"):
         from fourier_masks.device import resolve_device

@@ -10,9 +10,9 @@ rule prepare_dataset:
     output:
         DATA_FILES,
     log:
-        "logs/prepare_dataset.log",
+        "<logs>/prepare_dataset.log",
     benchmark:
-        "results/benchmarks/prepare_dataset.tsv"
+        "<benchmarks>/prepare_dataset.tsv"
     conda:
         "../envs/cpu.yaml"
     resources:

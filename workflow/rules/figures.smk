@@ -4,13 +4,13 @@ rule figure_mask_grid:
         histories=history_files(),
     output:
         png=report(
-            "results/figures/mask_grid.png",
+            "<results>/figures/mask_grid.png",
             caption="../report/mask_grid.rst",
             category="Figures",
         ),
-        pdf="results/figures/mask_grid.pdf",
+        pdf="<results>/figures/mask_grid.pdf",
     log:
-        "logs/figures/mask_grid.log",
+        "<logs>/figures/mask_grid.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -31,13 +31,13 @@ rule figure_profiles:
         stats=rules.frequency_bias_stats.output.stats,
     output:
         png=report(
-            "results/figures/profiles.png",
+            "<results>/figures/profiles.png",
             caption="../report/profiles_figure.rst",
             category="Figures",
         ),
-        pdf="results/figures/profiles.pdf",
+        pdf="<results>/figures/profiles.pdf",
     log:
-        "logs/figures/profiles.log",
+        "<logs>/figures/profiles.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -55,13 +55,13 @@ rule figure_frequency_bias:
         masks=rules.masks_table.output.table,
     output:
         png=report(
-            "results/figures/frequency_bias.png",
+            "<results>/figures/frequency_bias.png",
             caption="../report/frequency_bias_figure.rst",
             category="Figures",
         ),
-        pdf="results/figures/frequency_bias.pdf",
+        pdf="<results>/figures/frequency_bias.pdf",
     log:
-        "logs/figures/frequency_bias.log",
+        "<logs>/figures/frequency_bias.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -78,13 +78,13 @@ rule figure_transfer:
         transfer=rules.transfer_table.output.table,
     output:
         png=report(
-            "results/figures/transfer.png",
+            "<results>/figures/transfer.png",
             caption="../report/transfer_figure.rst",
             category="Figures",
         ),
-        pdf="results/figures/transfer.pdf",
+        pdf="<results>/figures/transfer.pdf",
     log:
-        "logs/figures/transfer.log",
+        "<logs>/figures/transfer.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -100,13 +100,13 @@ rule figure_examples:
         masks=mask_files(seeds=SEEDS[:1]),
     output:
         png=report(
-            "results/figures/examples.png",
+            "<results>/figures/examples.png",
             caption="../report/examples.rst",
             category="Figures",
         ),
-        pdf="results/figures/examples.pdf",
+        pdf="<results>/figures/examples.pdf",
     log:
-        "logs/figures/examples.log",
+        "<logs>/figures/examples.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -149,13 +149,13 @@ for figure, table, function in (
             table=table,
         output:
             png=report(
-                f"results/figures/{figure}.png",
+                f"<results>/figures/{figure}.png",
                 caption=f"../report/{figure}_figure.rst",
                 category="Figures",
             ),
-            pdf=f"results/figures/{figure}.pdf",
+            pdf=f"<results>/figures/{figure}.pdf",
         log:
-            f"logs/figures/{figure}.log",
+            f"<logs>/figures/{figure}.log",
         conda:
             "../envs/cpu.yaml"
         resources:

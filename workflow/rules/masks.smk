@@ -24,15 +24,15 @@ rule learn_masks:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
     output:
-        masks=expand("results/masks/{{model}}/seed{seed}.npy", seed=MASK_JOB["seeds"]),
+        masks=expand("<results>/masks/{{model}}/seed{seed}.npy", seed=MASK_JOB["seeds"]),
         histories=expand(
-            "results/masks/{{model}}/seed{seed}_history.parquet",
+            "<results>/masks/{{model}}/seed{seed}_history.parquet",
             seed=MASK_JOB["seeds"],
         ),
     log:
-        f"logs/learn_masks/{MASK_JOB['name']}.log",
+        f"<logs>/learn_masks/{MASK_JOB['name']}.log",
     benchmark:
-        f"results/benchmarks/learn_masks/{MASK_JOB['name']}.tsv"
+        f"<benchmarks>/learn_masks/{MASK_JOB['name']}.tsv"
     conda:
         NETWORK_ENV
     threads: 1
@@ -48,7 +48,7 @@ rule learn_masks:
         mask=MASK_SETTINGS,
         device=lookup(dpath="device", within=config),
         imports=model_imports,
-        checkpoint=f"results/checkpoints/masks/{MASK_JOB['checkpoint']}.pt",
+        checkpoint=f"{OUTPUT}/checkpoints/masks/{MASK_JOB['checkpoint']}.pt",
         data_folder=data_folder,
     script:
         "../scripts/learn_masks.py"

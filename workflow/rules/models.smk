@@ -14,11 +14,11 @@ rule train_model:
         data=rules.prepare_dataset.output,
     output:
         model=MODEL_FILE,
-        history="results/models/{model}/training.parquet",
+        history="<results>/models/{model}/training.parquet",
     log:
-        "logs/train_model/{model}.log",
+        "<logs>/train_model/{model}.log",
     benchmark:
-        "results/benchmarks/train_model/{model}.tsv"
+        "<benchmarks>/train_model/{model}.tsv"
     wildcard_constraints:
         model=_alternatives(TRAINED),
     conda:
@@ -42,7 +42,7 @@ rule download_model:
     output:
         "resources/models/{model}/{file}",
     log:
-        "logs/download_model/{model}/{file}.log",
+        "<logs>/download_model/{model}/{file}.log",
     wildcard_constraints:
         model=_alternatives(DOWNLOADED),
         file=r"[^/]+",
@@ -66,9 +66,9 @@ rule acquire_model:
             else [str(model_file(MODELS[wildcards.model], "resources"))]
         ),
     output:
-        model=temp("results/models/{model}/acquired.pt"),
+        model=temp("<results>/models/{model}/acquired.pt"),
     log:
-        "logs/acquire_model/{model}.log",
+        "<logs>/acquire_model/{model}.log",
     wildcard_constraints:
         model=_alternatives(ACQUIRED),
     conda:
@@ -97,9 +97,9 @@ rule check_model:
     output:
         model=MODEL_FILE,
     log:
-        "logs/check_model/{model}.log",
+        "<logs>/check_model/{model}.log",
     benchmark:
-        "results/benchmarks/check_model/{model}.tsv"
+        "<benchmarks>/check_model/{model}.tsv"
     wildcard_constraints:
         model=_alternatives(ACQUIRED),
     conda:
@@ -124,11 +124,11 @@ rule evaluate_model:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
     output:
-        summary="results/models/{model}/summary.parquet",
+        summary="<results>/models/{model}/summary.parquet",
     log:
-        "logs/evaluate_model/{model}.log",
+        "<logs>/evaluate_model/{model}.log",
     benchmark:
-        "results/benchmarks/evaluate_model/{model}.tsv"
+        "<benchmarks>/evaluate_model/{model}.tsv"
     conda:
         NETWORK_ENV
     threads: 1

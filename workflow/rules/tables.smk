@@ -15,12 +15,12 @@ for table, per_model in (
             tables=per_model,
         output:
             table=report(
-                f"results/tables/{table}.parquet",
+                f"<results>/tables/{table}.parquet",
                 caption=f"../report/{table}.rst",
                 category="Tables",
             ),
         log:
-            f"logs/{table}_table.log",
+            f"<logs>/{table}_table.log",
         conda:
             "../envs/cpu.yaml"
         resources:

@@ -8,11 +8,11 @@ rule fourier_heatmap:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
     output:
-        table="results/validation/{model}/fourier_heatmap.parquet",
+        table="<results>/validation/{model}/fourier_heatmap.parquet",
     log:
-        "logs/fourier_heatmap/{model}.log",
+        "<logs>/fourier_heatmap/{model}.log",
     benchmark:
-        "results/benchmarks/fourier_heatmap/{model}.tsv"
+        "<benchmarks>/fourier_heatmap/{model}.tsv"
     conda:
         NETWORK_ENV
     threads: 1
@@ -38,11 +38,11 @@ rule cutoff_curves:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
     output:
-        table="results/validation/{model}/cutoff_curves.parquet",
+        table="<results>/validation/{model}/cutoff_curves.parquet",
     log:
-        "logs/cutoff_curves/{model}.log",
+        "<logs>/cutoff_curves/{model}.log",
     benchmark:
-        "results/benchmarks/cutoff_curves/{model}.tsv"
+        "<benchmarks>/cutoff_curves/{model}.tsv"
     conda:
         NETWORK_ENV
     threads: 1
@@ -66,12 +66,12 @@ rule single_image_masks:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
     output:
-        masks="results/validation/{model}/single_image_masks.npz",
-        images="results/validation/{model}/single_image_masks.parquet",
+        masks="<results>/validation/{model}/single_image_masks.npz",
+        images="<results>/validation/{model}/single_image_masks.parquet",
     log:
-        "logs/single_image_masks/{model}.log",
+        "<logs>/single_image_masks/{model}.log",
     benchmark:
-        "results/benchmarks/single_image_masks/{model}.tsv"
+        "<benchmarks>/single_image_masks/{model}.tsv"
     conda:
         NETWORK_ENV
     threads: 1
@@ -100,15 +100,15 @@ rule retrain:
     input:
         data=rules.prepare_dataset.output,
         model=MODEL_FILE,
-        mask=f"results/masks/{{model}}/seed{SEEDS[0]}.npy",
+        mask=f"<results>/masks/{{model}}/seed{SEEDS[0]}.npy",
     output:
-        model="results/validation/{model}/retrained_model.pt",
-        history="results/validation/{model}/retrained_training.parquet",
-        summary="results/validation/{model}/retrain.parquet",
+        model="<results>/validation/{model}/retrained_model.pt",
+        history="<results>/validation/{model}/retrained_training.parquet",
+        summary="<results>/validation/{model}/retrain.parquet",
     log:
-        "logs/retrain/{model}.log",
+        "<logs>/retrain/{model}.log",
     benchmark:
-        "results/benchmarks/retrain/{model}.tsv"
+        "<benchmarks>/retrain/{model}.tsv"
     wildcard_constraints:
         model=_alternatives(RETRAIN),
     conda:
@@ -135,12 +135,12 @@ rule single_image_bands:
         masks=expand(rules.single_image_masks.output.masks, model=MODELS),
     output:
         table=report(
-            "results/tables/single_image_bands.parquet",
+            "<results>/tables/single_image_bands.parquet",
             caption="../report/single_image_bands.rst",
             category="Tables",
         ),
     log:
-        "logs/single_image_bands.log",
+        "<logs>/single_image_bands.log",
     conda:
         "../envs/cpu.yaml"
     resources:
@@ -160,12 +160,12 @@ rule single_image_decoding:
         images=expand(rules.single_image_masks.output.images, model=MODELS),
     output:
         table=report(
-            "results/tables/single_image_decoding.parquet",
+            "<results>/tables/single_image_decoding.parquet",
             caption="../report/single_image_decoding.rst",
             category="Tables",
         ),
     log:
-        "logs/single_image_decoding.log",
+        "<logs>/single_image_decoding.log",
     conda:
         "../envs/cpu.yaml"
     resources:
