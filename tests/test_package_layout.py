@@ -28,6 +28,7 @@ PACKAGE = REPO / "fourier_masks"
 SCHEMA = PACKAGE / "config" / "config.schema.yaml"
 STAGES = ("core", "data", "models", "masks", "analysis", "figures")
 MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 400
 
 
 def _module_name(path: Path) -> str:
@@ -109,6 +110,12 @@ def test_light_modules_do_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_no_module_is_longer_than_400_lines():
+    long = [f"{module}: {n} lines" for module, path in MODULES.items()
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not long, "\n".join(long)
 
 
 def test_no_function_is_longer_than_60_lines():
