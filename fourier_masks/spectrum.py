@@ -45,8 +45,9 @@ __all__ = [
     "symmetrize",
     "half_to_full",
     "full_to_half",
+    "spectrum_of",
+    "filter_spectrum",
     "apply_mask",
-    "apply_half_mask",
     "lowpass_mask",
     "highpass_mask",
     "lowpass_mask_of_density",
@@ -169,14 +170,34 @@ def _as_tensor(images):
     return torch.as_tensor(np.asarray(images)), True
 
 
-def apply_mask(images, mask):
-    """Filter images with a full-layout Fourier mask: ``Re(ifft2(mask * fft2(images)))``.
+def spectrum_of(images, parametrization: str):
+    """Spectrum ``[..., H, W']`` of real image tensors ``[..., H, W]``: ``rfft2`` (``W' = W // 2 + 1``)
+    for ``parametrization='rfft'``, else ``fft2`` (``W' = W``)."""
+    import torch
+
+    return torch.fft.rfft2(images) if parametrization == "rfft" else torch.fft.fft2(images)
+
+
+def filter_spectrum(spectrum, masks, size, parametrization: str):
+    """Real images ``[..., H, W]`` (``size = (H, W)``) of ``spectrum * masks`` (broadcast): the one
+    mask filter, used by :func:`apply_mask`, mask learning and the accuracy through a mask."""
+    import torch
+
+    if parametrization == "rfft":
+        return torch.fft.irfft2(spectrum * masks, s=size)
+    return torch.fft.ifft2(spectrum * masks).real
+
+
+def apply_mask(images, mask, *, half: bool = False):
+    """Filter images with a Fourier mask: ``Re(ifft2(mask * fft2(images)))``.
 
     Parameters
     ----------
     images : array or tensor ``[..., C, H, W]``, real.
     mask : array or tensor broadcastable to ``images``, e.g. ``[H, W]``, ``[1, H, W]``
-        (one mask shared by all channels) or ``[C, H, W]`` (one per channel).
+        (one mask shared by all channels) or ``[C, H, W]`` (one per channel), full layout;
+        with ``half=True`` a half mask ``[..., W // 2 + 1]``, the same function as
+        ``half_to_full(mask, W)`` at half the FFT work.
 
     Returns
     -------
@@ -186,23 +207,9 @@ def apply_mask(images, mask):
 
     x, to_numpy = _as_tensor(images)
     m = torch.as_tensor(mask, device=x.device)
-    spectrum = torch.fft.fft2(x.to(torch.promote_types(x.dtype, torch.float32)))
-    out = torch.fft.ifft2(spectrum * m).real.to(x.dtype)
-    return out.numpy() if to_numpy else out
-
-
-def apply_half_mask(images, half_mask):
-    """Filter images with a half-spectrum mask: ``irfft2(half_mask * rfft2(images))``.
-
-    Same function as :func:`apply_mask` with ``half_to_full(half_mask, W)``, at half the
-    FFT work. ``half_mask`` must broadcast to ``[..., C, H, W // 2 + 1]``.
-    """
-    import torch
-
-    x, to_numpy = _as_tensor(images)
-    size = x.shape[-2:]
-    m = torch.as_tensor(half_mask, device=x.device)
-    out = torch.fft.irfft2(torch.fft.rfft2(x) * m, s=size)
+    layout = "rfft" if half else "fft"
+    spectrum = spectrum_of(x.to(torch.promote_types(x.dtype, torch.float32)), layout)
+    out = filter_spectrum(spectrum, m, x.shape[-2:], layout).to(x.dtype)
     return out.numpy() if to_numpy else out
 
 

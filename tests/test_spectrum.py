@@ -7,7 +7,6 @@ import torch
 from fourier_masks.spectrum import (
     angle_grid,
     angular_band_index,
-    apply_half_mask,
     apply_mask,
     band_energies,
     corner_radius,
@@ -47,7 +46,7 @@ def test_pair_mask_extracts_one_cosine(height, width):
     image = (kept + dropped)[None, None]
     mask = pair_mask(height, width, 2, -3)
     np.testing.assert_allclose(apply_mask(image, mask)[0, 0], kept, atol=1e-12)
-    np.testing.assert_allclose(apply_half_mask(image, full_to_half(mask))[0, 0], kept, atol=1e-12)
+    np.testing.assert_allclose(apply_mask(image, full_to_half(mask), half=True)[0, 0], kept, atol=1e-12)
 
 
 def test_one_sided_mask_keeps_half_the_cosine():

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..spectrum import full_to_half, half_to_full, symmetrize
+from ..spectrum import filter_spectrum, full_to_half, half_to_full, spectrum_of, symmetrize
 
 __all__ = [
     "KNEE",
@@ -38,11 +38,9 @@ __all__ = [
     "density",
     "effective_masks",
     "filter_masked",
-    "filter_spectrum",
     "invariance",
     "loss_per_seed",
     "masked_accuracy",
-    "spectrum_of",
     "to_full_masks",
 ]
 
@@ -64,18 +62,6 @@ def bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
 def density(masks) -> np.ndarray:
     """Mean value of each full-layout mask ``[S, C', H, W]`` -> ``[S]`` (fraction of all-pass)."""
     return np.asarray(masks, dtype=np.float64).reshape(len(masks), -1).mean(axis=1)
-
-
-def spectrum_of(images: torch.Tensor, parametrization: str) -> torch.Tensor:
-    """Spectrum ``[..., H, W']`` of real images ``[..., H, W]`` in the layout of the parametrisation."""
-    return torch.fft.rfft2(images) if parametrization == "rfft" else torch.fft.fft2(images)
-
-
-def filter_spectrum(spectrum: torch.Tensor, masks: torch.Tensor, size, parametrization: str) -> torch.Tensor:
-    """Real images ``[..., H, W]`` (``size = (H, W)``) of ``spectrum * masks`` (broadcast)."""
-    if parametrization == "rfft":
-        return torch.fft.irfft2(spectrum * masks, s=size)
-    return torch.fft.ifft2(spectrum * masks).real
 
 
 def filter_masked(images: torch.Tensor, params: torch.Tensor, parametrization: str) -> torch.Tensor:
