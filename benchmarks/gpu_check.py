@@ -152,7 +152,7 @@ def learn(model, images, labels, seeds, device, amp: bool, options: MaskOptions)
     return masks
 
 
-def mask_summary(model, masks: np.ndarray, test_images, test_labels, low_freq_cutoff: float, batch_size: int) -> dict:
+def mask_quality(model, masks: np.ndarray, test_images, test_labels, low_freq_cutoff: float, batch_size: int) -> dict:
     """Per mask: density, low_freq_fraction (below ``low_freq_cutoff`` x Nyquist) and retention on the
     held-out images, measured ``batch_size`` images per model call."""
     clean = accuracy(model, test_images, test_labels, batch_size=batch_size)
@@ -178,7 +178,7 @@ def check_agreement(results: Path, device: torch.device) -> dict:
                  "cpu_density": cpu_density.tolist(), "device_density": fp32_density.tolist()}
     config = load_config(TINY)
     cutoff, batch_size = config["analysis"]["low_freq_cutoff"], config["mask"]["eval_batch_size"]
-    summaries = {name: mask_summary(model, masks, test_images, test_labels, cutoff, batch_size)
+    summaries = {name: mask_quality(model, masks, test_images, test_labels, cutoff, batch_size)
                  for name, masks in (("fp32", fp32), ("bf16", bf16))}
     bf16_gap = {key: float(np.abs(np.subtract(summaries["bf16"][key], summaries["fp32"][key])).max())
                 for key in TOLERANCE["bf16"]}

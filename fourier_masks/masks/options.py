@@ -29,6 +29,15 @@ from ..errors import InputError
 __all__ = ["MaskOptions", "mask_options"]
 
 
+#: Fields whose config key is a Python keyword.
+_CONFIG_KEYS = {"lam": "lambda"}
+
+
+def config_key(field: str) -> str:
+    """The ``mask`` config key of a :class:`MaskOptions` field (``lam`` is ``lambda``)."""
+    return _CONFIG_KEYS.get(field, field)
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskOptions:
     """How masks are learned: the config's ``mask`` keys that decide the masks, and the device.
@@ -66,13 +75,13 @@ class MaskOptions:
     @classmethod
     def config_keys(cls) -> list[str]:
         """The keyword (config key) of each field, ``device`` last."""
-        return ["lambda" if field.name == "lam" else field.name for field in dataclasses.fields(cls)]
+        return [config_key(field.name) for field in dataclasses.fields(cls)]
 
     @classmethod
     def from_config(cls, mask: dict, device: str) -> MaskOptions:
         """From a checked config's ``mask`` section (other keys in it are ignored) and ``device``."""
         names = [field.name for field in dataclasses.fields(cls) if field.name != "device"]
-        return cls(**{name: mask["lambda" if name == "lam" else name] for name in names}, device=device)
+        return cls(**{name: mask[config_key(name)] for name in names}, device=device)
 
     @property
     def backs_off(self) -> bool:
