@@ -9,13 +9,11 @@ compare with the record of a finished run, so the change would rerun that job
 of the comparison: it records the whole config, so it would hide an ignored key.
 """
 
+import ast
 import copy
 import functools
 import hashlib
-import io
 import math
-import re
-import tokenize
 from pathlib import Path
 
 import pytest
@@ -255,21 +253,27 @@ def test_every_schema_leaf_changes_a_job(graphs):
     assert not unread, f"no job reads these config keys (accepted and ignored): {unread}"
 
 
+def _names(node) -> str:
+    """``snakemake.params`` for the expression ``snakemake.params`` (dotted names), else ''."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_names(node.value)}.{node.attr}"
+    return ""
+
+
 @functools.cache
-def script_text(path: str) -> str:
-    """A script's code with its comments and module docstring blanked: a param named only there is not read."""
-    lines = Path(path).read_text().splitlines(keepends=True)
-    tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
-    code = [token for token in tokens if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING)]
-    blanked = [token for token in tokens if token.type == tokenize.COMMENT]
-    if code and code[0].type == tokenize.STRING:  # the module docstring
-        blanked.append(code[0])
-    for token in blanked:
-        (first, start), (last, end) = token.start, token.end
-        for row in range(first, last + 1):
-            begin, stop = (start if row == first else 0), (end if row == last else len(lines[row - 1]))
-            lines[row - 1] = lines[row - 1][:begin] + " " * (stop - begin) + lines[row - 1][stop:]
-    return "".join(lines)
+def reads(path: str, of: str) -> frozenset[str]:
+    """Keys a script reads from an object whose dotted name ends in ``of`` (``params`` or
+    ``settings``): ``x.key`` and ``x["key"]`` in its code (comments and docstrings do not count)."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Attribute) and _names(node.value).split(".")[-1] == of:
+            found.add(node.attr)
+        elif (isinstance(node, ast.Subscript) and _names(node.value).split(".")[-1] == of
+              and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+            found.add(node.slice.value)
+    return frozenset(found)
 
 
 def test_every_param_is_read_by_its_script(graphs):
@@ -279,9 +283,8 @@ def test_every_param_is_read_by_its_script(graphs):
         for (rule, _), (_, _, _, job) in graph.items():
             if job.rule.script is None:
                 continue
-            text = script_text(str(SCRIPTS / Path(job.rule.script).name))
-            unread |= {f"{rule}: params.{name}" for name in job.params.keys()
-                       if not re.search(rf"params\.{name}\b|params\[[\"']{name}[\"']\]", text)}
+            read = reads(str(SCRIPTS / Path(job.rule.script).name), "params")
+            unread |= {f"{rule}: params.{name}" for name in job.params.keys() if name not in read}
     assert not unread, f"params passed but never read: {sorted(unread)}"
 
 
@@ -292,14 +295,13 @@ def test_the_mask_settings_are_the_options_of_learn_masks(graphs):
     _, graph = graphs[0]["tiny"]
     job = next(job for (rule, _), (_, _, _, job) in graph.items() if rule == "learn_masks")
     passed, options = set(job.params.mask), set(MaskOptions.config_keys()) - {"device"}
-    script = script_text(str(SCRIPTS / "learn_masks.py"))
-    ignored = {key for key in passed - options if f'settings["{key}"]' not in script}
+    ignored = passed - options - reads(str(SCRIPTS / "learn_masks.py"), "settings")
     assert not ignored, f"mask keys passed to learn_masks that neither MaskOptions nor its script reads: {ignored}"
     assert options <= passed, f"options learn_masks does not get from the config: {options - passed}"
 
 
 def test_a_param_named_only_in_a_comment_or_docstring_is_not_read(tmp_path):
     script = tmp_path / "script.py"
-    script.write_text('"""Reads params.doc."""\nx = 1  # params.comment\ny = snakemake.params.real\n')
-    text = script_text(str(script))
-    assert "params.real" in text and "params.comment" not in text and "params.doc" not in text
+    script.write_text('"""Reads params.doc."""\nx = 1  # params.comment\ny = snakemake.params.real\n'
+                      'z = snakemake.params["indexed"]\nw = "params.text"\nv = params.short\n')
+    assert reads(str(script), "params") == {"real", "indexed", "short"}
