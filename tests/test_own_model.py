@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from test_workflow import snakemake
+from runs import snakemake
 
 from fourier_masks.errors import InputError
 from fourier_masks.models.files import load_model, read_record

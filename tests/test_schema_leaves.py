@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import REPO, TINY
+from runs import REPO, TINY
 
 from fourier_masks.config import check_config, load_schema
 from fourier_masks.models.regimes import REGIMES

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import TINY, snakemake
+from runs import TINY, snakemake
 
 from fourier_masks.data.dataset import load_split
 from fourier_masks.models.files import load_model

@@ -13,10 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from runs import REPO, SNAKEMAKE, TINY, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
@@ -31,11 +29,6 @@ TABLE_COLUMNS = {
     "transfer": {"source_model", "source_seed", "target_model", "clean_acc", "masked_acc"},
     "fourier_heatmap": {"model", "fy", "fx", "error", "reliability"},
 }
-
-
-def snakemake(workdir, *args, config=TINY, check=True, **kwargs):
-    command = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, check=check, **kwargs)
 
 
 def tables(workdir):

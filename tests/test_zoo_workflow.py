@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from runs import snakemake
 from test_external_data import _cifar10, no_md5  # noqa: F401  (fixture)
-from test_workflow import snakemake
 from test_zoo import DATASET, NAME, THREAT, _random_network
 
 from fourier_masks.config import check_config
