@@ -104,6 +104,7 @@ def test_the_import_graph_has_no_cycle():
                                     "fourier_masks.digests", "fourier_masks.results", "fourier_masks",
                                     # what Snakemake reads to build the job graph (tests/test_minimal_env.py)
                                     "fourier_masks.models.regimes", "fourier_masks.models.zoo_cache",
+                                    "fourier_masks.models.threat",
                                     "fourier_masks.data.preflight", "fourier_masks.requests"])
 def test_light_modules_do_not_import_torch(module):
     """Table scripts (io), the config check, numpy mask metrics and Snakemake's parse-time check stay light."""
@@ -134,6 +135,7 @@ SECTIONS = {
     "fourier_masks.data": ("dataset",),
     "fourier_masks.models.training": ("training",),
     "fourier_masks.models.attacks": ("training", "analysis.robust_eval"),
+    "fourier_masks.models.threat": ("models", "analysis.robust_eval"),
     "fourier_masks.models.networks": ("training",),
     "fourier_masks.models": ("models",),
     "fourier_masks.masks.learning": ("mask",),
@@ -155,6 +157,8 @@ NOT_CONFIG = {
     ("fourier_masks.data.dataset", "check_images", "name"): "the name of the images in messages",
     ("fourier_masks.models.training", "robust_accuracy", "batch_size"): "images per attack call, no config key",
     ("fourier_masks.models.training", "robust_accuracy", "seed"): "seeds the attack's random start",
+    ("fourier_masks.models.attacks", "autoattack_accuracy", "batch_size"): "images per attack call, no config key",
+    ("fourier_masks.models.attacks", "autoattack_accuracy", "seed"): "seeds AutoAttack's random starts and Square",
     ("fourier_masks.models.files", "save_model", "python_path"):
         "what the file records: none for a network not imported",
     ("fourier_masks.models.files", "load_model", "device"): "a torch device; callers resolve the config's device",

@@ -138,6 +138,8 @@ def variant_of(path: tuple) -> str:
         return "checkpoint"  # offline: a model file is staged, not downloaded
     if path == ("mask", "warmup"):
         return "onecycle"
+    if path == ("analysis", "robust_eval", "threat"):
+        return "robustbench"  # only a zoo entry has a threat model of its own
     if path[0] == "cluster":
         return "gpu"
     if path[0] == "models":

@@ -18,7 +18,8 @@ from runs import REPO, SNAKEMAKE, TINY, snakemake
 TIMING_COLUMNS = ["seconds"]
 
 TABLE_COLUMNS = {
-    "models": {"model", "regime", "arch", "clean_acc", "robust_acc", "channels_last"},
+    "models": {"model", "regime", "arch", "clean_acc", "robust_acc", "robust_attack", "robust_norm", "robust_eps",
+               "robust_steps", "robust_images", "robust_budget", "channels_last"},
     "masks": {"model", "seed", "status", "clean_acc", "masked_acc", "complement_acc", "random_acc", "random_acc_sd",
               "lowpass_acc", "density", "steps", "backoffs", "seconds"},
     "seed_agreement": {"model", "seeds", "converged", "mask_correlation", "density_sd", "low_freq_fraction_sd"},

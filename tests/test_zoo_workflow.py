@@ -55,6 +55,10 @@ def test_zoo_model_runs_through_the_workflow_to_the_tables(staged):
     masks = pd.read_parquet(workdir / "results/tables/masks.parquet")
     assert masks[["model", "seed"]].values.tolist() == [["wong", 1]] and masks["density"].between(0, 1).all()
     assert len(pd.read_parquet(workdir / "results/tables/transfer.parquet")) == 1
+    # analysis.robust_eval.threat per_model: the zoo entry is attacked under its leaderboard budget, not eps 0.03
+    (model,) = pd.read_parquet(workdir / "results/tables/models.parquet").to_dict("records")
+    assert model["robust_attack"] == "pgd" and model["robust_norm"] == "linf" and model["robust_eps"] == 8 / 255
+    assert model["robust_budget"] == "RobustBench cifar10 Linf leaderboard" and model["robust_images"] == 4
 
 
 def test_wrong_zoo_name_stops_before_any_job_with_suggestions(staged):

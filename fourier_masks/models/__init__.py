@@ -10,5 +10,6 @@
 ``acquire``      a config's model entries written as model files
 ``preflight``    what a config's models need, checked before any job
 ``training``     training regimes (standard, adversarial, noise, geometric)
-``attacks``      PGD attacks used by adversarial training and evaluation
+``attacks``      PGD attacks used by adversarial training and evaluation, and AutoAttack
+``threat``       the attack and budget of each model's robust accuracy (torch-free)
 """

@@ -138,10 +138,15 @@ rule evaluate_model:
         runtime=runtime_min(60),
     params:
         spec=model_spec,
-        attack_norm=lookup(dpath="analysis/robust_eval/norm", within=config),
-        attack_eps=lookup(dpath="analysis/robust_eval/eps", within=config),
-        attack_steps=lookup(dpath="analysis/robust_eval/steps", within=config),
-        attack_images=lookup(dpath="analysis/robust_eval/n_images", within=config),
+        # this model's attack and budget (fourier_masks.models.threat): what it reads, so a change
+        # reruns only the models whose threat it changes
+        robust=lambda wildcards: __import__(
+            "fourier_masks.models.threat"
+        ).models.threat.robust_threat(
+            MODELS[wildcards.model],
+            config["analysis"]["robust_eval"],
+            config["dataset"]["name"],
+        ),
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
