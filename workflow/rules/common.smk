@@ -9,6 +9,7 @@ from fourier_masks.config import check_config, read_config_file, retrained_model
 from fourier_masks.errors import InputError, exit_on_input_error
 from fourier_masks.models.preflight import check_sources
 from fourier_masks.models.sources import entry_digest, imports_of
+from fourier_masks.models.threat import robust_threat
 from fourier_masks.models.zoo_cache import zoo_digest
 from fourier_masks.requests import gpu_request, network_env
 from fourier_masks.models.regimes import regime_settings
@@ -90,6 +91,15 @@ def model_spec(wildcards):
 def regime_training(wildcards):
     """The training settings that the regime of the ``model`` wildcard's model reads."""
     return regime_settings(config["training"], MODELS[wildcards.model]["regime"])
+
+
+def model_threat(wildcards):
+    """Attack and budget of the robust accuracy of the ``model`` wildcard's model."""
+    return robust_threat(
+        MODELS[wildcards.model],
+        config["analysis"]["robust_eval"],
+        config["dataset"]["name"],
+    )
 
 
 def model_content(wildcards):

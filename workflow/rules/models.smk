@@ -140,13 +140,7 @@ rule evaluate_model:
         spec=model_spec,
         # this model's attack and budget (fourier_masks.models.threat): what it reads, so a change
         # reruns only the models whose threat it changes
-        robust=lambda wildcards: __import__(
-            "fourier_masks.models.threat"
-        ).models.threat.robust_threat(
-            MODELS[wildcards.model],
-            config["analysis"]["robust_eval"],
-            config["dataset"]["name"],
-        ),
+        robust=model_threat,
         batch_size=lookup(dpath="mask/eval_batch_size", within=config),
         device=lookup(dpath="device", within=config),
         imports=model_imports,
