@@ -129,6 +129,19 @@ def slurm_cluster():
     cluster.stop()
 
 
+def run_on(cluster, command: list[str], timeout: int) -> str:
+    """Run a Snakemake command that submits to ``cluster``; its log (stdout and stderr). A run that
+    fails fails the test; one that times out cancels its jobs first."""
+    try:
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        cluster.cancel_all()
+        raise
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-6000:]
+    return log
+
+
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, tmp_path_factory):
     """The tiny workflow, until evaluate_masks, through profiles/slurm."""
@@ -143,13 +156,7 @@ def slurm_run(slurm_cluster, tmp_path_factory):
         "--configfile", str(TINY), "--directory", str(workdir), "--until", UNTIL,
     ]
     start = time.monotonic()
-    try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        slurm_cluster.cancel_all()
-        raise
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, log[-6000:]
+    log = run_on(slurm_cluster, command, timeout=600)
     jobs = [job for job in slurm_cluster.jobs() if job.id > before]
     print(f"\nSLURM run took {time.monotonic() - start:.0f} s; SLURM jobs:")
     for job in jobs:
@@ -201,13 +208,7 @@ def test_gpu_request_reaches_sbatch_in_either_form(slurm_cluster, tmp_path, form
         "--configfile", str(TINY), "--config", "device=auto", f"cluster={{gpu_request: {form}}}",
         "--directory", str(tmp_path), "results/models/standard/model.pt",
     ]
-    try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        slurm_cluster.cancel_all()
-        raise
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, log[-6000:]
+    log = run_on(slurm_cluster, command, timeout=300)
     calls = [line.split("sbatch call:", 1)[1].strip() for line in log.splitlines() if "sbatch call:" in line]
     print(f"\ncluster.gpu_request: {form}\n  sbatch call: {calls}")
     assert len(calls) == 1 and "rule_train_model" in calls[0], calls
