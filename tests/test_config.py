@@ -53,7 +53,8 @@ def test_defaults_are_filled_without_changing_the_input(default):
     config = check_config(default)
     assert default == before
     assert config["mask"]["lambda"] == 0.05
-    assert config["analysis"]["robust_eval"] == {"norm": "linf", "eps": 0.0157, "steps": 10, "n_images": 250}
+    assert config["analysis"]["robust_eval"] == {"attack": "pgd", "threat": "per_model", "norm": "linf", "eps": 0.0157,
+                                                 "steps": 10, "n_images": 250}
     assert config["analysis"]["random_shuffles"] == 8
     assert config["reference_model"] == "standard"  # null means the first model
 
