@@ -159,6 +159,12 @@ def _step_loss(problem: _Problem, masks: torch.Tensor, images: torch.Tensor) -> 
     return loss, mean_mask
 
 
+def _model_calls(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
+    """``(masks, images)`` of each model call of one step: :meth:`_Problem.seeds_per_call` seeds at a time."""
+    per_call = problem.seeds_per_call(index.shape[1])
+    return zip(params.split(per_call), index.split(per_call), strict=True)
+
+
 def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
     """Loss ``[A]``, mean mask ``[A]`` and the loss's gradient w.r.t. ``params`` ``[A, C', H, W']``
     of one step on the images ``index`` ``[A, B]``.
@@ -168,8 +174,7 @@ def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor)
     mask only, so this is the gradient of the summed loss.
     """
     parts = []
-    per_call = problem.seeds_per_call(index.shape[1])
-    for masks, images in zip(params.split(per_call), index.split(per_call), strict=True):
+    for masks, images in _model_calls(problem, params, index):
         masks = masks.detach().requires_grad_(True)
         loss, mean_mask = _step_loss(problem, masks, images)
         (grad,) = torch.autograd.grad(loss.sum(), masks)
@@ -184,10 +189,9 @@ def _jumped(problem: _Problem, state: LearningState, index: torch.Tensor, loss: 
     suspicious = ~torch.isfinite(loss) | (loss > jump * state.running)
     if not bool(suspicious.any()):  # the step's only wait for the device: a comparison of A numbers
         return None
-    per_call = problem.seeds_per_call(index.shape[1])
     with torch.no_grad():
-        before = torch.cat([_step_loss(problem, masks, images)[0] for masks, images in
-                            zip(state.previous[0].split(per_call), index.split(per_call), strict=True)])
+        before = torch.cat([_step_loss(problem, masks, images)[0]
+                            for masks, images in _model_calls(problem, state.previous[0], index)])
     jumped = suspicious & (~torch.isfinite(loss) | (loss > jump * before))
     return jumped if bool(jumped.any()) else None
 
