@@ -155,8 +155,8 @@ NOT_DEFAULT_TABLES = {
 }
 NOT_CONFIG = {
     ("fourier_masks.data.dataset", "check_images", "name"): "the name of the images in messages",
-    ("fourier_masks.models.training", "robust_accuracy", "batch_size"): "images per attack call, no config key",
-    ("fourier_masks.models.training", "robust_accuracy", "seed"): "seeds the attack's random start",
+    ("fourier_masks.models.attacks", "robust_accuracy", "batch_size"): "images per attack call, no config key",
+    ("fourier_masks.models.attacks", "robust_accuracy", "seed"): "seeds the attack's random start",
     ("fourier_masks.models.attacks", "autoattack_accuracy", "batch_size"): "images per attack call, no config key",
     ("fourier_masks.models.attacks", "autoattack_accuracy", "seed"): "seeds AutoAttack's random starts and Square",
     ("fourier_masks.models.files", "save_model", "python_path"):

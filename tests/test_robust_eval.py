@@ -59,9 +59,8 @@ def test_a_threat_model_without_a_leaderboard_is_refused():
 def test_autoattack_is_at_least_as_strong_as_pgd_and_nothing_at_eps_0(tiny_model, tiny_data):
     """On the tiny 3-class CNN (APGD-CE, FAB-T and Square: APGD-T needs 4 classes): AutoAttack's
     robust accuracy <= PGD's at the same budget <= clean accuracy, and at eps 0 the clean accuracy."""
-    from fourier_masks.models.attacks import autoattack_accuracy
+    from fourier_masks.models.attacks import autoattack_accuracy, robust_accuracy
     from fourier_masks.models.networks import accuracy
-    from fourier_masks.models.training import robust_accuracy
 
     x, y = tiny_data[2][:30], tiny_data[3][:30]
     eps = 4 / 255

@@ -56,8 +56,8 @@ def test_fgsm_with_random_start_stays_in_budget_and_raises_the_loss(tiny_model, 
 def test_fast_adversarial_training_buys_robustness_like_pgd_training(tiny_data):
     """FGSM-RS training (Wong et al. 2020) resists a 10-step PGD attack far better than standard
     training, and about as well as 4-step PGD training."""
+    from fourier_masks.models.attacks import robust_accuracy
     from fourier_masks.models.networks import make_model
-    from fourier_masks.models.training import robust_accuracy
 
     x, y, test_x, test_y = tiny_data
     eps, robust = 16 / 255, {}

@@ -1,17 +1,18 @@
 """Adversarial attacks in pixel space, images in ``[0, 1]``: PGD, fast FGSM with a random start, and
-the accuracy under AutoAttack."""
+the accuracy under PGD or AutoAttack."""
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
 
-__all__ = ["ATTACKS", "NORMS", "autoattack_accuracy", "fgsm_rs", "pgd"]
+__all__ = ["ATTACKS", "NORMS", "autoattack_accuracy", "fgsm_rs", "pgd", "robust_accuracy", "robustness"]
 
 LOG = logging.getLogger(__name__)
 
@@ -125,3 +126,39 @@ def autoattack_accuracy(model, images: torch.Tensor, labels: torch.Tensor, *, no
     attack = _autoattack(model, norm, eps, seed, device, n_classes)
     _, predicted = attack.run_standard_evaluation(images, labels, batch_size=batch_size)
     return int((predicted == labels).sum()) / len(labels)
+
+
+def robust_accuracy(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: float,
+                    steps: int, batch_size: int = 256, seed: int = 0) -> float:
+    """Accuracy under a PGD attack of the given budget (pixel units), on all ``images``."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(iter(model.buffers()), images).device
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        x, y = images[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
+        adversarial = pgd(model, x, y, norm=norm, eps=eps, steps=steps, generator=generator)
+        with torch.no_grad():
+            correct += int((model(adversarial).argmax(1) == y).sum())
+    return correct / max(len(images), 1)
+
+
+def robustness(model, images: torch.Tensor, labels: torch.Tensor, threat: dict) -> dict:
+    """The ``robust_*`` columns of the ``models`` table: accuracy under ``threat`` on its first ``n_images`` images.
+
+    ``threat`` is :func:`fourier_masks.models.threat.robust_threat`'s: ``attack`` pgd, autoattack
+    or none (``robust_acc`` NaN), ``budget``, and otherwise ``norm``, ``eps``, ``n_images`` (and
+    ``steps`` for pgd). Also says what was measured: attack, norm, eps, steps, images, budget.
+    """
+    attack = threat["attack"]
+    row = {"robust_acc": math.nan, "robust_attack": attack, "robust_norm": threat.get("norm"),
+           "robust_eps": threat.get("eps", math.nan), "robust_steps": threat.get("steps", math.nan),
+           "robust_images": 0, "robust_budget": threat["budget"]}
+    if attack == "none":
+        return row
+    n = min(threat["n_images"], len(images))
+    x, y = images[:n], labels[:n]
+    if attack == "pgd":
+        row["robust_acc"] = robust_accuracy(model, x, y, norm=threat["norm"], eps=threat["eps"], steps=threat["steps"])
+    else:
+        row["robust_acc"] = autoattack_accuracy(model, x, y, norm=threat["norm"], eps=threat["eps"])
+    return {**row, "robust_images": n}

@@ -12,12 +12,7 @@ passes its result as a param, so a change reruns only the models whose threat it
 
 from __future__ import annotations
 
-__all__ = ["LEADERBOARD_EPS", "ROBUST_ATTACKS", "THREATS", "robust_threat"]
-
-#: Attacks of the evaluation (``analysis.robust_eval.attack``).
-ROBUST_ATTACKS = ("pgd", "autoattack")
-#: Choices of ``analysis.robust_eval.threat``.
-THREATS = ("global", "per_model")
+__all__ = ["LEADERBOARD_EPS", "robust_threat"]
 
 #: ``(threat_model, dataset): eps`` (pixels in [0, 1]) of the RobustBench leaderboards
 #: (Croce et al. 2021, "RobustBench: a standardized adversarial robustness benchmark",
@@ -51,8 +46,6 @@ def robust_threat(model: dict, robust_eval: dict, dataset: str) -> dict:
     >>> robust_threat({"source": "train"}, settings, "cifar10")["budget"]
     'analysis.robust_eval'
     """
-    if robust_eval["attack"] not in ROBUST_ATTACKS or robust_eval["threat"] not in THREATS:
-        raise ValueError(f"unknown attack or threat in {robust_eval!r}")
     own = robust_eval["threat"] == "per_model" and model["source"] == "robustbench"
     if own and model["threat_model"] == "corruptions":
         return {"attack": "none", "budget": _NO_ADVERSARY}

@@ -16,7 +16,7 @@ from .layout import adopt_layout
 from .networks import make_model
 from .regimes import REGIME_SETTINGS, check_regime
 
-__all__ = ["augment", "robust_accuracy", "train_from_scratch", "train_model"]
+__all__ = ["augment", "train_from_scratch", "train_model"]
 
 LOG = logging.getLogger(__name__)
 
@@ -180,18 +180,3 @@ def train_from_scratch(arch: str, regime: str, images: torch.Tensor, labels: tor
     adopt_layout(model.eval(), images.shape[1:], channels_last)  # eval: BN statistics untouched
     history = train_model(model, images, labels, regime, device=device, **training)
     return model, history
-
-
-def robust_accuracy(model, images: torch.Tensor, labels: torch.Tensor, *, norm: str, eps: float,
-                    steps: int, batch_size: int = 256, seed: int = 0) -> float:
-    """Accuracy under a PGD attack of the given budget (pixel units), on all ``images``."""
-    generator = torch.Generator().manual_seed(seed)
-    device = next(iter(model.buffers()), images).device
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        x, y = images[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
-        adversarial = pgd(model, x, y, norm=norm, eps=eps, steps=steps, generator=generator)
-        with torch.no_grad():
-            correct += int((model(adversarial).argmax(1) == y).sum())
-    return correct / max(len(images), 1)
-

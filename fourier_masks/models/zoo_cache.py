@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..digests import tree_digest
 
 __all__ = ["AS_FETCHED", "cache_path", "staged_files", "record_fetch", "zoo_digest"]
@@ -53,9 +54,8 @@ def record_fetch(resources_dir, dataset: str, threat_model: str, name: str, file
     """Note that acquire_model downloaded ``files`` (paths under ``resources_dir``) for entry ``name``."""
     root = Path(resources_dir)
     record = {"files": [str(Path(f).relative_to(root)) for f in files], "digest": tree_digest(files, root)}
-    path = _record_path(resources_dir, dataset, threat_model, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1))
+    with write_atomic(_record_path(resources_dir, dataset, threat_model, name)) as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
 
 
 def zoo_digest(resources_dir, dataset: str, threat_model: str, name: str) -> str:

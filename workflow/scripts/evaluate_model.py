@@ -4,7 +4,6 @@ The attack and its budget come from params.robust (fourier_masks.models.threat.r
 PGD, AutoAttack, or none (robust_acc NaN, with the reason in robust_budget).
 """
 
-import math
 import time
 
 import pandas as pd
@@ -12,28 +11,9 @@ import pandas as pd
 from fourier_masks.data.dataset import load_split
 from fourier_masks.device import configure_cpu, resolve_device
 from fourier_masks.io import logged, write_table
-from fourier_masks.models.attacks import autoattack_accuracy
+from fourier_masks.models.attacks import robustness
 from fourier_masks.models.files import load_model
 from fourier_masks.models.networks import accuracy
-from fourier_masks.models.training import robust_accuracy
-
-
-def robust_row(model, images, labels, threat: dict) -> dict:
-    """robust_* columns: the accuracy under ``threat`` on its first n_images images, and what it measured."""
-    attack = threat["attack"]
-    row = {"robust_acc": math.nan, "robust_attack": attack, "robust_norm": threat.get("norm"),
-           "robust_eps": threat.get("eps", math.nan), "robust_steps": threat.get("steps", math.nan),
-           "robust_images": 0, "robust_budget": threat["budget"]}
-    if attack == "none":
-        return row
-    n = min(threat["n_images"], len(images))
-    x, y = images[:n], labels[:n]
-    if attack == "pgd":
-        row["robust_acc"] = robust_accuracy(model, x, y, norm=threat["norm"], eps=threat["eps"], steps=threat["steps"])
-    else:
-        row["robust_acc"] = autoattack_accuracy(model, x, y, norm=threat["norm"], eps=threat["eps"])
-    return {**row, "robust_images": n}
-
 
 with logged(snakemake.log[0]) as log:
     configure_cpu(snakemake.threads)
@@ -49,7 +29,7 @@ with logged(snakemake.log[0]) as log:
         "clean_acc": accuracy(model, images, labels, batch_size=params.batch_size),
     }
     start = time.perf_counter()
-    row.update(robust_row(model, images, labels, params.robust), channels_last=model.channels_last)
+    row.update(robustness(model, images, labels, params.robust), channels_last=model.channels_last)
     log.info("robust accuracy (%s) in %.1f s", params.robust["budget"], time.perf_counter() - start)
     log.info("%s", row)
     write_table(pd.DataFrame([row]), snakemake.output.summary)
