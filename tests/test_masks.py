@@ -372,10 +372,74 @@ def test_projected_adam_equals_torch_adam_followed_by_a_clamp():
     adam_m, adam_v = torch.zeros_like(params), torch.zeros_like(params)
     for step in (1, 2, 3):
         grad = torch.randn(params.shape, generator=generator)
-        _projected_adam(params, grad, adam_m, adam_v, step, 0.1, 0.9)
+        _projected_adam(params, grad, grad * grad, adam_m, adam_v, step, 0.1, 0.9)
         reference.grad = grad.clone()
         optimizer.step()
         with torch.no_grad():
             reference.clamp_(0.0, 1.0)
         torch.testing.assert_close(params, reference.detach(), rtol=1e-6, atol=1e-7)
     assert params.min() == 0 and params.max() == 1, "the clamp must bind for this test to mean anything"
+
+
+def _image_gradient(model, image, label, params, lam):
+    """Gradient of one image's paper loss w.r.t. a half-spectrum mask ``[1, H, W']``, written out plainly."""
+    from fourier_masks.masks.objective import bin_weights, invariance
+
+    mask = params.clone().requires_grad_(True)
+    height, width = image.shape[-2:]
+    masked = torch.fft.irfft2(torch.fft.rfft2(image[None]) * mask, s=(height, width))
+    gap = (torch.nn.functional.cross_entropy(model(masked), label[None])
+           - torch.nn.functional.cross_entropy(model(image[None]), label[None]))
+    loss = invariance(gap) + lam * (mask * bin_weights(height, width, "rfft")).sum() / (height * width)
+    (grad,) = torch.autograd.grad(loss, mask)
+    return grad
+
+
+@pytest.mark.parametrize("second_moment", ["per_image", "batch"])
+def test_a_step_takes_in_each_images_squared_gradient_or_the_batchs(tiny_model, tiny_data, second_moment):
+    """One backward pass gives the batch gradient and the mean of the images' squared gradients,
+    equal to computing each image's gradient on its own (per_image), or the squared mean (batch)."""
+    from fourier_masks.masks.learning import _Problem, _step_gradient
+
+    x, y = tiny_data[0][:12], tiny_data[1][:12]
+    options = mask_options(second_moment=second_moment, model_batch_size=8, device="cpu", **{"lambda": 0.2})
+    problem = _Problem.build(tiny_model, x, y, options)
+    params = torch.rand(2, 1, 16, 9, generator=torch.Generator().manual_seed(0))
+    index = torch.tensor([[0, 3, 5, 7, 11], [1, 2, 4, 6, 8]])
+    _, _, grad, square = _step_gradient(problem, params, index)
+    for row in range(2):
+        each = torch.stack([_image_gradient(problem.model, x[i], y[i], params[row], 0.2) for i in index[row]])
+        torch.testing.assert_close(grad[row], each.mean(0), rtol=1e-4, atol=1e-7)
+        expected = each.square().mean(0) if second_moment == "per_image" else each.mean(0).square()
+        torch.testing.assert_close(square[row], expected, rtol=1e-4, atol=1e-9)
+    assert not torch.allclose(square, grad.square(), rtol=0.1) or second_moment == "batch", \
+        "the images' gradients must differ for this test to mean anything"
+
+
+def test_both_second_moments_learn_the_same_masks_at_batch_size_one(tiny_model, tiny_data):
+    x, y = tiny_data[0][:10], tiny_data[1][:10]
+    per_image, _ = learn_masks(tiny_model, x, y, seeds=[1], epochs=2, batch_size=1, lr=0.01)
+    batch, _ = learn_masks(tiny_model, x, y, seeds=[1], epochs=2, batch_size=1, lr=0.01, second_moment="batch")
+    np.testing.assert_allclose(per_image, batch, atol=1e-6)
+    assert (per_image < 0.99).any(), "the masks must have moved for this test to mean anything"
+
+
+def _calm_epochs(loss: np.ndarray, density: np.ndarray, rules: dict) -> np.ndarray:
+    """Whether each epoch after the first is calm by the stop rule, reading ``loss`` as given."""
+    return ((np.abs(np.diff(density)) <= rules["tolerance"])
+            & (np.abs(np.diff(loss)) <= rules["loss_tolerance"] * np.abs(loss[:-1])))
+
+
+def test_the_stop_rule_reads_the_paper_loss_above_its_floor(tiny_model, tiny_data):
+    """exp(d^2) >= 1, so the stop rule reads the loss minus 1: a seed is converged when that part
+    stopped moving, not when it is small beside the floor (which the loss itself would say earlier)."""
+    x, y = tiny_data[0][:32], tiny_data[1][:32]
+    rules = {"patience": 2, "tolerance": 0.05, "loss_tolerance": 0.01}
+    _, history = learn_masks(tiny_model, x, y, seeds=[1, 2], epochs=40, batch_size=8, **rules)
+    for _, seed in history.groupby("seed"):
+        loss, density = seed["loss"].to_numpy(), seed["density"].to_numpy()
+        assert seed["status"].iloc[-1] == "converged"
+        assert _calm_epochs(loss - 1, density, rules)[-rules["patience"]:].all()
+        by_loss_itself = _calm_epochs(loss, density, rules)
+        two_calm = np.flatnonzero(by_loss_itself[1:] & by_loss_itself[:-1])  # patience 2
+        assert len(two_calm) and two_calm[0] + 3 < len(seed), "read plainly, the loss would have stopped it earlier"

@@ -52,6 +52,7 @@ from ..errors import InputError
 from ..models.networks import freeze
 from . import checkpoint as mask_checkpoint
 from .objective import (
+    LOSS_FLOOR,
     bin_weights,
     clean_reference,
     count_correct,
@@ -149,11 +150,13 @@ def _initial_state(seeds: list[int], problem: _Problem) -> LearningState:
 
 
 def _step_loss(problem: _Problem, masks: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss ``[A]`` and mean mask ``[A]`` of masks ``[A, C', H, W']`` on the images ``images`` ``[A, B]``."""
+    """Loss ``[A]`` and mean mask ``[A]`` of masks ``[A, C', H, W']`` (or one copy per image,
+    ``[A, B, C', H, W']``) on the images ``images`` ``[A, B]``."""
     options = problem.options
     with torch.autocast(problem.device.type, dtype=torch.bfloat16, enabled=problem.amp):
         logits = problem.logits(filter_masked(problem.images[images], masks, options.parametrization))
-    mean_mask = (masks * problem.weights).sum((-3, -2, -1)) / problem.bins
+    shared = masks.mean(1) if masks.dim() == 5 else masks
+    mean_mask = (shared * problem.weights).sum((-3, -2, -1)) / problem.bins
     loss = loss_per_seed(options.loss, logits, problem.labels[images], problem.ce_clean[images],
                          problem.logp_clean[images], options.lam, mean_mask)
     return loss, mean_mask
@@ -166,21 +169,30 @@ def _model_calls(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
 
 
 def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
-    """Loss ``[A]``, mean mask ``[A]`` and the loss's gradient w.r.t. ``params`` ``[A, C', H, W']``
-    of one step on the images ``index`` ``[A, B]``.
+    """Loss ``[A]``, mean mask ``[A]``, the loss's gradient w.r.t. ``params`` ``[A, C', H, W']`` of
+    one step on the images ``index`` ``[A, B]``, and what Adam's second moment takes in (same shape).
 
+    With ``second_moment='per_image'`` each image filters through its own copy of the mask, so
+    one backward pass gives every image's gradient ``g_i`` of its own loss; the step's gradient
+    is their mean and the second moment takes in the mean of ``g_i ** 2``, as Adam at batch
+    size 1 sees the gradients. Otherwise it takes in the squared mean (PyTorch's Adam).
     Each model call (:meth:`_Problem.seeds_per_call` seeds) is differentiated right after its
     forward pass, while its activations are still in cache; a seed's loss depends on its own
     mask only, so this is the gradient of the summed loss.
     """
+    per_image, batch = problem.options.second_moment == "per_image", index.shape[1]
     parts = []
     for masks, images in _model_calls(problem, params, index):
-        masks = masks.detach().requires_grad_(True)
-        loss, mean_mask = _step_loss(problem, masks, images)
-        (grad,) = torch.autograd.grad(loss.sum(), masks)
-        parts.append((loss.detach(), mean_mask.detach(), grad))
-    loss, mean_mask, grad = (torch.cat(tensors) for tensors in zip(*parts, strict=True))
-    return loss, mean_mask, grad
+        masks = masks.detach()
+        leaf = (masks[:, None].repeat(1, batch, 1, 1, 1) if per_image else masks).requires_grad_(True)
+        loss, mean_mask = _step_loss(problem, leaf, images)
+        (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        if per_image:  # grad[:, i] is g_i / B
+            grad, square = grad.sum(1), grad.square().sum(1) * batch
+        else:
+            square = grad * grad
+        parts.append((loss.detach(), mean_mask.detach(), grad, square))
+    return tuple(torch.cat(tensors) for tensors in zip(*parts, strict=True))
 
 
 def _jumped(problem: _Problem, state: LearningState, index: torch.Tensor, loss: torch.Tensor) -> torch.Tensor | None:
@@ -203,15 +215,15 @@ def _take_step(problem: _Problem, state: LearningState, index: torch.Tensor):
     was undone (bool ``[A]``, or None when none was).
     """
     options = problem.options
-    loss, mean_mask, grad = _step_gradient(problem, state.params, index)
+    loss, mean_mask, grad, square = _step_gradient(problem, state.params, index)
     jumped = _jumped(problem, state, index, loss) if options.backs_off else None
     state.step += 1
     lr, beta1 = options.learning_rate(state.step - 1, problem.total_steps)
     with torch.no_grad():
         before = [state.params.clone(), state.adam_m.clone(), state.adam_v.clone()] if options.backs_off else None
-        if jumped is not None:
-            grad = torch.nan_to_num(grad)  # the jumped rows are moved back below
-        projected_adam(state.params, grad, state.adam_m, state.adam_v, state.step,
+        if jumped is not None:  # the jumped rows are moved back below
+            grad, square = torch.nan_to_num(grad), torch.nan_to_num(square)
+        projected_adam(state.params, grad, square, state.adam_m, state.adam_v, state.step,
                         (lr * state.lr_scale).view(-1, 1, 1, 1), beta1)
         if options.backs_off:
             undo_jumped(state, before, jumped, loss)
@@ -283,7 +295,8 @@ def _learn_epoch(problem: _Problem, state: LearningState) -> None:
         measured = step_density[row] if options.protocol == "authors" else densities[row]
         accuracy = (fit_acc[row], problem.clean_acc) if every_epoch else None
         mask = state.params[row].detach().to("cpu", copy=True)
-        kept, halves = tracker.update(state.epoch, mask, measured, losses[row], undone[row], options, accuracy)
+        above_floor = losses[row] - LOSS_FLOOR[options.loss]  # what the stop and plateau rules read
+        kept, halves = tracker.update(state.epoch, mask, measured, above_floor, undone[row], options, accuracy)
         halve.append(halves)
         state.history.append({
             "seed": tracker.seed, "epoch": state.epoch, "steps": state.step, "lr": lr * scales[row],

@@ -32,6 +32,7 @@ from ..spectrum import filter_spectrum, full_to_half, half_to_full, spectrum_of,
 
 __all__ = [
     "KNEE",
+    "LOSS_FLOOR",
     "bin_weights",
     "clean_reference",
     "count_correct",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: Largest ``|CE(x~) - CE(x)|`` (nats) at which the ``paper`` loss is the paper's ``exp(d^2)``.
 KNEE = 1.0
+
+#: The least value of each loss's invariance term (``exp(d^2) >= 1``); the stop rule reads the loss above it.
+LOSS_FLOOR = {"paper": 1.0, "ce": 0.0, "kl": 0.0}
 
 
 def bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
@@ -65,9 +69,11 @@ def density(masks) -> np.ndarray:
 
 
 def filter_masked(images: torch.Tensor, params: torch.Tensor, parametrization: str) -> torch.Tensor:
-    """Masked images ``[S, B, C, H, W]`` from images ``[S, B, C, H, W]`` and mask parameters ``[S, C', H, W']``."""
+    """Masked images ``[S, B, C, H, W]`` from images ``[S, B, C, H, W]`` and mask parameters
+    ``[S, C', H, W']`` (one per seed) or ``[S, B, C', H, W']`` (one copy per image)."""
     spectrum = spectrum_of(images, parametrization)
-    return filter_spectrum(spectrum, params[:, None], images.shape[-2:], parametrization)
+    per_image = params if params.dim() == images.dim() else params[:, None]
+    return filter_spectrum(spectrum, per_image, images.shape[-2:], parametrization)
 
 
 def effective_masks(params: torch.Tensor, width: int, parametrization: str) -> torch.Tensor:

@@ -55,6 +55,7 @@ class MaskOptions:
     plateau: int
     epochs: int
     batch_size: int
+    second_moment: str
     init: str
     per_channel: bool
     parametrization: str

@@ -1,7 +1,9 @@
 """When a seed's mask is kept, when its learning rate halves, when it stops, and how it ended.
 
 After each epoch a :class:`SeedTracker` is given the seed's mask, its density, its mean loss
-over the epoch's accepted steps and (see below) its masked accuracy on the fitting images.
+over the epoch's accepted steps above the loss's floor (``masks.objective.LOSS_FLOOR``: the
+paper loss is at least 1, so a relative change of the loss itself would hide the change of
+the part that can still fall) and (see below) its masked accuracy on the fitting images.
 
 Keep rule: an epoch's mask is kept if that accuracy is at least ``keep_threshold`` times the
 clean accuracy (``protocol='authors'``: never the epoch-1 mask). The result is the last kept
