@@ -64,7 +64,8 @@ def embedded_model():
     from fourier_masks.models.training import train_model
 
     config = check_config({})
-    data = photo_patches(**{**config["dataset"], "n_test": 10})
+    keys = ("n_classes", "n_train", "image_size", "channels", "seed")
+    data = photo_patches(**{key: config["dataset"][key] for key in keys}, n_test=10)
     images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
     model = make_model("small_cnn", images.shape[1], int(labels.max()) + 1, seed=0)
     train_model(model, images, labels, "standard", device="cpu", **config["training"])

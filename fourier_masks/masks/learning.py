@@ -170,7 +170,8 @@ def _model_calls(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
 
 def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor):
     """Loss ``[A]``, mean mask ``[A]``, the loss's gradient w.r.t. ``params`` ``[A, C', H, W']`` of
-    one step on the images ``index`` ``[A, B]``, and what Adam's second moment takes in (same shape).
+    one step on the images ``index`` ``[A, B]``, and what Adam's second moment takes in (same shape;
+    None for the squared gradient).
 
     With ``second_moment='per_image'`` each image filters through its own copy of the mask, so
     one backward pass gives every image's gradient ``g_i`` of its own loss; the step's gradient
@@ -180,19 +181,20 @@ def _step_gradient(problem: _Problem, params: torch.Tensor, index: torch.Tensor)
     forward pass, while its activations are still in cache; a seed's loss depends on its own
     mask only, so this is the gradient of the summed loss.
     """
-    per_image, batch = problem.options.second_moment == "per_image", index.shape[1]
+    batch = index.shape[1]
+    per_image = problem.options.second_moment == "per_image" and batch > 1  # at batch size 1 both are grad ** 2
     parts = []
     for masks, images in _model_calls(problem, params, index):
         masks = masks.detach()
         leaf = (masks[:, None].repeat(1, batch, 1, 1, 1) if per_image else masks).requires_grad_(True)
         loss, mean_mask = _step_loss(problem, leaf, images)
         (grad,) = torch.autograd.grad(loss.sum(), leaf)
+        square = None
         if per_image:  # grad[:, i] is g_i / B
             grad, square = grad.sum(1), grad.square().sum(1) * batch
-        else:
-            square = grad * grad
         parts.append((loss.detach(), mean_mask.detach(), grad, square))
-    return tuple(torch.cat(tensors) for tensors in zip(*parts, strict=True))
+    loss, mean_mask, grad, square = zip(*parts, strict=True)
+    return torch.cat(loss), torch.cat(mean_mask), torch.cat(grad), torch.cat(square) if per_image else None
 
 
 def _jumped(problem: _Problem, state: LearningState, index: torch.Tensor, loss: torch.Tensor) -> torch.Tensor | None:
@@ -222,7 +224,8 @@ def _take_step(problem: _Problem, state: LearningState, index: torch.Tensor):
     with torch.no_grad():
         before = [state.params.clone(), state.adam_m.clone(), state.adam_v.clone()] if options.backs_off else None
         if jumped is not None:  # the jumped rows are moved back below
-            grad, square = torch.nan_to_num(grad), torch.nan_to_num(square)
+            grad = torch.nan_to_num(grad)
+            square = None if square is None else torch.nan_to_num(square)
         projected_adam(state.params, grad, square, state.adam_m, state.adam_v, state.step,
                         (lr * state.lr_scale).view(-1, 1, 1, 1), beta1)
         if options.backs_off:

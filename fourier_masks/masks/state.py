@@ -85,12 +85,15 @@ def projected_adam(params, grad, square, adam_m, adam_v, step: int, lr, beta1: f
                     beta2: float = 0.999, eps: float = 1e-8) -> None:
     """One in-place Adam update of ``params`` (``step`` counts from 1), clamped to ``[0, 1]``.
 
-    ``square`` is what the second moment takes in: ``grad * grad`` for PyTorch's Adam, or the
-    mean over the batch's images of each image's squared gradient (``second_moment='per_image'``).
+    ``square`` is what the second moment takes in: None for ``grad * grad`` (PyTorch's Adam), or
+    the mean over the batch's images of each image's squared gradient (``second_moment='per_image'``).
     ``lr`` is a number, or a tensor broadcasting to ``params`` (one rate per seed).
     """
     adam_m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    adam_v.mul_(beta2).add_(square, alpha=1 - beta2)
+    if square is None:
+        adam_v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    else:
+        adam_v.mul_(beta2).add_(square, alpha=1 - beta2)
     denominator = (adam_v / (1 - beta2**step)).sqrt_().add_(eps)
     params.sub_(adam_m / denominator * (lr / (1 - beta1**step))).clamp_(0.0, 1.0)
 
