@@ -63,6 +63,7 @@ from .objective import (
     to_full_masks,
 )
 from .options import MaskOptions, mask_options
+from .progress import epoch_line
 from .protocol import SeedTracker
 from .state import LearningState, projected_adam, undo_jumped
 
@@ -311,30 +312,11 @@ def _learn_epoch(problem: _Problem, state: LearningState) -> None:
     seconds = time.perf_counter() - start
     for row, tracker in zip(state.history[-len(active):], active, strict=True):
         row.update(seconds=seconds, status=tracker.status(options) or "learning")
-    _log_progress(state.history[-len(active):], active, problem, seconds)
+    log.info("%s", epoch_line(state.history[-len(active):], active, options.epochs,
+                              problem.steps_per_epoch, len(problem.images), seconds))
     still = [row for row, tracker in enumerate(active) if tracker.active]
     if len(still) < len(active):
         state.keep_rows(still)
-
-
-def _seed_progress(row: dict, tracker: SeedTracker) -> str:
-    """One seed's part of an epoch's log line: density, loss, fit accuracy where measured, how it ended."""
-    text = f"seed {row['seed']}: density {row['density']:.4f}, loss {row['loss']:.4f}"
-    if row["backoffs"]:
-        text += f", {row['backoffs']} steps undone"
-    if not math.isnan(row["fit_acc"]):
-        text += f", fit acc {row['fit_acc']:.4f}{', kept' if row['kept'] else ''}"
-    if not tracker.active:
-        text += f", {row['status']} with the mask of epoch {tracker.kept_epoch}"
-    return text
-
-
-def _log_progress(rows: list[dict], trained: list[SeedTracker], problem: _Problem, seconds: float) -> None:
-    """One log line per epoch: its speed, and each seed's progress (:func:`_seed_progress`)."""
-    seeds = "; ".join(_seed_progress(row, tracker) for row, tracker in zip(rows, trained, strict=True))
-    log.info("epoch %d (at most %d): %.1f s, %.1f steps/s (%.0f image-seed steps/s); %s", rows[0]["epoch"],
-             problem.options.epochs, seconds, problem.steps_per_epoch / seconds,
-             len(problem.images) * len(trained) / seconds, seeds)
 
 
 def _checked_seeds(images, labels, seeds) -> list[int]:
