@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import CenteredNorm  # noqa: E402
 
 from .masks.protocol import CONVERGED  # noqa: E402
 
@@ -135,15 +136,19 @@ def bias_summary(bias: pd.DataFrame, masks: pd.DataFrame, reference: str,
 def transfer_heatmap(transfer: pd.DataFrame):
     """Masked accuracy relative to clean accuracy: source mask (rows) x target model (columns).
 
-    Seeds of a source model are averaged.
+    Seeds of a source model are averaged. Colours diverge around 1 (red: the mask costs the
+    target accuracy, blue: it gains) over the matrix's own range, at least +-0.05, so that
+    differences of a few per cent between regimes stay visible.
     """
     relative = transfer.assign(retention=transfer["masked_acc"] / transfer["clean_acc"])
     matrix = relative.pivot_table(index="source_model", columns="target_model", values="retention", sort=False)
+    values = matrix.to_numpy()
+    halfrange = max(0.05, float(np.nanmax(np.abs(values - 1.0))))
     figure, axis = plt.subplots(figsize=(1 + 0.8 * matrix.shape[1], 1 + 0.7 * matrix.shape[0]))
-    image = axis.imshow(matrix.to_numpy(), cmap="magma", vmin=0, vmax=1)
-    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+    image = axis.imshow(values, cmap="RdBu", norm=CenteredNorm(vcenter=1.0, halfrange=halfrange))
+    for (i, j), value in np.ndenumerate(values):
         axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                  color="white" if value < 0.6 else "black")
+                  color="white" if abs(value - 1.0) > 0.6 * halfrange else "black")
     axis.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=60, ha="right")
     axis.set_yticks(range(matrix.shape[0]), matrix.index)
     axis.set_xlabel("target model")
