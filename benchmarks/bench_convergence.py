@@ -55,15 +55,16 @@ def external_panel_model(name: str):
     return panel.external_model(name), images[:1000], labels[:1000]
 
 
-def embedded_model():
-    """The embedded default's standard CNN (trained here, 4 epochs) and 800 fitting images."""
+def embedded_model(config: dict | None = None):
+    """The embedded default's standard CNN (trained here, 4 epochs) and 800 fitting images; or those
+    of ``config``, a checked config."""
     from fourier_masks.config import check_config
     from fourier_masks.data.dataset import to_float
     from fourier_masks.data.photos import photo_patches
     from fourier_masks.models.networks import make_model
     from fourier_masks.models.training import train_model
 
-    config = check_config({})
+    config = config or check_config({})
     keys = ("n_classes", "n_train", "image_size", "channels", "seed")
     data = photo_patches(**{key: config["dataset"][key] for key in keys}, n_test=10)
     images, labels = to_float(data.train_images), torch.from_numpy(data.train_labels)
@@ -89,9 +90,9 @@ def timed_runs(model, images, labels, lam: float, authors_epochs: int) -> dict:
             "theirs_seconds": time.perf_counter() - start}
 
 
-def bench(model, images, labels, lam: float, authors_epochs: int) -> dict:
+def bench(model, images, labels, lam: float, authors_epochs: int, yardstick: dict | None = None) -> dict:
     runs, stick = between_yardsticks(lambda: timed_runs(model, images, labels, lam, authors_epochs),
-                                     {**YARDSTICK, "repeats": 1})
+                                     yardstick or {**YARDSTICK, "repeats": 1})
     masks, history, theirs, authors = runs["masks"], runs["history"], runs["theirs"], runs["authors"]
     ours_seconds, theirs_seconds, yardstick = runs["ours_seconds"], runs["theirs_seconds"], stick["seconds"]
     last = history.groupby("seed").tail(1)

@@ -15,7 +15,7 @@ from fourier_masks.spectrum import apply_mask, symmetrize
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the benchmarks package lives at the root
 
-from benchmarks import bench_call, bench_memory, bench_quality, bench_steps  # noqa: E402
+from benchmarks import bench_call, bench_convergence, bench_memory, bench_quality, bench_steps  # noqa: E402
 from benchmarks._workloads import ModelSize  # noqa: E402
 
 TINY_MODEL = ModelSize(n_train=200, image_size=16, train_epochs=1)
@@ -92,6 +92,23 @@ def test_whole_call_benchmark_reports_shares_speed_ups_and_phases():
     assert profile["phases"]["clean reference"] > 0
     _check_common(results, bench_call, {"bare model's share of the whole call at 2 epochs",
                                         "steps per second vs the naive loop's whole call at 2 epochs"})
+
+
+def test_convergence_benchmark_reports_both_methods_on_the_embedded_model():
+    """bench_convergence's embedded mode at a tiny size: the model is trained on the photo patches of a
+    checked config, and both methods report their seconds, steps, masks and status."""
+    from fourier_masks.config import check_config
+
+    config = check_config({"dataset": {"n_train": 120, "image_size": 16, "channels": 1, "n_classes": 3},
+                           "training": {"epochs": 1}, "mask": {"fit_images": 24}})
+    model, images, labels = bench_convergence.embedded_model(config)
+    assert images.shape == (24, 1, 16, 16) and labels.shape == (24,)
+    results = bench_convergence.bench(model, images, labels, 0.2, authors_epochs=1, yardstick=TINY_YARDSTICK)
+    ours, theirs = results["learn_masks_per_seed"], results["authors_loop"]
+    assert len(ours) == 3 and all(entry["status"] in {"converged", "recovered", "budget"} for entry in ours)
+    assert all(entry["steps"] > 0 and 0 < entry["density"] <= 1 for entry in ours)
+    assert theirs["epochs"] == 1 and theirs["steps"] == 24 and 0 < theirs["density"] <= 1
+    assert results["yardstick_seconds"] > 0 and results["seconds_per_seed_over_yardstick"] > 0
 
 
 def test_scripts_run_as_modules_from_the_repository_root():
