@@ -3,22 +3,28 @@
 The stored copies in ``tests/data/tiny_fingerprint/{CPU capability}/`` were taken from the
 results of ``tests/configs/tiny.yaml``; ``tests/test_workflow.py`` compares each new tiny run
 with them, so a refactor that changes a number fails. A change that is meant to alter results
-refreshes the copy of the machine it runs on with::
+refreshes the copies and says why in its commit message::
 
-    python tests/fingerprint.py RESULTS_DIR   # e.g. the results/ of a tiny run
+    python tests/fingerprint.py --retake      # runs the tiny config, stores every copy this CPU can make
+    python tests/fingerprint.py RESULTS_DIR   # stores this machine's copy from a tiny run's results
 
-and says why in its commit message. Floating-point kernels round differently on CPUs with
-different vector units (AVX2, AVX512), and three epochs of Adam carry that rounding into the
-masks (4e-4 seen), so each capability has its own copy. Equality is exact (bit for bit) against
-the copy made with the same torch version on the same capability; with no such copy, floats
-are compared with another copy to ``rtol=1e-4, atol=1e-5``.
+Floating-point kernels round differently on CPUs with different vector units (AVX2, AVX512),
+and three epochs of Adam carry that rounding into the masks (4e-4 seen), so each capability
+has its own copy. Equality is exact (bit for bit) against the copy made with the same torch
+version on the same capability; with no such copy, floats are compared with another copy to
+``rtol=1e-4, atol=1e-5``. An AVX512 machine also makes the AVX2 copy: ``--retake`` runs the
+tiny config a second time with torch, oneDNN, MKL, NumPy and OpenBLAS held to AVX2
+(:data:`HELD_TO`), which reproduced the AVX2 copy of an AVX2 machine bit for bit (2026-12-02).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,11 @@ import torch
 
 STORED = Path(__file__).resolve().parent / "data" / "tiny_fingerprint"
 TIMING_COLUMNS = ("seconds",)
+
+#: Environment that holds every numerical library of a more capable CPU to one capability.
+HELD_TO = {"AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+                    "MKL_CBWR": "AVX2", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL",
+                    "OPENBLAS_CORETYPE": "Haswell"}}
 
 
 def platform() -> dict:
@@ -91,6 +102,22 @@ def differences(results: Path, root: Path = STORED) -> list[str]:
     return found
 
 
+def retake() -> None:
+    """Run the tiny config and store its fingerprint natively and under each capability of :data:`HELD_TO`
+    below this CPU's (an AVX512 machine: AVX512 and AVX2)."""
+    from runs import snakemake
+
+    own = platform()["cpu_capability"]
+    for held in [None, *(c for c in HELD_TO if own == "AVX512" and c != own)]:
+        env = {**os.environ, **HELD_TO.get(held, {})}
+        with tempfile.TemporaryDirectory() as workdir:
+            snakemake(Path(workdir), env=env)
+            subprocess.run([sys.executable, __file__, str(Path(workdir) / "results")], env=env, check=True)
+
+
 if __name__ == "__main__":
-    save(Path(sys.argv[1]))
-    print(f"fingerprint of {sys.argv[1]} stored in {STORED / platform()['cpu_capability']}")
+    if sys.argv[1] == "--retake":
+        retake()
+    else:
+        save(Path(sys.argv[1]))
+        print(f"fingerprint of {sys.argv[1]} stored in {STORED / platform()['cpu_capability']}")

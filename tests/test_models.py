@@ -135,3 +135,50 @@ def test_builders_never_read_files_named_by_arch_kwargs(tmp_path, arch, key):
     with pytest.raises(InputError, match=rf"models\[0\] \(m\).arch_kwargs.{key} would make"):
         check_sources(config, tmp_path)
     assert not marker.exists()
+
+
+def _with_batch_norm_statistics(model):
+    """``model`` with running statistics and affine weights as training leaves them, not the identity."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            for tensor, (lo, hi) in ((module.running_mean, (-0.5, 0.5)), (module.running_var, (0.3, 3.0)),
+                                     (module.weight.data, (0.5, 1.5)), (module.bias.data, (-0.3, 0.3))):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) * (hi - lo) + lo)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "resnet8"])
+def test_loaded_models_run_with_batch_norm_folded_and_the_same_logits_and_input_gradients(tmp_path, arch):
+    model = _with_batch_norm_statistics(make_model(arch, 3, 5, [0.4, 0.5, 0.6], [0.2, 0.25, 0.3], seed=0))
+    save_model(tmp_path / "m.pt", model, arch=arch, input_shape=(3, 32, 32), num_classes=5, source="train")
+    loaded = load_model(tmp_path / "m.pt")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.modules())
+    x = torch.rand(16, 3, 32, 32, requires_grad=True)
+    torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-5)
+    ours, = torch.autograd.grad(loaded(x).logsumexp(1).sum(), x)
+    theirs, = torch.autograd.grad(model(x).logsumexp(1).sum(), x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()), "the original must stay unchanged"
+
+
+def test_batch_norm_stays_where_the_forward_does_not_apply_it_right_after_its_convolution():
+    from fourier_masks.models.fusion import folded
+
+    class Doubled(torch.nn.Module):
+        """Runs its Sequential's layers one by one, doubling in between: folding would change it."""
+
+        def __init__(self):
+            super().__init__()
+            self.block = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+        def forward(self, x):
+            return self.block[1](2 * self.block[0](x)).mean((2, 3))
+
+    model = _with_batch_norm_statistics(Doubled())
+    assert folded(model, torch.rand(8, 3, 16, 16)) is model
+    training = _with_batch_norm_statistics(make_model("small_cnn", 3, 5, seed=0)).train()
+    statistics = [m.running_mean.clone() for m in training.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert folded(training, torch.rand(8, 3, 16, 16)) is training
+    after = [m.running_mean for m in training.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(a, b) for a, b in zip(statistics, after, strict=True)), "a probe must not train it"

@@ -7,8 +7,8 @@ For a frozen network ``f``, images ``x`` and labels ``y``, the mask ``M`` (one v
     ce:     CE(f(x~), y) + lambda * mean(M)
     kl:     KL(softmax f(x) || softmax f(x~)) + lambda * mean(M)
 
-with ``x~ = Re(ifft2(M * fft2(x)))``. ``phi`` is the paper's ``exp(d^2)`` for ``|d| <= 2``
-nats (:data:`KNEE`) and its tangent line beyond, ``e^4 (1 + 4 (|d| - 2))``: equal to the
+with ``x~ = Re(ifft2(M * fft2(x)))``. ``phi`` is the paper's ``exp(d^2)`` for ``|d| <= 1``
+nat (:data:`KNEE`) and its tangent line beyond, ``e (1 + 2 (|d| - 1))``: equal to the
 paper's where learning normally runs, finite in value and gradient for any ``d`` (``exp(d^2)``
 overflows float32 at ``|d| > 9.4``). The paper learns at batch size 1, so its invariance term is
 per image: at batch size B it is the batch mean of ``phi(d_i)``, which equals the paper's

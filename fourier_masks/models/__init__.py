@@ -3,6 +3,8 @@
 ``networks``     the package's architectures, builders by name, ``freeze``/``predict``/``accuracy``
 ``safe_load``    tensors-only ``torch.load`` (a data file never runs code)
 ``files``        the model file format every rule shares: ``save_model``, ``load_model``
+``layout``       the memory layout a model runs in (channels-last where it gives the same logits)
+``fusion``       eval-mode batch norm folded into convolutions for frozen models
 ``programs``     TorchScript archives and torch.export programs, checked before they run
 ``zoo``          the RobustBench model zoo
 ``checkpoints``  the user's own state dicts fitted to an architecture

@@ -19,8 +19,8 @@ A model file (``results/models/{model}/model.pt``) is a ``torch.save`` of a plai
                   it was trained or acquired (:func:`.layout.choose_layout`); absent = ``False``
 
 :func:`load_model` turns it back into an eval-mode ``nn.Module`` taking ``[N, C, H, W]``
-images in ``[0, 1]``, in the recorded memory layout. A file is read as tensors only; an
-``import:`` architecture is code, so it is imported only when the caller names it in
+images in ``[0, 1]``, in the recorded memory layout, batch norm folded (:mod:`.fusion`). A file
+is read as tensors only; an ``import:`` architecture is code, so it is imported only when the caller names it in
 ``imports`` (the workflow passes the config's own entries, see :func:`~fourier_masks.models.sources.imports_of`).
 """
 
@@ -34,7 +34,8 @@ from torch import nn
 
 from ..atomic import write_atomic
 from ..errors import InputError, brief
-from .layout import set_layout
+from .fusion import folded
+from .layout import probe_images, set_layout
 from .networks import ARCHITECTURES, Normalized, build_network, freeze
 from .programs import load_program
 from .safe_load import load_tensors
@@ -125,7 +126,9 @@ def _network(record: dict, path, imports: dict) -> nn.Module:
 def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None = None) -> Normalized:
     """Load a model file as a frozen eval-mode module taking ``[N, C, H, W]`` in ``[0, 1]``.
 
-    The module runs in the memory layout the file records (``channels_last``).
+    The module runs in the memory layout the file records (``channels_last``), with its
+    eval-mode batch norm folded into the convolutions where that leaves its logits unchanged
+    (:func:`.fusion.folded`): the loaded model is for inference and input gradients, not training.
 
     ``imports``: ``{arch: python_path}`` of the ``import:`` architectures the caller trusts
     (:func:`~fourier_masks.models.sources.imports_of` gives the config's); a file naming another one is refused.
@@ -139,4 +142,5 @@ def load_model(path, device: str | torch.device = "cpu", *, imports: dict | None
     channels_last = {**LEGACY_KEYS, **record}["channels_last"]
     if not isinstance(channels_last, bool):
         raise InputError(f"model file {path} has channels_last = {channels_last!r}; expected true or false.")
-    return set_layout(freeze(model), channels_last).to(device)
+    model = folded(freeze(model), probe_images(model.input_shape, "cpu"))
+    return set_layout(model, channels_last).to(device)

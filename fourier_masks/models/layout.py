@@ -26,7 +26,7 @@ import logging
 
 import torch
 
-__all__ = ["PROBE_IMAGES", "adopt_layout", "choose_layout", "runs_channels_last", "set_layout"]
+__all__ = ["PROBE_IMAGES", "adopt_layout", "choose_layout", "probe_images", "runs_channels_last", "set_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,13 @@ def choose_layout(model: torch.nn.Module, input_shape, wanted: bool) -> bool:
     """
     if not wanted:
         return False
-    device = next(iter(model.parameters()), torch.empty(0)).device
+    return runs_channels_last(model, probe_images(input_shape, next(iter(model.parameters()), torch.empty(0)).device))
+
+
+def probe_images(input_shape, device) -> torch.Tensor:
+    """:data:`PROBE_IMAGES` fixed (seeded) uniform images ``[PROBE_IMAGES, C, H, W]`` in ``[0, 1]`` on ``device``."""
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(PROBE_IMAGES, *input_shape, generator=generator).to(device)
-    return runs_channels_last(model, images)
+    return torch.rand(PROBE_IMAGES, *input_shape, generator=generator).to(device)
 
 
 def set_layout(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
