@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .layout import disagreement
+
 __all__ = ["fold_batch_norm", "folded"]
 
 log = logging.getLogger(__name__)
@@ -58,15 +60,13 @@ def folded(model: nn.Module, images: torch.Tensor, rtol: float = 1e-3, atol: flo
     modules = list(model.modules())
     if any(m.training for m in modules) or not any(type(m) is nn.BatchNorm2d for m in modules):
         return model  # not frozen (a probe would update its statistics), or nothing to fold
-    candidate = fold_batch_norm(copy.deepcopy(model))
     try:
-        same = torch.allclose(candidate(images).float(), model(images).float(), rtol=rtol, atol=atol)
-    except Exception as error:  # noqa: BLE001 - any failure there means: keep the model as it is
-        log.info("batch norm left unfolded in %s: %s", type(model).__name__, error)
+        reference = model(images).float()
+    except Exception:  # noqa: BLE001 - the model's own checks report a forward pass that fails
         return model
-    if not same:
-        log.info("batch norm left unfolded in %s: its logits would change.", type(model).__name__)
+    candidate = fold_batch_norm(copy.deepcopy(model))
+    reason = disagreement(lambda: candidate(images), reference, rtol, atol)
+    if reason:
+        log.info("batch norm left unfolded in %s: %s.", type(model).__name__, reason)
         return model
-    for parameter in candidate.parameters():
-        parameter.requires_grad_(False)
     return candidate

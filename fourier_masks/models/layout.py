@@ -26,7 +26,8 @@ import logging
 
 import torch
 
-__all__ = ["PROBE_IMAGES", "adopt_layout", "choose_layout", "probe_images", "runs_channels_last", "set_layout"]
+__all__ = ["PROBE_IMAGES", "adopt_layout", "choose_layout", "disagreement", "probe_images", "runs_channels_last",
+           "set_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +46,24 @@ def runs_channels_last(model: torch.nn.Module, images: torch.Tensor, rtol: float
     model.to(memory_format=torch.contiguous_format)
     reference = model(images.contiguous()).float()
     try:
-        model.to(memory_format=torch.channels_last)
-        logits = model(images.contiguous(memory_format=torch.channels_last)).float()
-        same = logits.shape == reference.shape and torch.allclose(logits, reference, rtol=rtol, atol=atol)
-        reason = "its logits differ from the default layout's"
-    except Exception as error:  # noqa: BLE001 - any failure there means: not in this layout
-        same, reason = False, f"its forward pass fails there ({type(error).__name__}: {str(error).splitlines()[0]})"
+        reason = disagreement(lambda: model.to(memory_format=torch.channels_last)(
+            images.contiguous(memory_format=torch.channels_last)), reference, rtol, atol)
     finally:
         model.to(memory_format=torch.contiguous_format)
-    if not same:
+    if reason:
         log.info("running %s in the default memory layout: %s.", type(model).__name__, reason)
-    return same
+    return reason is None
+
+
+def disagreement(run, reference: torch.Tensor, rtol: float = 1e-3, atol: float = 1e-4) -> str | None:
+    """Why the logits ``run()`` gives differ from ``reference`` beyond float tolerance, or None where they agree."""
+    try:
+        logits = run().float()
+    except Exception as error:  # noqa: BLE001 - any failure there means: not this way
+        return f"its forward pass fails there ({type(error).__name__}: {str(error).splitlines()[0]})"
+    if logits.shape == reference.shape and torch.allclose(logits, reference, rtol=rtol, atol=atol):
+        return None
+    return "its logits would differ"
 
 
 def choose_layout(model: torch.nn.Module, input_shape, wanted: bool) -> bool:
