@@ -208,10 +208,11 @@ def test_default_masks_keep_the_one_region_a_torchscript_classifier_uses():
 def test_paper_loss_charges_a_plain_cnn_for_the_confidence_its_ideal_mask_adds():
     """Why the paper loss's masks of a plain one-region CNN are not on/off (README, Definitions):
     keeping the region and DC alone removes background that costs the network confidence, and
-    ``exp(d^2)`` charges a fall in cross-entropy like a rise, so the paper loss ranks the region
-    attenuated to 0.7 above the ideal mask, while ``ce`` ranks the ideal mask first (measured:
-    d = -0.027 nats; paper loss 1.018 for the ideal mask, 1.0095 attenuated)."""
-    from fourier_masks.masks.objective import clean_reference, loss_per_seed
+    ``exp(d^2)`` charges a fall in cross-entropy like a rise, so the paper's invariance term ranks
+    the region attenuated to 0.7 above the ideal mask, while ``ce`` ranks the ideal mask above it
+    (measured: the ideal mask lowers the CE of 91% of the images, and those carry 97% of its
+    invariance charge; paper loss at lambda 0.05 1.018 for the ideal mask, 1.0095 attenuated)."""
+    from fourier_masks.masks.objective import clean_reference, invariance, loss_per_seed
 
     torch.set_num_threads(1)
     radius, orientation = (5.0, 9.0), (0.0, 45.0)
@@ -234,12 +235,15 @@ def test_paper_loss_charges_a_plain_cnn_for_the_confidence_its_ideal_mask_adds()
     assert clean_acc >= 0.99 and (logits.argmax(-1) == labels).float().mean(-1).min() >= 0.99  # the premise
     assert accuracy(model, apply_mask(images, 1 - region), labels, batch_size=200) <= 0.35
     gap = torch.nn.functional.cross_entropy(logits[0], labels, reduction="none") - ce_clean
-    assert gap.mean() < -0.01, f"the ideal mask changes the cross-entropy by {gap.mean():.4f} nats"
+    charge = invariance(gap) - 1
+    falls = float(charge[gap < 0].sum() / charge.sum())
+    assert falls > 0.8, f"images whose cross-entropy falls carry only {falls:.2f} of the ideal mask's charge"
 
-    def loss(kind):
+    def loss(kind, lam):
         return loss_per_seed(kind, logits, labels.expand(2, -1), ce_clean.expand(2, -1),
-                             logp_clean.expand(2, -1, -1), 0.05, masks.mean((1, 2)))
+                             logp_clean.expand(2, -1, -1), lam, masks.mean((1, 2)))
 
-    paper, ce = loss("paper"), loss("ce")
-    assert paper[1] < paper[0] and ce[0] < ce[1], f"paper loss {paper.tolist()}, ce {ce.tolist()}"
-    print(f"ideal mask: d {gap.mean():.4f} nats; paper {paper.tolist()}, ce {ce.tolist()}")
+    paper, ce = loss("paper", 0.0), loss("ce", 0.0)  # the data terms alone: the sparsity term favours 0.7 anyway
+    assert paper[1] < paper[0] and ce[0] < ce[1], f"paper term {paper.tolist()}, ce term {ce.tolist()}"
+    print(f"ideal mask: mean d {gap.mean():.4f} nats, falls carry {falls:.3f} of its charge; "
+          f"paper at lambda 0.05 {loss('paper', 0.05).tolist()}, ce {ce.tolist()}")
