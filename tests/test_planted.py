@@ -9,6 +9,7 @@ from fourier_masks.data.dataset import to_float
 from fourier_masks.data.planted import class_slices, planted, region_mask
 from fourier_masks.errors import InputError
 from fourier_masks.masks.learning import learn_masks
+from fourier_masks.masks.objective import clean_reference, invariance, loss_per_seed
 from fourier_masks.models.networks import accuracy, make_model
 from fourier_masks.models.training import train_model
 from fourier_masks.spectrum import apply_mask, radius_grid, reflect
@@ -157,6 +158,16 @@ def test_config_snr_sets_the_class_signal_power(snr):
     assert not np.array_equal(other.train_images, data.train_images)
 
 
+#: Issue 20's one-region classifiers: planted data with a mid-radius oblique region, 4 training epochs.
+ONE_REGION = {"radius": (5.0, 9.0), "orientation": (0.0, 45.0)}
+ONE_REGION_TRAINING = training(epochs=4, batch_size=64, lr=3e-3, seed=0)
+
+
+def _one_region_data():
+    """The planted data (2000 training, 800 test images, 32 px) and its region ``[32, 32]``."""
+    return planted_data(n_train=2000, n_test=800, **ONE_REGION), torch.from_numpy(region_mask(32, **ONE_REGION))
+
+
 class _RegionOnly(torch.nn.Module):
     """A classifier that sees one frequency region only: a fixed band-pass, then ``network``."""
 
@@ -179,13 +190,11 @@ def test_default_masks_keep_the_one_region_a_torchscript_classifier_uses():
     from fourier_masks.models.programs import load_torchscript
 
     torch.set_num_threads(1)
-    radius, orientation = (5.0, 9.0), (0.0, 45.0)
-    data = planted_data(n_train=2000, n_test=800, radius=radius, orientation=orientation)
-    region = torch.from_numpy(region_mask(32, radius, orientation))
+    data, region = _one_region_data()
     network = make_model("small_cnn", 1, 4, [0.5], [0.12], seed=0)
     model = _RegionOnly(region, network)
     train_model(model, to_float(data.train_images), torch.from_numpy(data.train_labels), "standard",
-                **training(epochs=4, batch_size=64, lr=3e-3, seed=0))
+                **ONE_REGION_TRAINING)
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(model.eval()), buffer)
     model = load_torchscript(buffer.getvalue(), "the one-region classifier")
@@ -212,18 +221,14 @@ def test_paper_loss_charges_a_plain_cnn_for_the_confidence_its_ideal_mask_adds()
     the region attenuated to 0.7 above the ideal mask, while ``ce`` ranks the ideal mask above it
     (measured: the ideal mask lowers the CE of 91% of the images, and those carry 97% of its
     invariance charge; paper loss at lambda 0.05 1.018 for the ideal mask, 1.0095 attenuated)."""
-    from fourier_masks.masks.objective import clean_reference, invariance, loss_per_seed
-
     torch.set_num_threads(1)
-    radius, orientation = (5.0, 9.0), (0.0, 45.0)
-    data = planted_data(n_train=2000, n_test=800, radius=radius, orientation=orientation)
-    region = torch.from_numpy(region_mask(32, radius, orientation))
+    data, region = _one_region_data()
     ideal = region.clone()
     ideal[0, 0] = 1.0
     x, y = to_float(data.train_images), torch.from_numpy(data.train_labels)
     model = make_model("small_cnn", 1, 4, [0.5], [0.12], seed=0)
     train_model(model, torch.cat([x, apply_mask(x, ideal)]), torch.cat([y, y]), "standard",
-                **training(epochs=4, batch_size=64, lr=3e-3, seed=0))
+                **ONE_REGION_TRAINING)
     model.eval()
     images, labels = to_float(data.test_images), torch.from_numpy(data.test_labels)
     ce_clean, logp_clean, clean_acc = clean_reference(model, images, labels, 200, "cpu")
