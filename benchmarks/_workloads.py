@@ -58,8 +58,8 @@ def mask_defaults(device) -> tuple[MaskOptions, list[int]]:
 
 
 def paper_options(options: MaskOptions) -> MaskOptions:
-    """``options`` at the paper's settings: batch size 1 and the authors' lambda and lr."""
-    return dataclasses.replace(options, batch_size=1, lam=PAPER["lam"], lr=PAPER["lr"])
+    """``options`` at the paper's settings: batch size 1, the paper's loss and the authors' lambda and lr."""
+    return dataclasses.replace(options, loss="paper", batch_size=1, lam=PAPER["lam"], lr=PAPER["lr"])
 
 
 def benchmark_model(size: ModelSize, device: torch.device):

@@ -29,7 +29,7 @@ def test_naive_reference_learns_the_mask_learn_masks_learns(tiny_model, tiny_dat
                                 evaluate=False, **options)
     package, _ = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, parametrization="fft",
                              schedule="constant", init="ones", keep_threshold=0.0, device="cpu",
-                             **{"lambda": 0.2}, **options)
+                             loss="paper", **{"lambda": 0.2}, **options)
     assert naive.shape == (16, 16) and 0 <= naive.min() and naive.max() <= 1
     assert naive.mean() < 0.99 and list(history["epoch"]) == [1, 2], "the naive loop must learn"
     np.testing.assert_allclose(symmetrize(naive), package[0, 0], atol=1e-4)

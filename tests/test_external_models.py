@@ -119,7 +119,7 @@ def test_authors_protocol_agrees_with_the_authors_loop_on_an_external_model(mnis
     theirs, _ = naive_mask(external_model("deeprobust_mnist_pgd.pt"), images, labels, seed=1, lam=0.2, lr=1e-3,
                            **rules)
     ours, history = learn_masks(model, images, labels, seeds=[1], batch_size=1, lr=1e-3, schedule="onecycle",
-                                parametrization="fft", protocol="authors", **{"lambda": 0.2}, **rules)
+                                parametrization="fft", protocol="authors", loss="paper", **{"lambda": 0.2}, **rules)
     symmetric = ((theirs + reflect(theirs)) / 2)[None]
     assert abs(ours.mean() - symmetric.mean()) <= 0.02
     ours_low, theirs_low = (frequency_bias(mask, 0.5)["low_freq_fraction"] for mask in (ours[0], symmetric))

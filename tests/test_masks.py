@@ -156,7 +156,7 @@ def test_authors_protocol_agrees_with_the_authors_loop(tiny_model, tiny_data):
     naive, reference = naive_mask(copy.deepcopy(tiny_model), x, y, seed=1, lam=0.2, lr=0.01, **rules)
     # the authors' loop and tiny_model run in the default layout; NHWC would add rounding over ~100 steps
     package, history = learn_masks(copy.deepcopy(tiny_model), x, y, seeds=[1], batch_size=1, lr=0.01,
-                                   schedule="onecycle", parametrization="fft", protocol="authors",
+                                   schedule="onecycle", parametrization="fft", protocol="authors", loss="paper",
                                    **{"lambda": 0.2}, **rules)
     assert list(history["kept"]) == list(reference["kept"]) and not history["kept"].iloc[0]
     assert not history["kept"].all(), "some epochs must miss the keep rule for this test to mean anything"
@@ -389,8 +389,9 @@ def test_projected_adam_equals_torch_adam_followed_by_a_clamp():
     assert params.min() == 0 and params.max() == 1, "the clamp must bind for this test to mean anything"
 
 
-def _image_gradient(model, image, label, params, lam):
-    """Gradient of one image's paper loss w.r.t. a half-spectrum mask ``[1, H, W']``, written out plainly."""
+def _image_gradient(model, image, label, params, lam, loss):
+    """Gradient of one image's ``paper`` or ``paper_one_sided`` loss w.r.t. a half-spectrum mask
+    ``[1, H, W']``, written out plainly."""
     from fourier_masks.masks.objective import bin_weights, invariance
 
     mask = params.clone().requires_grad_(True)
@@ -398,26 +399,32 @@ def _image_gradient(model, image, label, params, lam):
     masked = torch.fft.irfft2(torch.fft.rfft2(image[None]) * mask, s=(height, width))
     gap = (torch.nn.functional.cross_entropy(model(masked), label[None])
            - torch.nn.functional.cross_entropy(model(image[None]), label[None]))
-    loss = invariance(gap) + lam * (mask * bin_weights(height, width, "rfft")).sum() / (height * width)
-    (grad,) = torch.autograd.grad(loss, mask)
+    if loss == "paper_one_sided":
+        gap = torch.clamp(gap, min=0.0)
+    total = invariance(gap) + lam * (mask * bin_weights(height, width, "rfft")).sum() / (height * width)
+    (grad,) = torch.autograd.grad(total, mask)
     return grad
 
 
-@pytest.mark.parametrize("second_moment", ["per_image", "batch"])
-def test_a_step_takes_in_each_images_squared_gradient_or_the_batchs(tiny_model, tiny_data, second_moment):
+@pytest.mark.parametrize(("second_moment", "loss"), [("per_image", "paper_one_sided"), ("per_image", "paper"),
+                                                     ("batch", "paper_one_sided")])
+def test_a_step_takes_in_each_images_squared_gradient_or_the_batchs(tiny_model, tiny_data, second_moment, loss):
     """One backward pass gives the batch gradient and the mean of the images' squared gradients,
     equal to computing each image's gradient on its own (per_image), or the squared mean (batch)."""
     from fourier_masks.masks.learning import _Problem, _step_gradient
 
     x, y = tiny_data[0][:12], tiny_data[1][:12]
-    options = mask_options(second_moment=second_moment, model_batch_size=8, device="cpu", **{"lambda": 0.2})
+    options = mask_options(second_moment=second_moment, model_batch_size=8, device="cpu", loss=loss, **{"lambda": 0.2})
     problem = _Problem.build(tiny_model, x, y, options)
     params = torch.rand(2, 1, 16, 9, generator=torch.Generator().manual_seed(0))
     index = torch.tensor([[0, 3, 5, 7, 11], [1, 2, 4, 6, 8]])
     _, _, grad, square = _step_gradient(problem, params, index)
     for row in range(2):
-        each = torch.stack([_image_gradient(problem.model, x[i], y[i], params[row], 0.2) for i in index[row]])
+        each = torch.stack([_image_gradient(problem.model, x[i], y[i], params[row], 0.2, loss) for i in index[row]])
         torch.testing.assert_close(grad[row], each.mean(0), rtol=1e-4, atol=1e-7)
+        if loss == "paper_one_sided":  # some images' cross-entropy falls, so the clamp matters here
+            two_sided = [_image_gradient(problem.model, x[i], y[i], params[row], 0.2, "paper") for i in index[row]]
+            assert not torch.allclose(each, torch.stack(two_sided)), "no image's cross-entropy fell"
         if second_moment == "per_image":
             torch.testing.assert_close(square[row], each.square().mean(0), rtol=1e-4, atol=1e-9)
             assert not torch.allclose(square[row], grad[row].square(), rtol=0.1), "the images' gradients must differ"

@@ -3,17 +3,20 @@
 For a frozen network ``f``, images ``x`` and labels ``y``, the mask ``M`` (one value in
 ``[0, 1]`` per frequency bin) is scored by (Karantzas et al. 2022; docs/method.md)::
 
-    paper:  phi(CE(f(x~), y) - CE(f(x), y)) + lambda * mean(M)
-    ce:     CE(f(x~), y) + lambda * mean(M)
-    kl:     KL(softmax f(x) || softmax f(x~)) + lambda * mean(M)
+    paper:            phi(CE(f(x~), y) - CE(f(x), y)) + lambda * mean(M)
+    paper_one_sided:  phi(max(CE(f(x~), y) - CE(f(x), y), 0)) + lambda * mean(M)
+    ce:               CE(f(x~), y) + lambda * mean(M)
+    kl:               KL(softmax f(x) || softmax f(x~)) + lambda * mean(M)
 
 with ``x~ = Re(ifft2(M * fft2(x)))``. ``phi`` is the paper's ``exp(d^2)`` for ``|d| <= 1``
 nat (:data:`KNEE`) and its tangent line beyond, ``e (1 + 2 (|d| - 1))``: equal to the
 paper's where learning normally runs, finite in value and gradient for any ``d`` (``exp(d^2)``
 overflows float32 at ``|d| > 9.4``). The paper learns at batch size 1, so its invariance term is
 per image: at batch size B it is the batch mean of ``phi(d_i)``, which equals the paper's
-loss at B = 1. ``mean(M)`` is the L1 norm over the number of bins, so ``lambda`` has one scale
-for every loss.
+loss at B = 1. ``paper_one_sided`` charges an image only for a rise in its cross-entropy: equal
+to ``paper`` wherever masking makes the network less sure, it does not charge a mask for the
+confidence it adds (README, Definitions). ``mean(M)`` is the L1 norm over the number of bins,
+so ``lambda`` has one scale for every loss.
 
 Masks are stacked per seed: parameters ``[S, C', H, W']`` with ``W' = W // 2 + 1`` for the
 ``rfft`` parametrisation (half spectrum) and ``W`` for ``fft``; full-layout masks are
@@ -49,7 +52,7 @@ __all__ = [
 KNEE = 1.0
 
 #: The least value of each loss's invariance term (``exp(d^2) >= 1``); the stop rule reads the loss above it.
-LOSS_FLOOR = {"paper": 1.0, "ce": 0.0, "kl": 0.0}
+LOSS_FLOOR = {"paper": 1.0, "paper_one_sided": 1.0, "ce": 0.0, "kl": 0.0}
 
 
 def bin_weights(height: int, width: int, parametrization: str) -> torch.Tensor:
@@ -157,5 +160,9 @@ def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
         term = (logp_clean.exp() * (logp_clean - logp)).sum(-1).mean(-1)
     else:
         ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
-        term = ce.mean(-1) if kind == "ce" else invariance(ce - ce_clean).mean(-1)
+        if kind == "ce":
+            term = ce.mean(-1)
+        else:
+            gap = ce - ce_clean
+            term = invariance(gap.clamp(min=0.0) if kind == "paper_one_sided" else gap).mean(-1)
     return term + lam * mean_mask
