@@ -12,8 +12,10 @@ On the same images of one network, in one run:
 It prints per method the seconds, the optimiser steps (image steps for the authors' batch-1
 loop), the density, ``low_freq_fraction`` and the final objective
 ``mean(phi(CE(x~) - CE(x))) + lambda mean(M)`` on the fitting images, and seconds over the
-yardstick's. With ``--lambda 0.2`` both learn the authors' objective, so their masks can be
-compared directly.
+yardstick's. With ``--lambda 0.2`` the authors' loop learns their objective and ``learn_masks``
+its one-sided form (the default ``paper_one_sided``, equal to it wherever masking raises an
+image's cross-entropy), so their masks can be compared directly; the objective printed is the
+paper's for both.
 
 The network is one of ``../shared/external`` (see its README) when that folder is there
 (``--model deeprobust_mnist_pgd.pt``, say), else the embedded default's standard CNN trained here.
