@@ -78,9 +78,12 @@ def test_masks_and_figures_are_written(tiny_run):
 
 def test_results_match_the_stored_fingerprint(tiny_run):
     """Masks and tables equal the stored fingerprint: a refactor must not change a number."""
-    from fingerprint import differences
+    from fingerprint import differences, platform
 
     found = differences(tiny_run / "results")
+    if found is None:
+        pytest.skip(f"tests/data/tiny_fingerprint has no copy for {platform()['cpu_capability']}: take one with "
+                    "python tests/fingerprint.py --retake")
     assert not found, "results differ from tests/data/tiny_fingerprint (refresh it with tests/fingerprint.py " \
         "only for a change meant to alter results):\n" + "\n".join(found)
 
