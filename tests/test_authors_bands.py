@@ -34,9 +34,9 @@ from skimage import draw
 from fourier_masks.spectrum import angular_band_index, band_energies, radial_band_index
 
 DATA = Path(__file__).parent / "data"
-#: Masks of real runs: the tiny config's (16 px; all-pass while its short runs keep the initial
-#: mask) and the embedded default's standard model, seed 1 (32 px, density 0.55, make run).
-REAL_MASKS = sorted((DATA / "tiny_fingerprint" / "masks").glob("*/seed*.npy")) + [
+#: Masks of real runs: the tiny config's (16 px, stored per CPU capability) and the embedded
+#: default's standard model, seed 1 (32 px, density 0.55, make run).
+REAL_MASKS = sorted((DATA / "tiny_fingerprint").glob("*/masks/*/seed*.npy")) + [
     DATA / "embedded_default_standard_seed1.npy"]
 
 
