@@ -22,8 +22,12 @@ run: $(STAMP)
 	$(BIN)/python -m fourier_masks.config $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
+# Test files are shared out to TEST_WORKERS processes (pytest-xdist), each file whole in one of
+# them so that its module fixtures are built once: 1050 s against 1599 s in one process (2 cores).
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest  # testpaths: tests and the package's doctests
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile  # tests and doctests
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
