@@ -10,7 +10,7 @@ refreshes the copies and says why in its commit message::
 
 Floating-point kernels round differently on CPUs with different vector units (AVX2, AVX512),
 and three epochs of Adam carry that rounding into the masks (4e-4 seen), so each capability
-has its own copy. Equality is exact (bit for bit) against the copy made with the same torch
+needs its own copy (stored now: AVX2). Equality is exact (bit for bit) against the copy made with the same torch
 version on the same capability, and to ``rtol=1e-4, atol=1e-5`` with another torch; a CPU
 capability with no copy skips the comparison (another capability's copy is no reference).
 An AVX512 machine also makes the AVX2 copy: ``--retake`` runs the

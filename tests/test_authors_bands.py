@@ -35,7 +35,7 @@ from fourier_masks.spectrum import angular_band_index, band_energies, radial_ban
 
 DATA = Path(__file__).parent / "data"
 #: Masks of real runs: the tiny config's (16 px, stored per CPU capability) and the embedded
-#: default's standard model, seed 1 (32 px, density 0.55, make run).
+#: default's standard model, seed 1 (32 px, density 0.55, from an earlier make run).
 REAL_MASKS = sorted((DATA / "tiny_fingerprint").glob("*/masks/*/seed*.npy")) + [
     DATA / "embedded_default_standard_seed1.npy"]
 

@@ -210,6 +210,32 @@ def test_the_paper_loss_equals_exp_square_up_to_the_knee_and_stays_finite():
     torch.testing.assert_close(grad.abs(), torch.full((3,), slope))
 
 
+def test_the_one_sided_paper_loss_charges_rises_as_the_paper_and_falls_not_at_all():
+    """``paper_one_sided`` against ``exp(d^2)`` written out, for cross-entropy rises and falls set by hand
+    (logits of 2 classes give CE = softplus(-margin)), inside and beyond the knee."""
+    from fourier_masks.masks.objective import loss_per_seed
+
+    ce_clean = torch.full((1, 6), math.log(2.0), dtype=torch.float64)  # clean logits equal
+    margin = torch.tensor([[-0.3, -1.0, -2.5, 0.4, 2.0, 0.8]], dtype=torch.float64, requires_grad=True)
+    logits = torch.stack([torch.zeros_like(margin), margin], -1)  # label 1: CE = softplus(-margin)
+    labels = torch.ones((1, 6), dtype=torch.long)
+    gap = torch.nn.functional.softplus(-margin) - ce_clean  # rises for margin < 0, falls for margin > 0
+
+    def loss(kind):
+        return loss_per_seed(kind, logits, labels, ce_clean, None, 0.0, torch.zeros(1))
+
+    one_sided, paper = loss("paper_one_sided"), loss("paper")
+    rises = gap.detach() > 0
+    expected = torch.where(rises, torch.exp(torch.clamp(gap.detach(), max=1.0) ** 2), torch.ones_like(gap.detach()))
+    expected[0, 2] = math.e * (1 + 2 * (gap[0, 2].item() - 1))  # beyond the knee: the tangent line
+    torch.testing.assert_close(one_sided, expected.mean(-1), check_dtype=False, rtol=1e-5, atol=1e-6)  # float32 logits
+    assert paper > one_sided, "the paper's term charges the falls too"
+    (grad,) = torch.autograd.grad(one_sided.sum(), margin)
+    assert (grad[~rises] == 0).all() and (grad[rises] < 0).all(), grad  # a fall moves nothing; a rise pulls back
+    with pytest.raises(ValueError, match="unknown mask loss"):
+        loss("papr")
+
+
 def test_lambda_zero_and_huge_lambda_work(tiny_model, tiny_data):
     x, y = tiny_data[0][:32], tiny_data[1][:32]
     keep_all, _ = learn_masks(tiny_model, x, y, seeds=[1], **{**FAST, "lambda": 0.0})

@@ -48,7 +48,7 @@ __all__ = [
     "to_full_masks",
 ]
 
-#: Largest ``|CE(x~) - CE(x)|`` (nats) at which the ``paper`` loss is the paper's ``exp(d^2)``.
+#: Largest ``|CE(x~) - CE(x)|`` (nats) at which the ``paper`` losses are the paper's ``exp(d^2)``.
 KNEE = 1.0
 
 #: The least value of each loss's invariance term (``exp(d^2) >= 1``); the stop rule reads the loss above it.
@@ -160,9 +160,13 @@ def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
         term = (logp_clean.exp() * (logp_clean - logp)).sum(-1).mean(-1)
     else:
         ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
+        gap = ce - ce_clean
         if kind == "ce":
             term = ce.mean(-1)
+        elif kind == "paper":
+            term = invariance(gap).mean(-1)
+        elif kind == "paper_one_sided":
+            term = invariance(gap.clamp(min=0.0)).mean(-1)
         else:
-            gap = ce - ce_clean
-            term = invariance(gap.clamp(min=0.0) if kind == "paper_one_sided" else gap).mean(-1)
+            raise ValueError(f"unknown mask loss {kind!r}: one of {sorted(LOSS_FLOOR)}")
     return term + lam * mean_mask
