@@ -160,13 +160,11 @@ def loss_per_seed(kind, logits, labels, ce_clean, logp_clean, lam, mean_mask):
         term = (logp_clean.exp() * (logp_clean - logp)).sum(-1).mean(-1)
     else:
         ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape)
-        gap = ce - ce_clean
         if kind == "ce":
             term = ce.mean(-1)
-        elif kind == "paper":
-            term = invariance(gap).mean(-1)
-        elif kind == "paper_one_sided":
-            term = invariance(gap.clamp(min=0.0)).mean(-1)
+        elif kind in ("paper", "paper_one_sided"):
+            gap = ce - ce_clean
+            term = invariance(gap.clamp(min=0.0) if kind == "paper_one_sided" else gap).mean(-1)
         else:
             raise ValueError(f"unknown mask loss {kind!r}: one of {sorted(LOSS_FLOOR)}")
     return term + lam * mean_mask
